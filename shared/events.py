@@ -1,0 +1,207 @@
+"""Versioned event schemas exchanged between the services, and the topics that carry them.
+
+Events carry a pseudonymous case id and only what their consumers need: the scheduler learns
+until when a youth is eligible, never who the youth is. Names are past tense; every event has
+an `event_id` (consumers deduplicate on it) and `occurred_at` (local Europe/Amsterdam time).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from shared.scenario import Day, LocalTime, Machtiging
+
+# Topics: <domain>.<event>.v<N>. Case events are keyed by case so that one case's events
+# stay in order on one partition.
+TOPIC_CASE_EVENTS = "intake.case-event.v1"
+TOPIC_TIMEOUT_ADDRESS = "intake.timeout-address.v1"
+TOPIC_DECISIONS = "scheduler.decision.v1"
+TOPIC_DEAD_LETTER = "platform.dead-letter.v1"
+ALL_TOPICS = [TOPIC_CASE_EVENTS, TOPIC_TIMEOUT_ADDRESS, TOPIC_DECISIONS, TOPIC_DEAD_LETTER]
+
+
+class EventBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1] = 1
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    occurred_at: LocalTime
+    case: str = Field(min_length=1, max_length=36)
+
+
+# --- intake -> scheduler, notifier ----------------------------------------------------------
+
+
+class ReferralRegistered(EventBase):
+    type: Literal["referral_registered"] = "referral_registered"
+    kind: Literal["thuisbest", "thuisbest_open"]
+    home_region: str
+    referrer: str
+    urgency: Literal["normal", "urgent", "crisis"]
+    earliest_start: Day
+    stay_days: int
+    # The youth's age fits the kind for placement starts in [eligible_from, eligible_until].
+    eligible_from: Day
+    eligible_until: Day
+    conflicts_with: list[str] = []
+    machtiging: Machtiging | None = None
+    has_timeout_address: bool = False
+
+
+class MachtigingGranted(EventBase):
+    type: Literal["machtiging_granted"] = "machtiging_granted"
+    valid_from: Day
+    valid_until: Day
+
+
+class DischargeReported(EventBase):
+    type: Literal["discharge_reported"] = "discharge_reported"
+    date: Day
+
+
+class TimeoutRequested(EventBase):
+    type: Literal["timeout_requested"] = "timeout_requested"
+    days: int = Field(ge=1, le=14)
+
+
+class MeetingHeld(EventBase):
+    type: Literal["meeting_held"] = "meeting_held"
+    meeting: Literal["startgesprek", "kennismaking"]
+
+
+class ReferralWithdrawn(EventBase):
+    type: Literal["referral_withdrawn"] = "referral_withdrawn"
+
+
+class CaseClosed(EventBase):
+    type: Literal["case_closed"] = "case_closed"
+
+
+CaseEventV1 = Annotated[
+    ReferralRegistered
+    | MachtigingGranted
+    | DischargeReported
+    | TimeoutRequested
+    | MeetingHeld
+    | ReferralWithdrawn
+    | CaseClosed,
+    Field(discriminator="type"),
+]
+
+
+class TimeoutAddressRecorded(EventBase):
+    """Only for the notifier, which passes it to the case's therapist alone."""
+
+    type: Literal["timeout_address_recorded"] = "timeout_address_recorded"
+    address: str
+
+
+# --- scheduler -> intake, notifier -----------------------------------------------------------
+
+
+class PlacementPlanned(EventBase):
+    """A placement decided, moved, restaffed or ended early/late by a discharge."""
+
+    type: Literal["placement_planned"] = "placement_planned"
+    change: Literal["new", "moved", "discharged"] = "new"
+    kind: Literal["thuisbest", "thuisbest_open"]
+    home_region: str
+    referrer: str
+    group: str
+    location: str
+    region: str
+    start: Day
+    end: Day
+    mst_therapist: str
+    trajectbegeleider: str
+    explanation: str
+
+
+class PlacementCancelled(EventBase):
+    type: Literal["placement_cancelled"] = "placement_cancelled"
+    reason: str
+    explanation: str
+
+
+class CaseWaitlisted(EventBase):
+    type: Literal["case_waitlisted"] = "case_waitlisted"
+    reason: str
+    expected_start: Day | None = None
+    explanation: str
+
+
+class StartgesprekPlanned(EventBase):
+    type: Literal["startgesprek_planned"] = "startgesprek_planned"
+    start: LocalTime
+    end: LocalTime
+    place: str
+    attendees: list[str]
+    sequence: int = 0  # iCalendar SEQUENCE: 0 for the first invitation, +1 for each update
+
+
+class StartgesprekCancelled(EventBase):
+    type: Literal["startgesprek_cancelled"] = "startgesprek_cancelled"
+    sequence: int
+
+
+class TimeoutAssigned(EventBase):
+    type: Literal["timeout_assigned"] = "timeout_assigned"
+    group: str
+    location: str
+    start: Day
+    end: Day
+    mst_therapist: str | None
+    trajectbegeleider: str | None
+
+
+class RequestRefused(EventBase):
+    """A later event refused (time-out, discharge, withdraw) or a referral rejected."""
+
+    type: Literal["request_refused"] = "request_refused"
+    event: str
+    at: LocalTime
+    reason: str
+    mst_therapist: str | None = None
+    home_region: str | None = None
+
+
+DecisionV1 = Annotated[
+    PlacementPlanned
+    | PlacementCancelled
+    | CaseWaitlisted
+    | StartgesprekPlanned
+    | StartgesprekCancelled
+    | TimeoutAssigned
+    | RequestRefused,
+    Field(discriminator="type"),
+]
+
+Decision = (
+    PlacementPlanned
+    | PlacementCancelled
+    | CaseWaitlisted
+    | StartgesprekPlanned
+    | StartgesprekCancelled
+    | TimeoutAssigned
+    | RequestRefused
+)
+CaseEventT = (
+    ReferralRegistered
+    | MachtigingGranted
+    | DischargeReported
+    | TimeoutRequested
+    | MeetingHeld
+    | ReferralWithdrawn
+    | CaseClosed
+)
+
+case_event_adapter: TypeAdapter[CaseEventT] = TypeAdapter(CaseEventV1)
+decision_adapter: TypeAdapter[Decision] = TypeAdapter(DecisionV1)
+
+
+def day_of(moment: datetime) -> date:
+    return moment.date()

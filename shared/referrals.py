@@ -1,0 +1,130 @@
+"""Intake's rules for a referral: every problem named by field and reason, in plain words."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import NamedTuple
+
+from shared.events import (
+    CaseClosed,
+    CaseEventT,
+    DischargeReported,
+    MachtigingGranted,
+    MeetingHeld,
+    ReferralRegistered,
+    ReferralWithdrawn,
+    TimeoutRequested,
+)
+from shared.kinds import KINDS, age_on, eligible_window, lapse_date
+from shared.network import NetworkIndex
+from shared.scenario import (
+    CaseEvent,
+    CloseEvent,
+    DischargeEvent,
+    MachtigingEvent,
+    MeetingHeldEvent,
+    ReferralEvent,
+    TimeoutRequestEvent,
+    WithdrawEvent,
+)
+
+
+def looks_like_bsn(value: str) -> bool:
+    """Nine digits passing the elfproef: a case reference must never be a citizen service number."""
+    if len(value) != 9 or not value.isdigit():
+        return False
+    digits = [int(c) for c in value]
+    total = sum(d * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True)) - digits[8]
+    return total % 11 == 0
+
+
+class Problem(NamedTuple):
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+def referral_problems(ref: ReferralEvent, net: NetworkIndex) -> list[Problem]:
+    """All reasons intake refuses this referral; empty when it is acceptable."""
+    problems: list[Problem] = []
+
+    def problem(field: str, reason: str) -> None:
+        problems.append(Problem(field, reason))
+
+    if looks_like_bsn(ref.case):
+        problem("case", "looks like a BSN (nine digits passing the elfproef); use a reference")
+    kind = KINDS.get(ref.kind)
+    if kind is None:
+        problem("kind", f"unknown kind {ref.kind!r} (known: {', '.join(KINDS)})")
+    if ref.home_region not in net.regions:
+        problem("home_region", f"unknown region {ref.home_region!r}")
+    referrer = net.people.get(ref.referrer)
+    if referrer is None or referrer.role not in ("referrer", "mst_supervisor"):
+        problem("referrer", f"unknown referrer {ref.referrer!r}")
+    if ref.earliest_start < ref.at.date():
+        problem("earliest_start", "before the referral itself")
+    if ref.case in ref.conflicts_with:
+        problem("conflicts_with", "a case cannot conflict with itself")
+    if kind is None:
+        return problems
+    age = age_on(ref.birth_date, ref.earliest_start)
+    if not kind.min_age <= age <= kind.max_age:
+        problem("birth_date", f"age {age} is outside {kind.min_age}-{kind.max_age} for {kind.name}")
+    stay = ref.stay_days if ref.stay_days is not None else kind.default_stay
+    if not kind.min_stay <= stay <= kind.max_stay:
+        problem("stay_days", f"{stay} is outside {kind.min_stay}-{kind.max_stay} days for {kind.name}")
+    m = ref.machtiging
+    if not kind.needs_machtiging:
+        if m is not None:
+            problem("machtiging", f"{kind.name} has no court order")
+        return problems
+    if m is not None:
+        first = max(m.valid_from, ref.earliest_start, ref.at.date())
+        covered = (m.valid_until + timedelta(1) - first).days
+        if first > lapse_date(m.valid_from):
+            problem("machtiging", "it lapses (3 months after valid_from) before the earliest start")
+        elif covered < stay:
+            problem(
+                "stay_days",
+                f"a stay of {stay} days cannot fit in the machtiging "
+                f"({m.valid_from} to {m.valid_until}) from {first}",
+            )
+    return problems
+
+
+def to_case_event(ev: CaseEvent, net: NetworkIndex) -> CaseEventT:
+    """Translate an accepted scenario/HTTP event into the event intake publishes (no identity)."""
+    common = {"case": ev.case, "occurred_at": ev.at}
+    match ev:
+        case ReferralEvent():
+            kind = KINDS[ev.kind]
+            eligible_from, eligible_until = eligible_window(kind, ev.birth_date)
+            return ReferralRegistered(
+                **common,
+                kind=ev.kind,  # type: ignore[arg-type]
+                home_region=ev.home_region,
+                referrer=ev.referrer,
+                urgency=ev.urgency,
+                earliest_start=ev.earliest_start,
+                stay_days=ev.stay_days if ev.stay_days is not None else kind.default_stay,
+                eligible_from=eligible_from,
+                eligible_until=eligible_until,
+                conflicts_with=ev.conflicts_with,
+                machtiging=ev.machtiging,
+                has_timeout_address=bool(ev.timeout_address),
+            )
+        case MachtigingEvent():
+            return MachtigingGranted(**common, valid_from=ev.valid_from, valid_until=ev.valid_until)
+        case DischargeEvent():
+            return DischargeReported(**common, date=ev.date)
+        case TimeoutRequestEvent():
+            return TimeoutRequested(**common, days=ev.days)
+        case MeetingHeldEvent():
+            return MeetingHeld(**common, meeting=ev.meeting)
+        case WithdrawEvent():
+            return ReferralWithdrawn(**common)
+        case CloseEvent():
+            return CaseClosed(**common)
+    raise TypeError(f"not a case event: {ev!r}")

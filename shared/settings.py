@@ -1,0 +1,44 @@
+"""Service settings, read from THUISBEST_* environment variables by pydantic-settings in each app factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_NETWORK = Path(__file__).parent / "data" / "demo-network.json"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="THUISBEST_", extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    network_file: Path = DEMO_NETWORK
+    http_host: str = "127.0.0.1"
+    http_port: int = 0  # 0: the service's own default port
+    base_url: str = ""  # public URL of this service, for links in messages
+    topic_prefix: str = ""  # tests run several stacks on one broker, each with its own topics
+    # Consumer group tuning. A restarted consumer waits until the dead member's session has
+    # expired; `thuisbest up` sets 1000/200 for the embedded broker (measured: rejoin in ~1 s),
+    # Apache Kafka refuses sessions under its group.min.session.timeout.ms (6 s by default).
+    kafka_session_timeout_ms: int = 10000
+    kafka_heartbeat_interval_ms: int = 3000
+    kafka_rebalance_timeout_ms: int = 10000
+    kafka_max_poll_interval_ms: int = 60000
+    outbox_poll_seconds: float = 0.2
+    # Scheduler
+    replan_debounce_seconds: float = 0.3
+    solver_time_limit_seconds: float = 1.5
+    # Notifier
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    mail_from: str = "ThuisBest <noreply@thuisbest.invalid>"
+    mail_dir: Path | None = None  # embedded default: write mail as .eml files here
+    webhook_url: str | None = None
+    webhook_secret: str = Field("change-me", repr=False)
+    dispatch_poll_seconds: float = 0.5
+
+    def topic(self, name: str) -> str:
+        return self.topic_prefix + name

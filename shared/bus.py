@@ -1,0 +1,213 @@
+"""Kafka plumbing every service shares: broker factory, outbox relay, deduplicating consumption, dead letters.
+
+Nothing lost, nothing twice: a service writes its state change and its outgoing events in one
+PostgreSQL transaction (the outbox); the relay publishes them and marks them published; a
+consumer records each event id in `processed_events` in the same transaction as its effects and
+commits its Kafka offset only after that transaction (ack policy NACK_ON_ERROR).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import asyncpg
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import CollectorRegistry, Counter
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+def make_broker(settings: ServiceSettings, service: str, registry: CollectorRegistry) -> KafkaBroker:
+    # The embedded broker has no idempotent producer; duplicates are handled by consumers.
+    return KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id=f"thuisbest-{service}",
+        enable_idempotence=False,
+        acks=1,
+        middlewares=[KafkaPrometheusMiddleware(registry=registry, app_name=service)],
+    )
+
+
+def subscriber_options(settings: ServiceSettings, group: str) -> dict[str, Any]:
+    return {
+        "group_id": settings.topic(group),
+        "auto_offset_reset": "earliest",
+        "ack_policy": AckPolicy.NACK_ON_ERROR,
+        "session_timeout_ms": settings.kafka_session_timeout_ms,
+        "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
+        "rebalance_timeout_ms": settings.kafka_rebalance_timeout_ms,
+        "max_poll_interval_ms": settings.kafka_max_poll_interval_ms,
+    }
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    event: BaseModel  # has `event_id` and `case`
+
+    @property
+    def key(self) -> str:
+        return str(getattr(self.event, "case", ""))
+
+
+async def add_to_outbox(conn: asyncpg.Connection, items: Iterable[Outgoing]) -> int:
+    """Inside the caller's transaction: queue events for the relay."""
+    rows = [
+        (item.event.event_id, item.topic, item.key, item.event.model_dump_json())  # type: ignore[attr-defined]
+        for item in items
+    ]
+    if rows:
+        await conn.executemany(
+            "INSERT INTO outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4::jsonb)"
+            " ON CONFLICT (event_id) DO NOTHING",
+            rows,
+        )
+    return len(rows)
+
+
+async def first_time(conn: asyncpg.Connection, consumer: str, event_id: Any) -> bool:
+    """Inside the caller's transaction: True the first time this consumer sees this event."""
+    status = await conn.execute(
+        "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        consumer,
+        event_id,
+    )
+    return status.endswith(" 1")
+
+
+class OutboxRelay:
+    """Publishes outbox rows in id order; woken at once by `kick()`, else polls."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        broker: KafkaBroker,
+        registry: CollectorRegistry,
+        service: str,
+        poll_seconds: float = 0.2,
+    ) -> None:
+        self.pool, self.broker, self.poll_seconds = pool, broker, poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.published = Counter(
+            "thuisbest_outbox_published",
+            "Events relayed from the outbox to Kafka",
+            ["service", "topic"],
+            registry=registry,
+        )
+        self.failures = Counter(
+            "thuisbest_outbox_publish_failures",
+            "Failed attempts to relay outbox events",
+            ["service"],
+            registry=registry,
+        )
+        self.service = service
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def relay_once(self, batch: int = 200) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, topic, key, payload::text AS payload FROM outbox"
+                " WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                batch,
+            )
+            for row in rows:
+                await self.broker.publish(
+                    row["payload"].encode(),
+                    topic=row["topic"],
+                    key=row["key"].encode(),
+                    headers={"content-type": "application/json"},
+                )
+                self.published.labels(self.service, row["topic"]).inc()
+            if rows:
+                await conn.execute(
+                    "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                    [r["id"] for r in rows],
+                )
+        return len(rows)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                while await self.relay_once():
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the broker or database is away: try again shortly
+                self.failures.labels(self.service).inc()
+                log.exception("outbox relay failed; retrying")
+                await asyncio.sleep(1.0)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name=f"{self.service}-outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+
+class DeadLetters:
+    """Undecodable messages go to the dead-letter topic with the reason, and are counted."""
+
+    def __init__(self, broker: KafkaBroker, registry: CollectorRegistry, service: str, topic: str) -> None:
+        self.broker, self.service, self.topic = broker, service, topic
+        self.counter = Counter(
+            "thuisbest_dead_letters",
+            "Messages a service could not decode, sent to the dead-letter topic",
+            ["service", "topic"],
+            registry=registry,
+        )
+
+    async def send(self, msg: KafkaMessage, reason: str) -> None:
+        raw = msg.raw_message
+        topic = getattr(raw, "topic", "?")
+        self.counter.labels(self.service, topic).inc()
+        log.warning("dead letter from %s: %s", topic, reason)
+        await self.broker.publish(
+            json.dumps(
+                {
+                    "service": self.service,
+                    "topic": topic,
+                    "partition": getattr(raw, "partition", None),
+                    "offset": getattr(raw, "offset", None),
+                    "reason": reason,
+                    "body": msg.body.decode("utf-8", errors="replace"),
+                }
+            ).encode(),
+            topic=self.topic,
+        )
+
+
+T = TypeVar("T")
+
+
+async def decode_or_dead_letter(msg: KafkaMessage, adapter: TypeAdapter[T], dead: DeadLetters) -> T | None:
+    try:
+        return adapter.validate_json(msg.body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:10]
+        )
+        await dead.send(msg, f"undecodable event: {problems}")
+        return None

@@ -1,0 +1,151 @@
+"""The shell every service shares: database and migrations, broker, outbox relay, health, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from faststream.specification import AsyncAPI
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from shared.bus import DeadLetters, OutboxRelay, make_broker
+from shared.db import create_pool, migrate
+from shared.events import TOPIC_DEAD_LETTER
+from shared.scenario import Network, load_scenario
+from shared.settings import ServiceSettings
+
+PLATFORM_MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """What a service holds while it runs; built in the app factory, started in the lifespan."""
+
+    def __init__(self, name: str, settings: ServiceSettings, migrations: Path) -> None:
+        self.name = name
+        self.settings = settings
+        self.migrations = migrations
+        self.registry = CollectorRegistry()
+        self.broker = make_broker(settings, name, self.registry)
+        self.dead = DeadLetters(self.broker, self.registry, name, settings.topic(TOPIC_DEAD_LETTER))
+        self.network: Network = load_scenario(settings.network_file).network
+        self._pool: asyncpg.Pool | None = None
+        self._relay: OutboxRelay | None = None
+        self.background: list[asyncio.Task[Any]] = []
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self._pool is not None, "service not started"
+        return self._pool
+
+    @property
+    def relay(self) -> OutboxRelay:
+        assert self._relay is not None, "service not started"
+        return self._relay
+
+    async def start_storage(self) -> None:
+        self._pool = await create_pool(self.settings.database_url)
+        await migrate(self._pool, "platform", PLATFORM_MIGRATIONS)
+        await migrate(self._pool, self.name, self.migrations)
+        self._relay = OutboxRelay(
+            self._pool, self.broker, self.registry, self.name, self.settings.outbox_poll_seconds
+        )
+
+    async def start_bus(self) -> None:
+        await self.broker.start()
+        self.relay.start()
+
+    async def stop(self) -> None:
+        for task in self.background:
+            task.cancel()
+        for task in self.background:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self._relay:
+            await self._relay.stop()
+        await self.broker.stop()
+        if self._pool:
+            await self._pool.close()
+
+    async def health(self) -> dict[str, str]:
+        status = {"service": self.name}
+        try:
+            async with self.pool.acquire(timeout=2) as conn:
+                await conn.fetchval("SELECT 1")
+            status["database"] = "ok"
+        except Exception as exc:  # report, don't raise: this is the health answer
+            status["database"] = f"down: {type(exc).__name__}"
+        try:
+            ok = await self.broker.ping(timeout=2)
+            status["broker"] = "ok" if ok else "down"
+        except Exception as exc:
+            status["broker"] = f"down: {type(exc).__name__}"
+        return status
+
+    def asyncapi(self) -> dict[str, Any]:
+        spec = AsyncAPI(self.broker, title=f"ThuisBest {self.name}", version="1.0.0")
+        return spec.to_specification().to_jsonable()  # type: ignore[no-any-return]
+
+
+def make_app(
+    runtime: Runtime,
+    *,
+    title: str,
+    description: str,
+    on_start: Callable[[], Awaitable[None]] | None = None,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start_storage()
+        if on_start:
+            await on_start()
+        await runtime.start_bus()
+        log.info("%s started", runtime.name)
+        try:
+            yield
+        finally:
+            if on_stop:
+                await on_stop()
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.runtime = runtime
+
+    @app.get("/healthz", tags=["ops"], summary="200 when the broker and database connections work")
+    async def healthz() -> JSONResponse:
+        status = await runtime.health()
+        healthy = status["database"] == "ok" and status["broker"] == "ok"
+        return JSONResponse(status, status_code=200 if healthy else 503)
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/asyncapi.json", tags=["ops"], summary="AsyncAPI description of this service's topics")
+    async def asyncapi() -> dict[str, Any]:
+        return runtime.asyncapi()
+
+    return app
+
+
+DEFAULT_PORTS = {"intake": 8081, "scheduler": 8082, "notifier": 8083}
+
+
+def serve(name: str, factory: Callable[[ServiceSettings], FastAPI]) -> None:
+    """Entry point of `python -m services.<name>`: settings from the environment, then uvicorn."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(message)s")
+    settings = ServiceSettings()
+    port = settings.http_port or DEFAULT_PORTS[name]
+    uvicorn.run(factory(settings), host=settings.http_host, port=port, log_level="warning")

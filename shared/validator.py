@@ -1,0 +1,1052 @@
+"""Second-opinion check of a simulation report against its scenario (hard rules and KPIs, plain JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import calendar
+import json
+import math
+import re
+import sys
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import holidays
+
+JSON = dict[str, Any]
+
+GROUP_KIND = {"thuisbest": "closed", "thuisbest_open": "open"}
+AGE_RANGE = {"thuisbest": (12, 17), "thuisbest_open": (10, 19)}  # inclusive, at placement start
+TIMEOUT_REASONS = frozenset({"informal_network", "not_in_home_phase", "no_machtiging", "no_bed"})
+ENDED = {"close": "closed", "withdraw": "withdrawn"}
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MINUTE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    case: str | None
+    message: str
+
+
+@dataclass
+class ValidationResult:
+    violations: list[Violation]
+    kpis: dict[str, float | int]
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+# ---------------------------------------------------------------------------- small helpers
+
+
+def parse_date(value: object) -> date | None:
+    """A strict `YYYY-MM-DD` date, or None."""
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def parse_minute(value: object) -> datetime | None:
+    """A strict `YYYY-MM-DDTHH:MM` local time, or None."""
+    if not isinstance(value, str) or not _MINUTE.fullmatch(value):
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M")
+    except ValueError:
+        return None
+
+
+def add_months(day: date, months: int) -> date:
+    """Calendar month arithmetic, the day clamped to the month's end (30 Nov + 3 = 28/29 Feb)."""
+    month0 = day.month - 1 + months
+    year, month = day.year + month0 // 12, month0 % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def age_on(birth_date: date, day: date) -> int:
+    years = day.year - birth_date.year
+    if (day.month, day.day) < (birth_date.month, birth_date.day):
+        years -= 1
+    return years
+
+
+def _event_date(at: str) -> date:
+    return date.fromisoformat(at[:10])
+
+
+def _reason_code(reason: object) -> str:
+    """The leading code of a refusal reason: "no_bed: all groups full" -> "no_bed"."""
+    text = str(reason or "").strip()
+    return re.split(r"[\s:;,(]", text, maxsplit=1)[0]
+
+
+def _runs(days: list[int]) -> list[tuple[int, int]]:
+    """Consecutive runs (first, last) of sorted day ordinals."""
+    runs: list[tuple[int, int]] = []
+    for day in days:
+        if runs and runs[-1][1] == day - 1:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _any_after(stays: list[_Stay], announced: int | None) -> bool:
+    """Whether a stay started after a capacity cut was announced (None: no cut that night).
+
+    A cut never evicts a youth already staying when it is announced, so a night over the
+    cut is only wrong when a stay that started later helps fill it.
+    """
+    return announced is None or any(s.start.toordinal() > announced for s in stays)
+
+
+def _span(first: int, last: int) -> str:
+    a, b = date.fromordinal(first), date.fromordinal(last)
+    return f"night {a}" if first == last else f"nights {a}..{b}"
+
+
+class WorkCalendar:
+    """Working days: Monday-Friday, not a Dutch public holiday, not a network holiday."""
+
+    def __init__(self, extra_holidays: Iterable[date]) -> None:
+        self._extra = frozenset(extra_holidays)
+        self._dutch: dict[int, frozenset[date]] = {}
+
+    def is_working_day(self, day: date) -> bool:
+        if day.weekday() >= 5 or day in self._extra:
+            return False
+        if day.year not in self._dutch:
+            self._dutch[day.year] = frozenset(holidays.country_holidays("NL", years=day.year).keys())
+        return day not in self._dutch[day.year]
+
+    def startgesprek_days(self, start: date, within: int) -> list[date]:
+        """The start (when a working day) and the next `within` working days."""
+        days = [start] if self.is_working_day(start) else []
+        current = start
+        for _ in range(within):
+            current += timedelta(1)
+            while not self.is_working_day(current):
+                current += timedelta(1)
+            days.append(current)
+        return days
+
+
+# ---------------------------------------------------------------------------- facts
+
+
+@dataclass(frozen=True)
+class _Group:
+    id: str
+    kind: str
+    beds: int
+    timeout_beds: int
+    location: str
+    region: str
+
+
+@dataclass
+class _Case:
+    id: str
+    kind: str
+    birth_date: date | None
+    home_region: str
+    referrer: str
+    referral_date: date
+    earliest_start: date
+    conflicts_with: tuple[str, ...]
+    machtigingen: list[tuple[date, date]] = field(default_factory=list)
+    referral_count: int = 1
+    in_run: bool = True  # referred on or before the scenario's end date
+    ends: list[tuple[int, str, date]] = field(default_factory=list)  # (order, close|withdraw, at)
+    discharges: list[tuple[date, date]] = field(default_factory=list)  # (at date, date)
+
+    @property
+    def close_date(self) -> date | None:
+        return next((at for _, kind, at in self.ends if kind == "close"), None)
+
+
+@dataclass(frozen=True)
+class _Request:
+    order: int
+    case: str
+    at: str
+    day: date
+    days: int
+    in_run: bool  # made on or before the scenario's end date
+
+
+@dataclass(frozen=True)
+class _Stay:
+    index: int
+    case: str
+    type: str  # placement | timeout
+    group: _Group | None
+    start: date
+    end: date
+    therapist: str | None
+    trajectbegeleider: str | None
+
+    @property
+    def label(self) -> str:
+        where = self.group.id if self.group else "an unknown group"
+        return f"{self.type} of {self.case} on {where} from {self.start} to {self.end}"
+
+
+@dataclass(frozen=True)
+class _Meeting:
+    index: int
+    case: str
+    meeting: str
+    start: datetime
+    end: datetime
+    attendees: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.meeting} of {self.case} at {self.start:%Y-%m-%dT%H:%M}"
+
+
+# ---------------------------------------------------------------------------- the validator
+
+
+class _Validator:
+    def __init__(self, scenario: JSON, report: JSON) -> None:
+        self.violations: list[Violation] = []
+        settings: JSON = scenario.get("settings") or {}
+        self.first_day = date.fromisoformat(scenario["start"])
+        self.last_day = date.fromisoformat(scenario["end"])
+        self.within = int(settings.get("startgesprek_within_working_days", 3))
+        self.meeting_minutes = int(settings.get("meeting_minutes", 90))
+        hours = settings.get("working_hours") or ["09:00", "17:00"]
+        self.day_opens, self.day_closes = time.fromisoformat(hours[0]), time.fromisoformat(hours[1])
+        self.mst_days = 7 * int(settings.get("mst_weeks", 20))
+        self.calendar = WorkCalendar(date.fromisoformat(d) for d in settings.get("holidays", []))
+        self._load_network(scenario)
+        self._load_events(scenario.get("events") or [])
+        self._load_report(report)
+
+    def add(self, rule: str, case: str | None, message: str) -> None:
+        self.violations.append(Violation(rule, case, message))
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _load_network(self, scenario: JSON) -> None:
+        self.groups: dict[str, _Group] = {}
+        for location in scenario.get("locations", []):
+            for g in location.get("groups", []):
+                self.groups[g["id"]] = _Group(
+                    g["id"],
+                    g["kind"],
+                    int(g["beds"]),
+                    int(g.get("timeout_beds", 0)),
+                    location["id"],
+                    location["region"],
+                )
+        self.people: dict[str, JSON] = {p["id"]: p for p in scenario.get("people", [])}
+        self.travel: dict[tuple[str, str], int] = {}
+        for a, b, minutes in scenario.get("travel_minutes", []):
+            self.travel[(a, b)] = self.travel[(b, a)] = int(minutes)
+        self.busy: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+        for block in scenario.get("busy", []):
+            start, end = parse_minute(block["from"]), parse_minute(block["until"])
+            if start and end:
+                self.busy[block["person"]].append((start, end))
+
+    def _load_events(self, raw_events: list[JSON]) -> None:
+        # Sorted by `at`; equal times keep file order (a stable sort).
+        events = sorted(raw_events, key=lambda e: str(e["at"]))
+        self.cases: dict[str, _Case] = {}
+        self.referral_events = 0
+        self.requests: list[_Request] = []
+        # (group, night ordinal) -> (beds, ordinal of the announcing event's date); later wins.
+        self.capacity: dict[tuple[str, int], tuple[int, int]] = {}
+        later_machtigingen: dict[str, list[tuple[date, date]]] = defaultdict(list)
+        ends: dict[str, list[tuple[int, str, date]]] = defaultdict(list)
+        discharges: dict[str, list[tuple[date, date]]] = defaultdict(list)
+        for order, event in enumerate(events):
+            kind, at = event["type"], str(event["at"])
+            case = str(event.get("case", ""))
+            # The run stops at the scenario's end: later events never happen in it.
+            in_run = _event_date(at) <= self.last_day
+            if kind == "referral":
+                self.referral_events += int(in_run)
+                if case in self.cases:
+                    self.cases[case].referral_count += 1
+                    continue
+                self.cases[case] = self._case_of(event)
+                self.cases[case].in_run = in_run
+            elif kind == "machtiging":
+                later_machtigingen[case].append(
+                    (date.fromisoformat(event["valid_from"]), date.fromisoformat(event["valid_until"]))
+                )
+            elif kind == "timeout_request":
+                day = _event_date(at)
+                self.requests.append(_Request(order, case, at, day, int(event["days"]), in_run))
+            elif kind in ("close", "withdraw"):
+                ends[case].append((order, kind, _event_date(at)))
+            elif kind == "discharge":
+                discharges[case].append((_event_date(at), date.fromisoformat(event["date"])))
+            elif kind == "capacity":
+                announced = _event_date(at).toordinal()
+                first = date.fromisoformat(event["from"]).toordinal()
+                until = date.fromisoformat(event["until"]).toordinal()
+                for night in range(first, until):
+                    self.capacity[(event["group"], night)] = (int(event["beds"]), announced)
+        for case_id, facts in self.cases.items():
+            facts.machtigingen.extend(later_machtigingen.get(case_id, []))
+            facts.ends = ends.get(case_id, [])
+            facts.discharges = discharges.get(case_id, [])
+
+    @staticmethod
+    def _case_of(event: JSON) -> _Case:
+        machtiging = event.get("machtiging")
+        at = _event_date(str(event["at"]))
+        return _Case(
+            id=event["case"],
+            kind=event["kind"],
+            birth_date=parse_date(event.get("birth_date")),
+            home_region=event["home_region"],
+            referrer=event["referrer"],
+            referral_date=at,
+            earliest_start=parse_date(event.get("earliest_start")) or at,
+            conflicts_with=tuple(event.get("conflicts_with") or ()),
+            machtigingen=(
+                [
+                    (
+                        date.fromisoformat(machtiging["valid_from"]),
+                        date.fromisoformat(machtiging["valid_until"]),
+                    )
+                ]
+                if machtiging
+                else []
+            ),
+        )
+
+    def _load_report(self, report: JSON) -> None:
+        self.raw_placements = 0
+        self.stays: list[_Stay] = []
+        for index, raw in enumerate(report.get("stays") or []):
+            if raw.get("type") == "placement":
+                self.raw_placements += 1
+            stay = self._stay_of(index, raw)
+            if stay is not None:
+                self.stays.append(stay)
+        self.placements: dict[str, list[_Stay]] = defaultdict(list)
+        self.timeouts: dict[str, list[_Stay]] = defaultdict(list)
+        for stay in self.stays:
+            (self.placements if stay.type == "placement" else self.timeouts)[stay.case].append(stay)
+        self.meetings: list[_Meeting] = []
+        for index, raw in enumerate(report.get("meetings") or []):
+            meeting = self._meeting_of(index, raw)
+            if meeting is not None:
+                self.meetings.append(meeting)
+        self.waiting: list[JSON] = list(report.get("waiting") or [])
+        self.rejected: list[JSON] = list(report.get("rejected") or [])
+
+    def _stay_of(self, index: int, raw: JSON) -> _Stay | None:
+        case = str(raw.get("case"))
+        where = f"stays[{index}] ({raw.get('type')} of {case})"
+        start, end = parse_date(raw.get("start")), parse_date(raw.get("end"))
+        if start is None or end is None:
+            self.add(
+                "format",
+                case,
+                f"{where}: start and end must be dates YYYY-MM-DD, "
+                f"got {raw.get('start')!r} and {raw.get('end')!r}",
+            )
+            return None
+        if end <= start:
+            self.add("format", case, f"{where}: end {end} is not after start {start}")
+            return None
+        if raw.get("type") not in ("placement", "timeout"):
+            self.add("format", case, f"{where}: type must be placement or timeout")
+            return None
+        group = self.groups.get(str(raw.get("group")))
+        if group is None:
+            self.add("start_bounds", case, f"{where}: group {raw.get('group')!r} does not exist")
+        elif raw.get("location") != group.location:
+            self.add(
+                "start_bounds",
+                case,
+                f"{where}: location {raw.get('location')!r} is not "
+                f"the location {group.location} of group {group.id}",
+            )
+        return _Stay(
+            index,
+            case,
+            raw["type"],
+            group,
+            start,
+            end,
+            raw.get("mst_therapist"),
+            raw.get("trajectbegeleider"),
+        )
+
+    def _meeting_of(self, index: int, raw: JSON) -> _Meeting | None:
+        case = str(raw.get("case"))
+        start, end = parse_minute(raw.get("start")), parse_minute(raw.get("end"))
+        if start is None or end is None:
+            self.add(
+                "format",
+                case,
+                f"meetings[{index}] ({raw.get('meeting')} of {case}): start "
+                f"and end must be times YYYY-MM-DDTHH:MM, got {raw.get('start')!r} and "
+                f"{raw.get('end')!r}",
+            )
+            return None
+        attendees = tuple(str(a) for a in raw.get("attendees") or ())
+        return _Meeting(index, case, str(raw.get("meeting")), start, end, attendees)
+
+    # -- facts derived from the report -----------------------------------------------------
+
+    def beds_on(self, group: _Group, night: int) -> tuple[int, int | None]:
+        """Beds of a group on a night and the date ordinal the governing cut was announced."""
+        beds, announced = self.capacity.get((group.id, night), (group.beds, None))
+        return beds, announced
+
+    def machtiging_for(self, stay: _Stay, facts: _Case) -> tuple[date, date] | None:
+        """The first machtiging (referral's, then events in order) that allows the stay."""
+        for valid_from, valid_until in facts.machtigingen:
+            if valid_from <= stay.start and stay.end <= valid_until + timedelta(1):
+                if stay.type == "timeout" or stay.start <= add_months(valid_from, 3):
+                    return valid_from, valid_until
+        return None
+
+    def wait_days(self, stay: _Stay, facts: _Case) -> int:
+        ready = max(facts.referral_date, facts.earliest_start)
+        if facts.kind == "thuisbest":
+            machtiging = self.machtiging_for(stay, facts)
+            if machtiging is not None:
+                ready = max(ready, machtiging[0])
+        return (stay.start - ready).days
+
+    # -- rules -----------------------------------------------------------------------------
+
+    def run(self) -> ValidationResult:
+        self.check_beds_and_conflicts()
+        for stay in self.stays:
+            self.check_stay(stay)
+        self.check_caseload()
+        self.check_startgesprek()
+        self.check_timeouts()
+        self.check_accounting()
+        return ValidationResult(self.violations, self.kpis())
+
+    def check_beds_and_conflicts(self) -> None:
+        # Rule 1 and 6: one pass filling (group, night) -> stays, then per-night counts.
+        occupants: dict[tuple[str, int], list[_Stay]] = defaultdict(list)
+        for stay in self.stays:
+            if stay.group is not None:
+                for night in range(stay.start.toordinal(), stay.end.toordinal()):
+                    occupants[(stay.group.id, night)].append(stay)
+        over: dict[tuple[str, str], list[int]] = defaultdict(list)  # (group, what) -> nights
+        example: dict[tuple[str, str], str] = {}
+        clashes: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+        conflicts = self._conflict_pairs()
+        for (group_id, night), stays in occupants.items():
+            group = self.groups[group_id]
+            beds, announced = self.beds_on(group, night)
+            regular = [s for s in stays if s.type == "placement"]
+            regular_limit = max(0, beds - group.timeout_beds)
+            if len(regular) > regular_limit and _any_after(regular, announced):
+                over[(group_id, "regular")].append(night)
+                example.setdefault(
+                    (group_id, "regular"),
+                    f"{len(regular)} placements for "
+                    f"{regular_limit} regular beds on {date.fromordinal(night)}: "
+                    + ", ".join(sorted(s.case for s in regular)),
+                )
+            if len(stays) > beds and _any_after(stays, announced):
+                over[(group_id, "all")].append(night)
+                example.setdefault(
+                    (group_id, "all"),
+                    f"{len(stays)} stays for {beds} beds on "
+                    f"{date.fromordinal(night)}: " + ", ".join(sorted(s.case for s in stays)),
+                )
+            if conflicts and len(stays) > 1:
+                cases = sorted({s.case for s in stays})
+                for i, a in enumerate(cases):
+                    for b in cases[i + 1 :]:
+                        if (a, b) in conflicts:
+                            clashes[(group_id, a, b)].append(night)
+        for (group_id, what), nights in sorted(over.items()):
+            for first, last in _runs(sorted(nights)):
+                self.add(
+                    "capacity",
+                    None,
+                    f"group {group_id} is over its "
+                    f"{'regular (beds - timeout_beds)' if what == 'regular' else 'total'} "
+                    f"capacity on {_span(first, last)} ({example[(group_id, what)]})",
+                )
+        for (group_id, a, b), nights in sorted(clashes.items()):
+            for first, last in _runs(sorted(nights)):
+                self.add(
+                    "conflicts",
+                    a,
+                    f"conflicting cases {a} and {b} share group {group_id} on {_span(first, last)}",
+                )
+
+    def _conflict_pairs(self) -> set[tuple[str, str]]:
+        pairs: set[tuple[str, str]] = set()
+        for facts in self.cases.values():
+            for other in facts.conflicts_with:
+                if other != facts.id:
+                    a, b = sorted((facts.id, other))
+                    pairs.add((a, b))
+        return pairs
+
+    def check_stay(self, stay: _Stay) -> None:
+        facts = self.cases.get(stay.case)
+        if facts is None:
+            return  # reported under accounting
+        group = stay.group
+        # Rule 2: kind of group.
+        if group is not None:
+            wanted = GROUP_KIND.get(facts.kind)
+            if stay.type == "timeout" and group.kind != "closed":
+                self.add(
+                    "group_kind",
+                    stay.case,
+                    f"{stay.label}: a time-out must be on a closed group, {group.id} is {group.kind}",
+                )
+            elif stay.type == "placement" and wanted is not None and group.kind != wanted:
+                self.add(
+                    "group_kind",
+                    stay.case,
+                    f"{stay.label}: a {facts.kind} case needs a {wanted} group, {group.id} is {group.kind}",
+                )
+        # Rule 3: machtiging.
+        if facts.kind == "thuisbest" and self.machtiging_for(stay, facts) is None:
+            self.add("machtiging", stay.case, f"{stay.label}: {self._why_no_machtiging(stay, facts)}")
+        # Rule 4: start bounds.
+        if stay.start < facts.referral_date:
+            self.add(
+                "start_bounds",
+                stay.case,
+                f"{stay.label} starts before the referral arrived on {facts.referral_date}",
+            )
+        if stay.start < facts.earliest_start:
+            self.add(
+                "start_bounds", stay.case, f"{stay.label} starts before earliest_start {facts.earliest_start}"
+            )
+        if facts.kind == "thuisbest" and facts.machtigingen:
+            first_valid = min(valid_from for valid_from, _ in facts.machtigingen)
+            if stay.start < first_valid:
+                self.add(
+                    "start_bounds",
+                    stay.case,
+                    f"{stay.label} starts before its machtiging is valid (valid_from {first_valid})",
+                )
+        if stay.type == "placement" and stay.start > self.last_day:
+            self.add(
+                "start_bounds",
+                stay.case,
+                f"{stay.label} starts after the scenario end "
+                f"{self.last_day}; such a case is waiting, not a stay",
+            )
+        if group is not None and (facts.home_region, group.region) not in self.travel:
+            if facts.home_region != group.region:
+                self.add(
+                    "start_bounds",
+                    stay.case,
+                    f"{stay.label}: region {group.region} is not "
+                    f"reachable from home region {facts.home_region}",
+                )
+        if stay.type == "placement":
+            self._check_age(stay, facts)
+            self._check_staff(stay, facts)
+        else:
+            placement = next(iter(self.placements.get(stay.case, [])), None)
+            if placement is not None and (
+                stay.therapist != placement.therapist or stay.trajectbegeleider != placement.trajectbegeleider
+            ):
+                self.add(
+                    "staffing",
+                    stay.case,
+                    f"{stay.label}: a time-out repeats the placement's "
+                    f"therapist {placement.therapist} and trajectbegeleider "
+                    f"{placement.trajectbegeleider}, got {stay.therapist} and "
+                    f"{stay.trajectbegeleider}",
+                )
+
+    def _why_no_machtiging(self, stay: _Stay, facts: _Case) -> str:
+        if not facts.machtigingen:
+            return "the case has no machtiging"
+        reasons = []
+        for valid_from, valid_until in facts.machtigingen:
+            span = f"{valid_from}..{valid_until}"
+            if stay.start < valid_from:
+                reasons.append(f"{span} starts later")
+            elif stay.end > valid_until + timedelta(1):
+                reasons.append(f"{span} ends before the stay")
+            else:
+                reasons.append(f"{span} lapsed unexecuted after {add_months(valid_from, 3)}")
+        return "no machtiging covers the stay (" + "; ".join(reasons) + ")"
+
+    def _check_age(self, stay: _Stay, facts: _Case) -> None:
+        # Rule 5.
+        low, high = AGE_RANGE.get(facts.kind, (0, 200))
+        if facts.birth_date is None:
+            self.add("age", stay.case, f"{stay.label}: the referral has no valid birth_date")
+            return
+        age = age_on(facts.birth_date, stay.start)
+        if not low <= age <= high:
+            self.add(
+                "age", stay.case, f"{stay.label}: age {age} at start is outside {low}-{high} for {facts.kind}"
+            )
+
+    def _check_staff(self, stay: _Stay, facts: _Case) -> None:
+        # Rule 7, first half: the right people for the regions.
+        needs = [
+            ("mst_therapist", stay.therapist, facts.home_region, "the home region"),
+            (
+                "trajectbegeleider",
+                stay.trajectbegeleider,
+                stay.group.region if stay.group else None,
+                "the location's region",
+            ),
+        ]
+        for role, person_id, region, which in needs:
+            person = self.people.get(person_id or "")
+            if person is None:
+                self.add("staffing", stay.case, f"{stay.label}: {role} {person_id!r} is not a known person")
+            elif person.get("role") != role:
+                self.add(
+                    "staffing",
+                    stay.case,
+                    f"{stay.label}: {person_id} has role {person.get('role')}, not {role}",
+                )
+            elif region is not None and region not in person.get("regions", []):
+                self.add(
+                    "staffing", stay.case, f"{stay.label}: {role} {person_id} does not serve {which} {region}"
+                )
+
+    def check_caseload(self) -> None:
+        # Rule 7, second half: load from placement start for mst_weeks or until the close.
+        loads: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+        for case_id, placements in self.placements.items():
+            facts = self.cases.get(case_id)
+            stay = placements[0]
+            end = stay.start + timedelta(self.mst_days)
+            close = facts.close_date if facts else None
+            if close is not None:
+                end = min(end, close)
+            if end <= stay.start:
+                continue
+            for person_id in {stay.therapist, stay.trajectbegeleider}:
+                if person_id:
+                    loads[person_id].append((stay.start.toordinal(), end.toordinal(), case_id))
+        for person_id, intervals in sorted(loads.items()):
+            person = self.people.get(person_id)
+            if person is None or person.get("max_cases") is None:
+                continue
+            limit = int(person["max_cases"])
+            points = sorted(
+                [(start, 1, case) for start, _, case in intervals]
+                + [(end, -1, case) for _, end, case in intervals]
+            )  # at equal days the ends (-1) sort first: an end date is free again
+            active: set[str] = set()
+            for day, delta, case in points:
+                if delta < 0:
+                    active.discard(case)
+                    continue
+                active.add(case)
+                if len(active) == limit + 1:
+                    self.add(
+                        "caseload",
+                        case,
+                        f"{person_id} carries {len(active)} cases from "
+                        f"{date.fromordinal(day)}, above max_cases {limit}: " + ", ".join(sorted(active)),
+                    )
+
+    def check_startgesprek(self) -> None:
+        # Rule 8.
+        bad = self._double_booked_or_busy()
+        by_case: dict[str, list[_Meeting]] = defaultdict(list)
+        for meeting in self.meetings:
+            if meeting.meeting == "startgesprek":
+                by_case[meeting.case].append(meeting)
+        self.startgesprek_needed = 0
+        self.startgesprek_on_time = 0
+        for case_id, placements in sorted(self.placements.items()):
+            stay = placements[0]
+            facts = self.cases.get(case_id)
+            if facts is None or stay.start > self.last_day:
+                continue
+            window = self.calendar.startgesprek_days(stay.start, self.within)
+            meetings = by_case.get(case_id, [])
+            if not meetings and window and window[-1] > self.last_day:
+                continue  # its window runs past the scenario end: not due yet
+            self.startgesprek_needed += 1
+            if len(meetings) != 1:
+                self.add(
+                    "startgesprek",
+                    case_id,
+                    f"{stay.label} needs exactly one startgesprek, found {len(meetings)}",
+                )
+                continue
+            problems = self._startgesprek_problems(meetings[0], stay, facts, window)
+            for problem in problems:
+                self.add("startgesprek", case_id, f"{meetings[0].label}: {problem}")
+            if not problems and meetings[0].index not in bad:
+                self.startgesprek_on_time += 1
+        for case_id, meetings in sorted(by_case.items()):
+            if not any(s.start <= self.last_day for s in self.placements.get(case_id, [])):
+                self.add(
+                    "startgesprek",
+                    case_id,
+                    f"{meetings[0].label}: the case has no placement starting by the scenario end",
+                )
+
+    def _startgesprek_problems(
+        self, meeting: _Meeting, stay: _Stay, facts: _Case, window: list[date]
+    ) -> list[str]:
+        problems = []
+        day = meeting.start.date()
+        if not self.calendar.is_working_day(day):
+            problems.append(f"{day} is not a working day")
+        elif day not in window:
+            problems.append(
+                f"{day} is outside the window {window[0] if window else '-'}.."
+                f"{window[-1] if window else '-'} for a start on {stay.start}"
+            )
+        if meeting.end.date() != day or not (
+            self.day_opens <= meeting.start.time() and meeting.end.time() <= self.day_closes
+        ):
+            problems.append(f"not inside working hours {self.day_opens:%H:%M}-{self.day_closes:%H:%M}")
+        minutes = (meeting.end - meeting.start) // timedelta(minutes=1)
+        if minutes != self.meeting_minutes:
+            problems.append(f"lasts {minutes} minutes, not {self.meeting_minutes}")
+        wanted = {stay.therapist, stay.trajectbegeleider, facts.referrer}
+        if set(meeting.attendees) != wanted or len(meeting.attendees) != len(wanted):
+            problems.append(
+                f"attendees {sorted(meeting.attendees)} are not exactly the therapist, "
+                f"trajectbegeleider and referrer {sorted(str(p) for p in wanted)}"
+            )
+        return problems
+
+    def _double_booked_or_busy(self) -> set[int]:
+        """Report, and return the indexes of, meetings clashing for one of their attendees."""
+        bad: set[int] = set()
+        reported: set[tuple[int, int]] = set()
+        per_person: dict[str, list[_Meeting]] = defaultdict(list)
+        for meeting in self.meetings:
+            for person in set(meeting.attendees):
+                per_person[person].append(meeting)
+        for person, meetings in sorted(per_person.items()):
+            meetings.sort(key=lambda m: m.start)
+            latest: _Meeting | None = None  # the meeting seen so far that ends last
+            for meeting in meetings:
+                pair = (latest.index, meeting.index) if latest is not None else None
+                if latest is not None and meeting.start < latest.end and pair not in reported:
+                    bad.update((meeting.index, latest.index))
+                    reported.add((latest.index, meeting.index))
+                    self.add(
+                        "startgesprek",
+                        meeting.case,
+                        f"{person} is double-booked: {latest.label} and {meeting.label} overlap",
+                    )
+                if latest is None or meeting.end > latest.end:
+                    latest = meeting
+                for busy_from, busy_until in self.busy.get(person, []):
+                    if meeting.start < busy_until and busy_from < meeting.end:
+                        bad.add(meeting.index)
+                        self.add(
+                            "startgesprek",
+                            meeting.case,
+                            f"{meeting.label} overlaps "
+                            f"{person}'s busy block {busy_from:%Y-%m-%dT%H:%M}.."
+                            f"{busy_until:%Y-%m-%dT%H:%M}",
+                        )
+        return bad
+
+    def check_timeouts(self) -> None:
+        # Rule 9: every request is served (a time-out stay) or refused (a rejected entry).
+        refusals: dict[tuple[str, str], list[JSON]] = defaultdict(list)
+        for entry in self.rejected:
+            if entry.get("event") == "timeout_request":
+                refusals[(str(entry.get("case")), str(entry.get("at")))].append(entry)
+        unused: dict[str, list[_Stay]] = {
+            c: sorted(s, key=lambda s: s.start) for c, s in self.timeouts.items()
+        }
+        self.served_within_1_day = 0
+        self.thuisbest_requests = 0
+        for request in self.requests:
+            facts = self.cases.get(request.case)
+            kind = facts.kind if facts else None
+            refused = refusals.get((request.case, request.at), [])
+            refusal = refused.pop(0) if refused else None
+            served = self._take_timeout(unused.get(request.case, []), request)
+            where = f"time-out request of {request.case} at {request.at}"
+            if kind == "thuisbest" and request.in_run:
+                self.thuisbest_requests += 1
+                self.served_within_1_day += int(served is not None)
+            if served is not None:
+                self._check_served(request, served, facts, refusal)
+            elif refusal is None and not request.in_run:
+                continue  # after the scenario's end: the run never saw it
+            elif refusal is None:
+                self.add(
+                    "timeout",
+                    request.case,
+                    f"{where} is neither served by a time-out "
+                    f"starting on {request.day} or the next day nor rejected",
+                )
+            else:
+                code = _reason_code(refusal.get("reason"))
+                if code not in TIMEOUT_REASONS:
+                    self.add(
+                        "timeout",
+                        request.case,
+                        f"{where} is rejected with reason "
+                        f"{refusal.get('reason')!r}, not one of {sorted(TIMEOUT_REASONS)}",
+                    )
+                elif kind == "thuisbest_open" and code != "informal_network":
+                    self.add(
+                        "timeout",
+                        request.case,
+                        f"{where}: an open-variant request is refused with informal_network, not {code}",
+                    )
+                elif kind == "thuisbest" and code == "informal_network":
+                    self.add(
+                        "timeout", request.case, f"{where}: informal_network is only for the open variant"
+                    )
+        for stays in unused.values():
+            for stay in stays:
+                self.add(
+                    "timeout",
+                    stay.case,
+                    f"{stay.label} answers no time-out request made on its start day or the day before",
+                )
+        for (case_id, at), left in sorted(refusals.items()):
+            if left:
+                self.add(
+                    "timeout",
+                    case_id,
+                    f"rejected time-out request at {at} does not match a request of that case",
+                )
+
+    @staticmethod
+    def _take_timeout(candidates: list[_Stay], request: _Request) -> _Stay | None:
+        for i, stay in enumerate(candidates):
+            if 0 <= (stay.start - request.day).days <= 1:
+                return candidates.pop(i)
+        return None
+
+    def _check_served(
+        self, request: _Request, stay: _Stay, facts: _Case | None, refusal: JSON | None
+    ) -> None:
+        where = f"{stay.label} for the request at {request.at}"
+        if refusal is not None:
+            self.add("timeout", request.case, f"{where} is both served and rejected")
+        if facts is None:
+            return
+        if facts.kind != "thuisbest":
+            self.add(
+                "timeout", request.case, f"{where}: a {facts.kind} request must be refused (informal_network)"
+            )
+        planned_end = stay.start + timedelta(request.days)
+        discharged = any(stay.start <= at < planned_end and day == stay.end for at, day in facts.discharges)
+        if stay.end != planned_end and not discharged:
+            self.add(
+                "timeout",
+                request.case,
+                f"{where} should last {request.days} days, ends {stay.end} instead of {planned_end}",
+            )
+        placements = self.placements.get(request.case, [])
+        if not placements:
+            self.add("timeout", request.case, f"{where}: the case has no placement, so no home phase")
+        for placement in placements:
+            if stay.start < placement.end and placement.start < stay.end:
+                self.add("timeout", request.case, f"{where} overlaps the case's own placement")
+            elif request.day < placement.end:
+                self.add(
+                    "timeout",
+                    request.case,
+                    f"{where}: the request came before the "
+                    f"placement ended on {placement.end} (not in the home phase)",
+                )
+        for order, kind, at in facts.ends:
+            if order < request.order:
+                self.add(
+                    "timeout",
+                    request.case,
+                    f"{where}: the case was {ENDED[kind]} on {at}, before the request",
+                )
+
+    def check_accounting(self) -> None:
+        # Rule 10: every referred case ends up in exactly one place.
+        waiting: dict[str, int] = defaultdict(int)
+        for entry in self.waiting:
+            waiting[str(entry.get("case"))] += 1
+        rejected: dict[str, int] = defaultdict(int)
+        for entry in self.rejected:
+            if entry.get("event") == "referral":
+                rejected[str(entry.get("case"))] += 1
+        for case_id in sorted(set(waiting) | set(rejected) | set(self.placements) | set(self.timeouts)):
+            if case_id not in self.cases:
+                self.add(
+                    "accounting", case_id, f"case {case_id} appears in the report but was never referred"
+                )
+        for case_id, facts in self.cases.items():
+            placed = len(self.placements.get(case_id, []))
+            counts = (placed, waiting[case_id], rejected[case_id])
+            if not facts.in_run and sum(counts) == 0:
+                continue  # referred after the scenario's end: the run never saw it
+            # A case referred twice may have its extra referrals rejected on top.
+            if placed + waiting[case_id] > 1 or sum(counts) != facts.referral_count:
+                self.add(
+                    "accounting",
+                    case_id,
+                    f"case {case_id} must appear exactly once among "
+                    f"placements, waiting and rejected referrals; found {counts[0]} "
+                    f"placement(s), {counts[1]} waiting, {counts[2]} rejected",
+                )
+            for stay in self.placements.get(case_id, []):
+                for _, kind, at in facts.ends:
+                    if at < stay.start:
+                        self.add(
+                            "accounting",
+                            case_id,
+                            f"{stay.label}: the case was "
+                            f"{ENDED[kind]} on {at}, before the start; it should be waiting",
+                        )
+
+    # -- KPIs ------------------------------------------------------------------------------
+
+    def kpis(self) -> dict[str, float | int]:
+        """Recompute the report's KPIs as `validate_report` defines them."""
+        waits: list[int] = []
+        home = 0
+        travel: list[int] = []
+        for case_id, placements in self.placements.items():
+            facts = self.cases.get(case_id)
+            if facts is None:
+                continue
+            for stay in placements:
+                waits.append(self.wait_days(stay, facts))
+                if stay.group is None:
+                    continue
+                if stay.group.region == facts.home_region:
+                    home += 1
+                    travel.append(0)
+                elif (facts.home_region, stay.group.region) in self.travel:
+                    travel.append(self.travel[(facts.home_region, stay.group.region)])
+        waits.sort()
+        placed = self.raw_placements
+        used, offered = self._bed_nights()
+        return {
+            "referrals": self.referral_events,
+            "placed": placed,
+            "mean_wait_days": round(sum(waits) / len(waits), 2) if waits else 0.0,
+            "p90_wait_days": round(float(waits[math.ceil(0.9 * len(waits)) - 1]), 2) if waits else 0.0,
+            "home_region_pct": round(100.0 * home / placed, 2) if placed else 100.0,
+            "mean_travel_minutes": round(sum(travel) / len(travel), 2) if travel else 0.0,
+            "startgesprek_on_time_pct": round(100.0 * self.startgesprek_on_time / self.startgesprek_needed, 2)
+            if self.startgesprek_needed
+            else 100.0,
+            "bed_nights_used_pct": round(100.0 * used / offered, 2) if offered else 0.0,
+            "timeouts_requested": sum(request.in_run for request in self.requests),
+            "timeouts_within_1_day_pct": round(100.0 * self.served_within_1_day / self.thuisbest_requests, 2)
+            if self.thuisbest_requests
+            else 100.0,
+        }
+
+    def _bed_nights(self) -> tuple[int, int]:
+        first, last = self.first_day.toordinal(), self.last_day.toordinal()
+        used = 0
+        for stay in self.stays:
+            if stay.group is not None:
+                a, b = max(first, stay.start.toordinal()), min(last, stay.end.toordinal() - 1)
+                used += max(0, b - a + 1)
+        offered = sum(
+            self.beds_on(group, night)[0]
+            for group in self.groups.values()
+            for night in range(first, last + 1)
+        )
+        return used, offered
+
+
+def validate_report(scenario: JSON, report: JSON) -> ValidationResult:
+    """Check every hard rule of DOMAIN.md on a report and recompute its KPIs.
+
+    Violations name their rule family: format, capacity, group_kind, machtiging,
+    start_bounds, age, conflicts, staffing, caseload, startgesprek, timeout, accounting.
+
+    The run covers the events whose `at` date is on or before the scenario's `end`; a referral
+    or time-out request after it needs no answer in the report and counts in no KPI.
+
+    KPIs (floats rounded to 2 decimals; "placements" are the `stays` entries of type placement):
+
+    - referrals: the number of `referral` events in the run.
+    - placed: the number of placements in `stays`.
+    - mean_wait_days, p90_wait_days: the wait of a placement is its `start` minus the latest of
+      the referral's `at` date, its `earliest_start` and, for `thuisbest`, the `valid_from` of the
+      machtiging it was placed under: the first of the case's machtigingen (the referral's own,
+      then `machtiging` events in event order) with valid_from <= start, end <= valid_until + 1
+      day and start <= valid_from + 3 calendar months (day clamped to the month's end). Mean of
+      the waits; p90 by nearest rank: sorted waits, index ceil(0.9 * n) - 1. 0.0 when none placed.
+    - home_region_pct: placements whose location's region is the case's home region, as a
+      percentage of placed; 100.0 when none placed.
+    - mean_travel_minutes: mean over placements of the travel minutes between the home region
+      and the location's region (0 for the same region; pairs are symmetric; a placement between
+      unreachable regions is left out); 0.0 when none.
+    - startgesprek_on_time_pct: placements with a valid on-time startgesprek divided by the
+      placements that need one, as a percentage; 100.0 when none need one. A placement needs one
+      when it starts on or before the scenario end, unless its startgesprek window (the start
+      if a working day plus the next `startgesprek_within_working_days` working days) ends after
+      the scenario end and it has no startgesprek yet. Valid on time: exactly one startgesprek
+      of the case, passing every check of rule 8 (working day in the window, working hours,
+      meeting_minutes long, attendees exactly therapist, trajectbegeleider and referrer, no
+      attendee double-booked or busy).
+    - bed_nights_used_pct: nights occupied by stays (placements and time-outs; a stay [start,
+      end) occupies start..end-1) that fall within the scenario start..end inclusive, divided by
+      the sum over all groups of the beds of each night in start..end inclusive (`capacity`
+      events applied: for a night the latest-announced event covering it wins), as a
+      percentage; 0.0 when there are no beds.
+    - timeouts_requested: the number of `timeout_request` events in the run (every kind).
+    - timeouts_within_1_day_pct: thuisbest time-out requests served by a time-out stay of that
+      case starting on the request's date or the next day, as a percentage of all time-out
+      requests of thuisbest cases in the run; 100.0 when there are none. Requests are matched to time-out
+      stays in event order, each stay used once, the earliest fitting stay first.
+    """
+    return _Validator(scenario, report).run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.validator", description="Check a report against its scenario."
+    )
+    parser.add_argument("scenario", help="scenario JSON file")
+    parser.add_argument("report", help="report JSON file")
+    args = parser.parse_args(argv)
+    with open(args.scenario, encoding="utf-8") as f:
+        scenario = json.load(f)
+    with open(args.report, encoding="utf-8") as f:
+        report = json.load(f)
+    result = validate_report(scenario, report)
+    for v in result.violations:
+        print(f"{v.rule:<13} {v.case or '-':<12} {v.message}")
+    print(f"{len(result.violations)} violation(s)")
+    reported = report.get("kpis") or {}
+    print(f"{'kpi':<27} {'recomputed':>11} {'report':>11}")
+    for key, value in result.kpis.items():
+        theirs = reported.get(key, "-")
+        mark = "" if theirs == value else "  <- differs"
+        print(f"{key:<27} {value:>11} {theirs!s:>11}{mark}")
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,839 @@
+"""The planning core the scheduler service and the simulator drive: events in, decisions out (pure).
+
+`handle` applies one intake event and returns what follows at once (refusals, a time-out, a
+discharge, cancellations); `replan` re-optimises every case that has not started yet and returns
+only the differences against what was published before.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+import numpy as np
+
+from services.scheduler.core import explain
+from services.scheduler.core.candidates import (
+    CaseInput,
+    build_input,
+    describe_window,
+    feasible_starts,
+    first_true,
+    groups_in_reach,
+)
+from services.scheduler.core.greedy import Assignment, commit, earliest_anywhere, greedy
+from services.scheduler.core.meetings import Calendars, MeetingRequest, plan_meetings, taken_index
+from services.scheduler.core.model import SolveResult, candidate_options, solve
+from services.scheduler.core.profiles import Profiles
+from services.scheduler.core.state import (
+    URGENCY_RANK,
+    Case,
+    Meeting,
+    Placement,
+    Timeout,
+    Waiting,
+    case_from_json,
+    case_to_json,
+)
+from shared.events import (
+    CaseClosed,
+    CaseEventT,
+    CaseWaitlisted,
+    Decision,
+    DischargeReported,
+    MachtigingGranted,
+    MeetingHeld,
+    PlacementCancelled,
+    PlacementPlanned,
+    ReferralRegistered,
+    ReferralWithdrawn,
+    RequestRefused,
+    StartgesprekCancelled,
+    StartgesprekPlanned,
+    TimeoutAssigned,
+    TimeoutRequested,
+)
+from shared.kinds import KINDS
+from shared.network import NetworkIndex
+from shared.scenario import Machtiging, Network, fmt_local
+
+Policy = Literal["optimized", "fcfs"]
+STAY_MARGIN = 60  # bed profiles reach this many nights past the horizon (the longest stay is 56)
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    time_limit_s: float = 1.5  # wall-clock limit of the placement model per re-plan
+    seed: int = 7
+    workers: int = 2
+    horizon_days: int = 180  # placements start at most this many days ahead
+    deterministic_time: float | None = 3.0  # also bounds the search in deterministic units
+    max_groups: int = 8  # groups per case: all of the home region plus the nearest others
+    openings_per_group: int = 3  # start days per group taken from the greedy plan's openings
+    meeting_time_limit_s: float = 0.3
+    retry_days: int = 7  # re-plan at least this often while cases wait for a bed
+
+
+@dataclass
+class SchedulerStats:
+    runs: int = 0
+    total_seconds: float = 0.0
+    max_seconds: float = 0.0
+    last_status: str = ""
+    last_gap: float | None = None
+    last_objective: float | None = None
+    last_bound: float | None = None
+    fallbacks: int = 0
+    optimal: int = 0  # re-plans whose placement model was solved to proven optimality
+    gaps: list[float] = field(default_factory=list)  # relative gap to the bound, per solved re-plan
+
+
+def _cost(plan: dict[str, Assignment], inputs: dict[str, CaseInput]) -> int:
+    """The model's objective value of a greedy plan (restaffing left out)."""
+    return sum(
+        ci.cost(plan[cid].group, plan[cid].start) if cid in plan else ci.unplaced_cost
+        for cid, ci in inputs.items()
+    )
+
+
+class Scheduler:
+    def __init__(
+        self, network: Network, *, policy: Policy = "optimized", config: SolverConfig = SolverConfig()
+    ) -> None:
+        self.network = network
+        self.net = NetworkIndex(network)
+        self.policy: Policy = policy
+        self.config = config
+        self.cases: dict[str, Case] = {}
+        self.capacity_events: list[tuple[str, int, date, date, datetime]] = []
+        self.capacity: dict[str, dict[int, int]] = {}
+        self.rejected: list[dict[str, str]] = []
+        self.dirty = False
+        self.last_replan: date | None = None
+        self.stats = SchedulerStats()
+        self.calendars = Calendars(self.net)
+        self.load_days = 7 * network.settings.mst_weeks
+
+    # -- events ----------------------------------------------------------------------------
+
+    def handle(self, event: CaseEventT, now: datetime) -> list[Decision]:
+        """Apply one intake event; return the decisions that follow at once."""
+        match event:
+            case ReferralRegistered():
+                return self._referral(event, now)
+            case MachtigingGranted():
+                return self._machtiging(event, now)
+            case DischargeReported():
+                return self._discharge(event, now)
+            case TimeoutRequested():
+                return self._timeout(event, now)
+            case ReferralWithdrawn() | CaseClosed():
+                return self._end(event, now)
+            case MeetingHeld():
+                return []
+        raise TypeError(f"not a case event: {event!r}")
+
+    def _refuse(self, event: CaseEventT, what: str, reason: str, now: datetime) -> list[Decision]:
+        case = self.cases.get(event.case)
+        self.rejected.append(
+            {"case": event.case, "event": what, "at": fmt_local(event.occurred_at), "reason": reason}
+        )
+        return [
+            RequestRefused(
+                case=event.case,
+                occurred_at=now,
+                event=what,
+                at=event.occurred_at,
+                reason=reason,
+                mst_therapist=case.placement.therapist if case and case.placement else None,
+                home_region=case.home_region if case else None,
+            )
+        ]
+
+    def _referral(self, ev: ReferralRegistered, now: datetime) -> list[Decision]:
+        if ev.case in self.cases:
+            return self._refuse(ev, "referral", "duplicate: the case is already referred", now)
+        case = Case(
+            id=ev.case,
+            kind=ev.kind,
+            home_region=ev.home_region,
+            referrer=ev.referrer,
+            urgency=ev.urgency,
+            earliest_start=ev.earliest_start,
+            stay_days=ev.stay_days,
+            eligible_from=ev.eligible_from,
+            eligible_until=ev.eligible_until,
+            conflicts_with=list(ev.conflicts_with),
+            machtigingen=[(ev.machtiging.valid_from, ev.machtiging.valid_until)] if ev.machtiging else [],
+            referred_at=ev.occurred_at,
+            has_timeout_address=ev.has_timeout_address,
+        )
+        if not case.needs_machtiging or case.machtigingen:
+            case.placeable_since = ev.occurred_at
+        # Conflicts hold both ways, whichever referral named them.
+        for other in self.cases.values():
+            if case.id in other.conflicts_with and other.id not in case.conflicts_with:
+                case.conflicts_with.append(other.id)
+            if other.id in case.conflicts_with and case.id not in other.conflicts_with:
+                other.conflicts_with.append(case.id)
+        self.cases[ev.case] = case
+        self.dirty = True
+        return []
+
+    def _machtiging(self, ev: MachtigingGranted, now: datetime) -> list[Decision]:
+        case = self.cases.get(ev.case)
+        if case is None:
+            return []
+        new = Machtiging(valid_from=ev.valid_from, valid_until=ev.valid_until)
+        case.machtigingen = [m for m in case.machtigingen if m[0] != new.valid_from]
+        case.machtigingen.append((new.valid_from, new.valid_until))
+        if case.open and case.placement is None:
+            case.placeable_since = ev.occurred_at
+            self.dirty = True
+        return []
+
+    def _discharge(self, ev: DischargeReported, now: datetime) -> list[Decision]:
+        case = self.cases.get(ev.case)
+        day = ev.occurred_at.date()
+        if case is None:
+            return self._refuse(ev, "discharge", "not_in_stay", now)
+        p = case.placement
+        if p is not None and p.start <= day < p.end and ev.date > p.start:
+            problem = self._extension_problem(case, p.group, p.start, p.end, ev.date, placement=True)
+            if problem:
+                return self._refuse(ev, "discharge", problem, now)
+            p.end = ev.date
+            p.discharged = True
+            self.dirty = True
+            text = f"Discharged: the stay on {p.group} ends on {ev.date} instead of as planned."
+            case.explanation = text
+            return [self._planned(case, "discharged", text, now)]
+        for t in case.timeouts:
+            if t.start <= day < t.end and ev.date > t.start:
+                problem = self._extension_problem(case, t.group, t.start, t.end, ev.date, placement=False)
+                if problem:
+                    return self._refuse(ev, "discharge", problem, now)
+                t.end = ev.date
+                self.dirty = True
+                return []
+        return self._refuse(ev, "discharge", "not_in_stay", now)
+
+    def _extension_problem(
+        self, case: Case, group: str, start: date, end: date, new_end: date, placement: bool
+    ) -> str | None:
+        """Why a stay may not run on to a later discharge date (rules 1, 3 and 6), or None."""
+        if new_end <= end:
+            return None
+        if case.needs_machtiging and case.machtiging_for(start, new_end, placement=placement) is None:
+            return "no_machtiging: the machtiging does not cover the longer stay"
+        nights = (new_end - end).days
+        prof = self._fixed_profile(end, days=nights, load_days=1)
+        free = prof.regular_free(group) if placement else prof.total_free(group)
+        conflicts = set(case.conflicts_with)
+        if free.min() < 1 or not prof.conflict_free(group, nights, conflicts, 1)[0]:
+            return "no_bed: the bed is taken after the planned end"
+        return None
+
+    def _end(self, ev: ReferralWithdrawn | CaseClosed, now: datetime) -> list[Decision]:
+        what = "withdraw" if isinstance(ev, ReferralWithdrawn) else "close"
+        case = self.cases.get(ev.case)
+        if case is None:
+            return self._refuse(ev, what, "unknown_case", now)
+        day = ev.occurred_at.date()
+        started = case.placement is not None and case.placement.start <= day
+        if what == "withdraw" and started:
+            return self._refuse(ev, what, "already_started", now)
+        if not case.open:
+            return self._refuse(ev, what, f"already_{case.status}", now)
+        case.status = "withdrawn" if what == "withdraw" else "closed"
+        case.ended_on = day
+        self.dirty = True
+        if started:
+            case.explanation = f"Trajectory closed on {day}: therapist and trajectbegeleider are free again."
+            return []
+        case.waiting = Waiting(case.status, None, case.status)
+        out = self._cancel(case, case.status, f"The referral was {case.status} on {day}.", now)
+        case.explanation = f"The referral was {case.status} on {day}."
+        return out
+
+    def _cancel(self, case: Case, reason: str, text: str, now: datetime) -> list[Decision]:
+        out: list[Decision] = []
+        if case.placement is not None:
+            out.append(PlacementCancelled(case=case.id, occurred_at=now, reason=reason, explanation=text))
+            case.placement = None
+        if case.meeting is not None:
+            out.append(
+                StartgesprekCancelled(case=case.id, occurred_at=now, sequence=case.meeting_sequence + 1)
+            )
+            case.meeting_sequence += 1
+            case.meeting = None
+        return out
+
+    # -- time-outs (rule 9) ----------------------------------------------------------------
+
+    def _timeout(self, ev: TimeoutRequested, now: datetime) -> list[Decision]:
+        case = self.cases.get(ev.case)
+        day = ev.occurred_at.date()
+        if case is not None and case.kind == "thuisbest_open":
+            return self._refuse(ev, "timeout_request", "informal_network", now)
+        p = case.placement if case else None
+        if case is None or p is None or not case.open or p.start > day or p.end > day:
+            return self._refuse(ev, "timeout_request", "not_in_home_phase", now)
+        if any(t.end > day for t in case.timeouts):
+            return self._refuse(ev, "timeout_request", "not_in_home_phase", now)
+        starts = [
+            s
+            for s in (day, day + timedelta(1))
+            if case.machtiging_for(s, s + timedelta(ev.days), placement=False) is not None
+        ]
+        if not starts:
+            return self._refuse(ev, "timeout_request", "no_machtiging", now)
+        prof = self._fixed_profile(day, days=16, load_days=1)
+        reach = groups_in_reach(self.net, case)
+        order = sorted(reach, key=lambda g: (self.net.groups[g].group.timeout_beds == 0, reach[g], g))
+        conflicts = set(case.conflicts_with)
+        for s in starts:
+            i = prof.index(s)
+            for g in order:
+                if prof.total_free(g)[i : i + ev.days].min() < 1:
+                    continue
+                if not prof.conflict_free(g, ev.days, conflicts, i + 1)[i]:
+                    continue
+                end = s + timedelta(ev.days)
+                case.timeouts.append(Timeout(g, s, end, p.therapist, p.trajectbegeleider, ev.occurred_at))
+                self.dirty = True  # planned placements that now lack a bed move on the next re-plan
+                reserved = self.net.groups[g].group.timeout_beds > 0
+                case.explanation = explain.timeout_text(self.net, case, g, s, reserved)
+                return [
+                    TimeoutAssigned(
+                        case=case.id,
+                        occurred_at=now,
+                        group=g,
+                        location=self.net.groups[g].location.id,
+                        start=s,
+                        end=end,
+                        mst_therapist=p.therapist,
+                        trajectbegeleider=p.trajectbegeleider,
+                    )
+                ]
+        return self._refuse(ev, "timeout_request", "no_bed", now)
+
+    # -- capacity --------------------------------------------------------------------------
+
+    def set_capacity(self, group: str, beds: int, from_: date, until: date, now: datetime) -> list[Decision]:
+        """A group has `beds` beds on nights in [from_, until); stays already running are never evicted."""
+        if group not in self.net.groups:
+            raise ValueError(f"unknown group {group!r}")
+        self.capacity_events.append((group, beds, from_, until, now))
+        nights = self.capacity.setdefault(group, {})
+        for n in range(from_.toordinal(), until.toordinal()):
+            nights[n] = beds
+        self.dirty = True
+        return []
+
+    # -- re-planning -----------------------------------------------------------------------
+
+    def needs_replan(self) -> bool:
+        return self.dirty
+
+    def replan_due(self, today: date) -> bool:
+        """Dirty, or cases wait for a bed and the last re-plan is `retry_days` old."""
+        if self.dirty:
+            return True
+        if self.last_replan is None or (today - self.last_replan).days < self.config.retry_days:
+            return False
+        return any(
+            c.open and c.placement is None and c.waiting and c.waiting.code.startswith("no_bed")
+            for c in self.cases.values()
+        )
+
+    def _fixed_profile(self, today: date, days: int, load_days: int) -> Profiles:
+        """Started placements (start <= today), their caseloads and all time-outs."""
+        prof = Profiles(self.net, self.capacity, today, days, load_days)
+        for case in self.cases.values():
+            p = case.placement
+            if p is not None and p.start <= today:
+                a = prof.index(p.start)
+                prof.add_stay(case.id, p.group, a, prof.index(p.end), regular=True)
+                end = p.start + timedelta(self.load_days)
+                if case.status == "closed" and case.ended_on is not None:
+                    end = min(end, case.ended_on)
+                for person in {p.therapist, p.trajectbegeleider}:
+                    prof.add_load(person, a, prof.index(end))
+            for t in case.timeouts:
+                prof.add_stay(case.id, t.group, prof.index(t.start), prof.index(t.end), regular=False)
+        return prof
+
+    def replan(self, now: datetime) -> list[Decision]:
+        began = time.perf_counter()
+        today = now.date()
+        self.dirty = False
+        self.last_replan = today
+        horizon = self.config.horizon_days
+        fixed = self._fixed_profile(today, horizon + STAY_MARGIN, self.load_days)
+        pending = [
+            c
+            for c in self.cases.values()
+            if c.open and not (c.placement is not None and c.placement.start <= today)
+        ]
+        pinned_meetings = [
+            (tuple(c.meeting.attendees), (c.meeting.start, c.meeting.end))
+            for c in self.cases.values()
+            if c.meeting is not None and c.placement is not None and c.placement.start <= today
+        ]
+        blocked: dict[str, set[int]] = {}
+        result: SolveResult | None = None
+        deadline = began + self.config.time_limit_s  # for stage 1 over all rounds
+        for _round in range(3):
+            inputs = self._inputs(pending, fixed, now, pinned_meetings, blocked)
+            assignments, result, prof = self._assign(inputs, fixed, deadline)
+            meetings, failed = self._meetings(inputs, assignments, now, pinned_meetings)
+            if not failed:
+                break
+            for cid in failed:
+                blocked.setdefault(cid, set()).add(assignments[cid].start)
+        else:
+            for cid in failed:
+                assignments.pop(cid, None)
+        decisions = self._publish(pending, inputs, assignments, meetings, fixed, prof, now)
+        seconds = time.perf_counter() - began
+        st = self.stats
+        st.runs += 1
+        st.total_seconds += seconds
+        st.max_seconds = max(st.max_seconds, seconds)
+        if result is not None:
+            st.last_status = result.status
+            st.last_objective, st.last_bound, st.last_gap = result.objective, result.bound, result.gap
+            if result.gap is not None:
+                st.gaps.append(result.gap)
+            if result.used_fallback:
+                st.fallbacks += 1
+            if result.status == "OPTIMAL":
+                st.optimal += 1
+        return decisions
+
+    def _inputs(
+        self,
+        pending: list[Case],
+        fixed: Profiles,
+        now: datetime,
+        pinned_meetings: list[tuple[tuple[str, ...], tuple[datetime, datetime]]],
+        blocked: dict[str, set[int]],
+    ) -> list[CaseInput]:
+        taken = taken_index(pinned_meetings)
+        horizon = self.config.horizon_days
+        referrer_ok: dict[str, np.ndarray] = {}
+
+        def free_day(person: str, day: date) -> bool:
+            if (person, day) not in taken and (person, day) not in self.calendars.busy and day > now.date():
+                return bool(self.calendars.day_slots(day, now))
+            return any(
+                self.calendars.free(person, slot, taken) for slot in self.calendars.day_slots(day, now)
+            )
+
+        def referrer_mask(person: str) -> np.ndarray:
+            """ok[s]: the referrer can attend some startgesprek slot in the window of a start on day s."""
+            if person not in referrer_ok:
+                days = [fixed.day(k) for k in range(horizon + 1)]
+                free = {}
+                mask = np.zeros(horizon + 1, dtype=bool)
+                for k, start in enumerate(days):
+                    for w in self.calendars.window(start):
+                        if w not in free:
+                            free[w] = free_day(person, w)
+                        if free[w]:
+                            mask[k] = True
+                            break
+                referrer_ok[person] = mask
+            return referrer_ok[person]
+
+        inputs = []
+        for case in pending:
+            ci = build_input(
+                self.net, fixed, case, self.config.horizon_days, self.config.max_groups, blocked.get(case.id)
+            )
+            # A start day is only useful when the referrer can attend a startgesprek in its window.
+            ci.allowed &= referrer_mask(case.referrer)
+            inputs.append(ci)
+        return inputs
+
+    def _assign(
+        self, inputs: list[CaseInput], fixed: Profiles, deadline: float
+    ) -> tuple[dict[str, Assignment], SolveResult | None, Profiles]:
+        plannable = [ci for ci in inputs if ci.allowed.any()]
+        keep = [
+            (
+                ci,
+                Assignment(
+                    ci.published.group,
+                    ci.published_index,
+                    ci.published.therapist,
+                    ci.published.trajectbegeleider,
+                ),
+            )
+            for ci in plannable
+            if ci.published is not None and ci.published_index is not None
+        ]
+        unplaced = [ci for ci in plannable if ci.published is None]
+        prof = fixed.copy()
+        if self.policy == "fcfs":
+            keep.sort(key=lambda item: (item[1].start, item[0].id))
+            unplaced.sort(key=lambda ci: (ci.case.placeable_since or ci.case.referred_at, ci.id))
+            out, _ = greedy(self.net, prof, keep, unplaced, fcfs=True)
+            return out, None, prof
+        priority = sorted(
+            plannable,
+            key=lambda ci: (URGENCY_RANK[ci.case.urgency], ci.case.ready_day(), ci.case.referred_at, ci.id),
+        )
+        keep.sort(key=lambda item: (URGENCY_RANK[item[0].case.urgency], item[1].start, item[0].id))
+        # Two greedy plans: one keeping what was published, one from scratch in order of priority.
+        # Both give the model start days to choose from; the cheaper one is its hint.
+        hint, _ = greedy(self.net, prof, keep, [ci for ci in priority if ci.published is None], fcfs=False)
+        fresh_prof = fixed.copy()
+        fresh, _ = greedy(self.net, fresh_prof, [], priority, fcfs=False)
+        by_id = {ci.id: ci for ci in plannable}
+        if _cost(fresh, by_id) < _cost(hint, by_id):
+            hint, prof, fresh = fresh, fresh_prof, hint
+        options = {
+            ci.id: candidate_options(
+                self.net, fixed, prof, ci, hint.get(ci.id), self.config.openings_per_group, fresh.get(ci.id)
+            )
+            for ci in plannable
+        }
+        result = solve(
+            self.net,
+            fixed,
+            plannable,
+            options,
+            hint,
+            time_limit_s=max(0.05, deadline - time.perf_counter()),
+            deterministic_time=self.config.deterministic_time,
+            seed=self.config.seed,
+            workers=self.config.workers,
+        )
+        if result.status not in ("OPTIMAL", "FEASIBLE"):
+            # Nothing found in time (UNKNOWN), or INFEASIBLE / MODEL_INVALID: keep the greedy plan.
+            result.used_fallback = True
+            return hint, result, prof
+        final = fixed.copy()
+        for cid, a in result.assignments.items():
+            commit(final, by_id[cid], a)
+        return result.assignments, result, final
+
+    def _meetings(
+        self,
+        inputs: list[CaseInput],
+        assignments: dict[str, Assignment],
+        now: datetime,
+        pinned_meetings: list[tuple[tuple[str, ...], tuple[datetime, datetime]]],
+    ) -> tuple[dict[str, tuple[datetime, datetime]], list[str]]:
+        """Keep the startgesprek of every unchanged placement; plan one for each new or changed one."""
+        fixed = list(pinned_meetings)
+        requests = []
+        kept: dict[str, tuple[datetime, datetime]] = {}
+        for ci in inputs:
+            a = assignments.get(ci.id)
+            if a is None:
+                continue
+            case = ci.case
+            p, m = case.placement, case.meeting
+            start = self._day(now, a.start)
+            if (
+                p is not None
+                and m is not None
+                and p.key() == (a.group, start, a.therapist, a.trajectbegeleider)
+            ):
+                kept[ci.id] = (m.start, m.end)
+                fixed.append((tuple(m.attendees), (m.start, m.end)))
+                continue
+            requests.append(
+                MeetingRequest(
+                    ci.id,
+                    start,
+                    (a.therapist, a.trajectbegeleider, case.referrer),
+                    self.net.groups[a.group].location.id,
+                )
+            )
+        planned, failed = plan_meetings(
+            self.calendars,
+            requests,
+            now,
+            taken_index(fixed),
+            optimise=self.policy == "optimized",
+            time_limit_s=self.config.meeting_time_limit_s,
+            seed=self.config.seed,
+            workers=self.config.workers,
+        )
+        return {**kept, **planned}, failed
+
+    @staticmethod
+    def _day(now: datetime, index: int) -> date:
+        return now.date() + timedelta(index)
+
+    def _publish(
+        self,
+        pending: list[Case],
+        inputs: list[CaseInput],
+        assignments: dict[str, Assignment],
+        meetings: dict[str, tuple[datetime, datetime]],
+        fixed: Profiles,
+        final: Profiles,
+        now: datetime,
+    ) -> list[Decision]:
+        out: list[Decision] = []
+        by_id = {ci.id: ci for ci in inputs}
+        horizon_end = now.date() + timedelta(self.config.horizon_days)
+        for case in sorted(pending, key=lambda c: c.id):
+            ci = by_id[case.id]
+            a = assignments.get(case.id)
+            if a is None:
+                text = self._wait_reason(case, ci, final, horizon_end, now)
+                w = case.waiting
+                if case.placement is not None and w is not None:
+                    out += self._cancel(case, w.code, f"Back on the waiting list: {w.reason}.", now)
+                if text is not None and w is not None:
+                    out.append(
+                        CaseWaitlisted(
+                            case=case.id,
+                            occurred_at=now,
+                            reason=w.reason,
+                            expected_start=w.expected_start,
+                            explanation=text,
+                        )
+                    )
+                continue
+            start = self._day(now, a.start)
+            new = Placement(
+                a.group, start, start + timedelta(case.stay_days), a.therapist, a.trajectbegeleider
+            )
+            old = case.placement
+            case.waiting = None
+            slot = meetings[case.id]
+            if old is None or old.key() != new.key():
+                home_first = self._home_first(ci, fixed)
+                text = explain.placement_text(
+                    self.net,
+                    case,
+                    a.group,
+                    start,
+                    a.therapist,
+                    a.trajectbegeleider,
+                    home_first,
+                    moved=old is not None,
+                    fcfs=self.policy == "fcfs",
+                )
+                case.placement = new
+                case.explanation = text
+                out.append(self._planned(case, "new" if old is None else "moved", text, now))
+            if (
+                case.meeting is None
+                or (case.meeting.start, case.meeting.end) != slot
+                or case.meeting.attendees != [a.therapist, a.trajectbegeleider, case.referrer]
+            ):
+                case.meeting_sequence += 1
+                case.meeting = Meeting(
+                    slot[0],
+                    slot[1],
+                    self.net.groups[a.group].location.id,
+                    [a.therapist, a.trajectbegeleider, case.referrer],
+                    case.meeting_sequence,
+                )
+                out.append(
+                    StartgesprekPlanned(
+                        case=case.id,
+                        occurred_at=now,
+                        start=slot[0],
+                        end=slot[1],
+                        place=case.meeting.place,
+                        attendees=list(case.meeting.attendees),
+                        sequence=case.meeting_sequence,
+                    )
+                )
+        return out
+
+    def _home_first(self, ci: CaseInput, fixed: Profiles) -> date | None:
+        best: int | None = None
+        for g in ci.groups:
+            if ci.travel[g] == 0:
+                s = first_true(feasible_starts(self.net, fixed, ci, g))
+                if s is not None and (best is None or s < best):
+                    best = s
+        return fixed.day(best) if best is not None else None
+
+    def _wait_reason(
+        self, case: Case, ci: CaseInput, final: Profiles, horizon_end: date, now: datetime
+    ) -> str | None:
+        """Set the case's waiting reason; return an explanation when it must be published anew."""
+        kind = KINDS[case.kind].group_kind
+        if not ci.allowed.any():
+            code, reason = describe_window(case, now.date(), horizon_end)
+            expected = None
+            if code == "horizon":
+                windows = case.start_windows(now.date(), date.max)
+                expected = windows[0][0] if windows else None
+                reason = f"not allowed to start before {expected}" if expected else reason
+        else:
+            found = earliest_anywhere(self.net, final, ci)
+            code = "no_bed"
+            expected = None
+            last_allowed = now.date() + timedelta(int(np.flatnonzero(ci.allowed)[-1]))
+            if last_allowed < horizon_end:
+                code = "no_bed_in_time"
+                if case.eligible_until <= last_allowed:
+                    limit = f"too old for {case.kind} after {case.eligible_until}"
+                else:
+                    limit = "the machtiging no longer allows a start after that (lapse or end)"
+                reason = f"no {kind} bed in reach before {last_allowed}: {limit}"
+            else:
+                reason = f"no {kind} bed in reach before {horizon_end}"
+            if found is not None:
+                reason = f"no {kind} bed with a free therapist and a startgesprek slot yet"
+        old = case.waiting
+        case.waiting = Waiting(reason, expected, code)
+        text = f"Waiting: {reason}."
+        case.explanation = text
+        if old is not None and old.code == code and old.expected_start == expected and case.placement is None:
+            return None
+        return text
+
+    def _planned(
+        self, case: Case, change: Literal["new", "moved", "discharged"], text: str, now: datetime
+    ) -> PlacementPlanned:
+        p = case.placement
+        assert p is not None
+        info = self.net.groups[p.group]
+        return PlacementPlanned(
+            case=case.id,
+            occurred_at=now,
+            change=change,
+            kind=case.kind,
+            home_region=case.home_region,
+            referrer=case.referrer,
+            group=p.group,
+            location=info.location.id,
+            region=info.region,
+            start=p.start,
+            end=p.end,
+            mst_therapist=p.therapist,
+            trajectbegeleider=p.trajectbegeleider,
+            explanation=text,
+        )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def plan(self, today: date | None = None, *, until: date | None = None) -> dict[str, Any]:
+        """The plan in the report's shapes. With `until`, placements starting later count as waiting."""
+        stays: list[dict[str, Any]] = []
+        meetings: list[dict[str, Any]] = []
+        waiting: list[dict[str, Any]] = []
+        for case in sorted(self.cases.values(), key=lambda c: c.id):
+            p = case.placement
+            if p is not None and (until is None or p.start <= until):
+                info = self.net.groups[p.group]
+                stays.append(
+                    {
+                        "case": case.id,
+                        "type": "placement",
+                        "group": p.group,
+                        "location": info.location.id,
+                        "start": p.start.isoformat(),
+                        "end": p.end.isoformat(),
+                        "mst_therapist": p.therapist,
+                        "trajectbegeleider": p.trajectbegeleider,
+                    }
+                )
+                if case.meeting is not None:
+                    m = case.meeting
+                    meetings.append(
+                        {
+                            "case": case.id,
+                            "meeting": "startgesprek",
+                            "start": fmt_local(m.start),
+                            "end": fmt_local(m.end),
+                            "place": m.place,
+                            "attendees": list(m.attendees),
+                        }
+                    )
+            elif p is not None:
+                waiting.append({"case": case.id, "reason": f"expected start {p.start} on {p.group}"})
+            else:
+                reason = case.waiting.reason if case.waiting else case.status
+                if not case.open:
+                    reason = case.status
+                waiting.append({"case": case.id, "reason": reason})
+            for t in case.timeouts:
+                stays.append(
+                    {
+                        "case": case.id,
+                        "type": "timeout",
+                        "group": t.group,
+                        "location": self.net.groups[t.group].location.id,
+                        "start": t.start.isoformat(),
+                        "end": t.end.isoformat(),
+                        "mst_therapist": t.therapist,
+                        "trajectbegeleider": t.trajectbegeleider,
+                    }
+                )
+        return {"stays": stays, "meetings": meetings, "waiting": waiting, "rejected": list(self.rejected)}
+
+    def explain(self, case: str) -> str | None:
+        c = self.cases.get(case)
+        return None if c is None else (c.explanation or "Not planned yet: waiting for the next re-plan.")
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        st = self.stats
+        return {
+            "version": 1,
+            "policy": self.policy,
+            "cases": [case_to_json(c) for c in self.cases.values()],
+            "capacity_events": [
+                [g, beds, a.isoformat(), b.isoformat(), fmt_local(at)]
+                for g, beds, a, b, at in self.capacity_events
+            ],
+            "rejected": list(self.rejected),
+            "dirty": self.dirty,
+            "last_replan": self.last_replan.isoformat() if self.last_replan else None,
+            "stats": {
+                "runs": st.runs,
+                "total_seconds": st.total_seconds,
+                "max_seconds": st.max_seconds,
+                "last_status": st.last_status,
+                "last_gap": st.last_gap,
+                "fallbacks": st.fallbacks,
+                "optimal": st.optimal,
+            },
+        }
+
+    @classmethod
+    def restore(
+        cls,
+        network: Network,
+        data: dict[str, Any],
+        *,
+        policy: Policy | None = None,
+        config: SolverConfig = SolverConfig(),
+    ) -> Scheduler:
+        from shared.scenario import parse_local
+
+        s = cls(network, policy=policy or data.get("policy", "optimized"), config=config)
+        for raw in data.get("cases", []):
+            case = case_from_json(raw)
+            s.cases[case.id] = case
+        for g, beds, a, b, at in data.get("capacity_events", []):
+            s.set_capacity(g, int(beds), date.fromisoformat(a), date.fromisoformat(b), parse_local(at))
+        s.rejected = list(data.get("rejected", []))
+        s.dirty = bool(data.get("dirty", False))
+        s.last_replan = date.fromisoformat(data["last_replan"]) if data.get("last_replan") else None
+        st = data.get("stats", {})
+        s.stats.runs = int(st.get("runs", 0))
+        s.stats.total_seconds = float(st.get("total_seconds", 0.0))
+        s.stats.max_seconds = float(st.get("max_seconds", 0.0))
+        s.stats.last_status = str(st.get("last_status", ""))
+        s.stats.last_gap = st.get("last_gap")
+        s.stats.fallbacks = int(st.get("fallbacks", 0))
+        s.stats.optimal = int(st.get("optimal", 0))
+        return s

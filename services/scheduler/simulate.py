@@ -1,0 +1,369 @@
+"""`thuisbest simulate`: replay a scenario's events through the planning core on a virtual clock."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from services.scheduler.core import Scheduler, SchedulerStats, SolverConfig
+from shared.clock import VirtualClock
+from shared.events import Decision, TimeoutAddressRecorded
+from shared.kinds import lapse_date
+from shared.network import NetworkIndex
+from shared.referrals import referral_problems, to_case_event
+from shared.scenario import (
+    CapacityEvent,
+    Kpis,
+    MachtigingEvent,
+    NotificationOut,
+    ReferralEvent,
+    Report,
+    Scenario,
+    ScenarioError,
+    SolverStats,
+    TimeoutRequestEvent,
+    fmt_local,
+    load_scenario,
+)
+
+
+class _Notifier(Protocol):
+    def handle(self, event: Any, now: datetime) -> list[Any]: ...
+    def due(self, until: datetime) -> list[Any]: ...
+
+
+def _notifier(scenario: Scenario) -> _Notifier | None:
+    """The notifier's pure engine when it is installed (it is written apart from the scheduler)."""
+    try:
+        from services.notifier.engine import NotificationEngine
+    except ImportError:
+        return None
+    engine: _Notifier = NotificationEngine(scenario.network)
+    return engine
+
+
+@dataclass
+class _Run:
+    scenario: Scenario
+    scheduler: Scheduler
+    engine: _Notifier | None
+    notices: list[Any]
+    rejected: list[dict[str, str]]
+    referred: dict[str, str]  # case -> kind, of referrals intake accepted
+    refused_kind: dict[str, str]  # case -> kind, of referrals intake rejected
+
+    def notify(self, items: list[Any], now: datetime) -> None:
+        if self.engine is None:
+            return
+        for item in items:
+            self.notices.extend(self.engine.handle(item, now))
+
+    def due(self, until: datetime) -> None:
+        if self.engine is not None:
+            self.notices.extend(self.engine.due(until))
+
+    def reject(self, case: str, event: str, at: datetime, reason: str) -> None:
+        self.rejected.append({"case": case, "event": event, "at": fmt_local(at), "reason": reason})
+
+
+def simulate(scenario: Scenario, policy: str = "optimized", config: SolverConfig | None = None) -> Report:
+    """Run the whole scenario with `policy` and report what happened by its end."""
+    return run_simulation(scenario, policy, config)[0]
+
+
+def run_simulation(
+    scenario: Scenario, policy: str = "optimized", config: SolverConfig | None = None
+) -> tuple[Report, SchedulerStats]:
+    """`simulate`, also returning the planner's own statistics (solver status, gaps, fallbacks)."""
+    if policy not in ("optimized", "fcfs"):
+        raise ValueError(f"unknown policy {policy!r}: use optimized or fcfs")
+    network = scenario.network
+    net = NetworkIndex(network)
+    sched = Scheduler(network, policy=policy, config=config or SolverConfig())  # type: ignore[arg-type]
+    first = scenario.start or (scenario.events[0].at.date() if scenario.events else date.today())
+    last = scenario.end or (scenario.events[-1].at.date() if scenario.events else first)
+    # The run stops at the scenario's end: later events never happen in it.
+    events = [ev for ev in scenario.events if ev.at.date() <= last]
+    clock = VirtualClock(datetime.combine(first, time(0, 0)))
+    run = _Run(scenario, sched, _notifier(scenario), [], [], {}, {})
+
+    i = 0
+    while i < len(events):
+        day = events[i].at.date()
+        j = i
+        while j < len(events) and events[j].at.date() == day:
+            j += 1
+        for ev in events[i:j]:
+            run.due(ev.at)
+            clock.set(ev.at)
+            _apply(run, net, ev, clock.now())
+        # Debounced: one re-plan after the day's last event (when anything changed).
+        if sched.replan_due(day):
+            now = clock.now()
+            run.notify(sched.replan(now), now)
+        i = j
+    end_of_day = datetime.combine(last, time(23, 59))
+    if end_of_day > clock.now():
+        run.due(end_of_day)
+
+    plan = sched.plan(last, until=last)
+    stays, meetings = plan["stays"], plan["meetings"]
+    # A placement that would start after the end is no stay; nor are time-outs of such cases.
+    placed_by_end = {s["case"] for s in stays if s["type"] == "placement"}
+    stays = [s for s in stays if s["type"] == "placement" or s["case"] in placed_by_end]
+    rejected = sorted(run.rejected + plan["rejected"], key=lambda r: (r["at"], r["case"], r["event"]))
+    notifications = sorted(
+        (NotificationOut(at=n.at, case=n.case, kind=n.kind, to=n.to, channel=n.channel) for n in run.notices),
+        key=lambda n: (n.at, n.case, n.kind, n.to),
+    )
+    st = sched.stats
+    report = Report.model_validate(
+        {
+            "scenario": scenario.name,
+            "policy": policy,
+            "stays": stays,
+            "meetings": meetings,
+            "waiting": plan["waiting"],
+            "rejected": rejected,
+        }
+    )
+    report.notifications = notifications
+    report.kpis = compute_kpis(scenario, stays, meetings)
+    report.solver = SolverStats(
+        runs=st.runs, total_seconds=round(st.total_seconds, 3), max_seconds=round(st.max_seconds, 3)
+    )
+    return report, st
+
+
+def _apply(run: _Run, net: NetworkIndex, ev: Any, now: datetime) -> None:
+    sched = run.scheduler
+    if isinstance(ev, CapacityEvent):
+        if ev.group not in net.groups:
+            run.reject("-", "capacity", ev.at, f"unknown group {ev.group!r}")
+            return
+        run.notify(sched.set_capacity(ev.group, ev.beds, ev.from_, ev.until, now), now)
+        return
+    if isinstance(ev, ReferralEvent):
+        if ev.case in run.referred or ev.case in run.refused_kind:
+            run.reject(ev.case, "referral", ev.at, "duplicate: the case is already referred")
+            return
+        problems = referral_problems(ev, net)
+        if problems:
+            run.refused_kind[ev.case] = ev.kind
+            run.reject(ev.case, "referral", ev.at, "; ".join(str(p) for p in problems))
+            return
+        run.referred[ev.case] = ev.kind
+    elif ev.case not in run.referred:
+        # Intake never publishes events of a case it does not know; it refuses them itself.
+        if isinstance(ev, TimeoutRequestEvent):
+            kind = run.refused_kind.get(ev.case)
+            reason = "informal_network" if kind == "thuisbest_open" else "not_in_home_phase"
+        else:
+            reason = "unknown_case"
+        run.reject(ev.case, ev.type, ev.at, reason)
+        return
+    case_event = to_case_event(ev, net)
+    run.notify([case_event], now)
+    if isinstance(ev, ReferralEvent) and ev.timeout_address:
+        address = TimeoutAddressRecorded(case=ev.case, occurred_at=ev.at, address=ev.timeout_address)
+        run.notify([address], now)
+    decisions: list[Decision] = sched.handle(case_event, now)
+    run.notify(decisions, now)
+
+
+# --- KPIs (as `shared.validator.validate_report` defines them) -------------------------------
+
+
+def compute_kpis(scenario: Scenario, stays: list[dict[str, Any]], meetings: list[dict[str, Any]]) -> Kpis:
+    net = NetworkIndex(scenario.network)
+    first = scenario.start or date.min
+    last = scenario.end or date.max
+    referrals: dict[str, ReferralEvent] = {}
+    machtigingen: dict[str, list[tuple[date, date]]] = defaultdict(list)
+    requests: list[tuple[str, date]] = []
+    n_referrals = 0
+    capacity: dict[tuple[str, int], int] = {}
+    for ev in scenario.events:
+        in_run = ev.at.date() <= last
+        if isinstance(ev, ReferralEvent):
+            n_referrals += int(in_run)
+            if ev.case not in referrals:
+                referrals[ev.case] = ev
+                if ev.machtiging:
+                    machtigingen[ev.case].insert(0, (ev.machtiging.valid_from, ev.machtiging.valid_until))
+        elif isinstance(ev, MachtigingEvent):
+            machtigingen[ev.case].append((ev.valid_from, ev.valid_until))
+        elif isinstance(ev, TimeoutRequestEvent) and in_run:
+            requests.append((ev.case, ev.at.date()))
+        elif isinstance(ev, CapacityEvent):
+            for n in range(ev.from_.toordinal(), ev.until.toordinal()):
+                capacity[(ev.group, n)] = ev.beds
+
+    placements = [s for s in stays if s["type"] == "placement"]
+    waits: list[int] = []
+    home = 0
+    travel: list[int] = []
+    for s in placements:
+        ref = referrals.get(s["case"])
+        if ref is None:
+            continue
+        start, end = date.fromisoformat(s["start"]), date.fromisoformat(s["end"])
+        ready = max(ref.at.date(), ref.earliest_start)
+        if ref.kind == "thuisbest":
+            for vf, vu in machtigingen[s["case"]]:
+                if vf <= start and end <= vu + timedelta(1) and start <= lapse_date(vf):
+                    ready = max(ready, vf)
+                    break
+        waits.append((start - ready).days)
+        region = net.groups[s["group"]].region
+        minutes = net.travel(ref.home_region, region)
+        if region == ref.home_region:
+            home += 1
+        if minutes is not None:
+            travel.append(minutes)
+    waits.sort()
+    placed = len(placements)
+
+    on_time, needed = _startgesprek_counts(net, scenario, placements, meetings, referrals, last)
+
+    used = 0
+    for s in stays:
+        a = max(first.toordinal(), date.fromisoformat(s["start"]).toordinal())
+        b = min(last.toordinal(), date.fromisoformat(s["end"]).toordinal() - 1)
+        used += max(0, b - a + 1)
+    offered = sum(
+        capacity.get((gid, n), info.group.beds)
+        for gid, info in net.groups.items()
+        for n in range(first.toordinal(), last.toordinal() + 1)
+    )
+
+    timeouts: dict[str, list[date]] = defaultdict(list)
+    for s in stays:
+        if s["type"] == "timeout":
+            timeouts[s["case"]].append(date.fromisoformat(s["start"]))
+    for starts in timeouts.values():
+        starts.sort()
+    served = asked = 0
+    for case, day in requests:
+        ref = referrals.get(case)
+        if ref is None or ref.kind != "thuisbest":
+            continue
+        asked += 1
+        for k, start in enumerate(timeouts.get(case, [])):
+            if 0 <= (start - day).days <= 1:
+                timeouts[case].pop(k)
+                served += 1
+                break
+
+    def pct(a: int, b: int, empty: float) -> float:
+        return round(100.0 * a / b, 2) if b else empty
+
+    return Kpis(
+        referrals=n_referrals,
+        placed=placed,
+        mean_wait_days=round(sum(waits) / len(waits), 2) if waits else 0.0,
+        p90_wait_days=round(float(waits[math.ceil(0.9 * len(waits)) - 1]), 2) if waits else 0.0,
+        home_region_pct=pct(home, placed, 100.0),
+        mean_travel_minutes=round(sum(travel) / len(travel), 2) if travel else 0.0,
+        startgesprek_on_time_pct=pct(on_time, needed, 100.0),
+        bed_nights_used_pct=pct(used, offered, 0.0),
+        timeouts_requested=len(requests),
+        timeouts_within_1_day_pct=pct(served, asked, 100.0),
+    )
+
+
+def _startgesprek_counts(
+    net: NetworkIndex,
+    scenario: Scenario,
+    placements: list[dict[str, Any]],
+    meetings: list[dict[str, Any]],
+    referrals: dict[str, ReferralEvent],
+    last: date,
+) -> tuple[int, int]:
+    s = scenario.settings
+    opens, closes = s.working_hours
+    parsed = [(m, datetime.fromisoformat(m["start"]), datetime.fromisoformat(m["end"])) for m in meetings]
+    clash: set[int] = set()
+    by_person: dict[str, list[int]] = defaultdict(list)
+    for k, (m, _, _) in enumerate(parsed):
+        for p in set(m["attendees"]):
+            by_person[p].append(k)
+    for person, ks in by_person.items():
+        for x in ks:
+            _, a, b = parsed[x]
+            if any(a < bb and aa < b for aa, bb in net.busy.get(person, [])):
+                clash.add(x)
+            for y in ks:
+                if x != y and a < parsed[y][2] and parsed[y][1] < b:
+                    clash.add(x)
+    by_case: dict[str, list[int]] = defaultdict(list)
+    for k, (m, _, _) in enumerate(parsed):
+        if m["meeting"] == "startgesprek":
+            by_case[m["case"]].append(k)
+    on_time = needed = 0
+    for p in placements:
+        start = date.fromisoformat(p["start"])
+        ref = referrals.get(p["case"])
+        if ref is None or start > last:
+            continue
+        window = net.calendar.startgesprek_days(start, s.startgesprek_within_working_days)
+        mine = by_case.get(p["case"], [])
+        if not mine and window and window[-1] > last:
+            continue
+        needed += 1
+        if len(mine) != 1 or mine[0] in clash:
+            continue
+        m, a, b = parsed[mine[0]]
+        wanted = {p["mst_therapist"], p["trajectbegeleider"], ref.referrer}
+        if (
+            a.date() in window
+            and b.date() == a.date()
+            and opens <= a.time()
+            and b.time() <= closes
+            and (b - a) == timedelta(minutes=s.meeting_minutes)
+            and set(m["attendees"]) == wanted
+            and len(m["attendees"]) == len(wanted)
+        ):
+            on_time += 1
+    return on_time, needed
+
+
+# --- command line ------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="thuisbest simulate", description="Simulate a scenario and write a report (SCENARIO.md)."
+    )
+    parser.add_argument("scenario", help="scenario JSON file")
+    parser.add_argument("--out", required=True, help="report JSON file to write")
+    parser.add_argument("--policy", choices=("optimized", "fcfs"), default="optimized")
+    parser.add_argument("--time-limit", type=float, default=None, help="seconds per re-plan (default 1.5)")
+    args = parser.parse_args(argv)
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        print(f"thuisbest simulate: {exc}", file=sys.stderr)
+        return 2
+    config = SolverConfig() if args.time_limit is None else SolverConfig(time_limit_s=args.time_limit)
+    report = simulate(scenario, args.policy, config)
+    text = json.dumps(report.model_dump(mode="json", by_alias=True), indent=1, ensure_ascii=False)
+    Path(args.out).write_text(text + "\n", encoding="utf-8")
+    k = report.kpis
+    print(
+        f"{scenario.name} ({args.policy}): {k.placed} placed of {k.referrals} referrals, "
+        f"mean wait {k.mean_wait_days} days, home region {k.home_region_pct}%, "
+        f"{report.solver.runs} re-plans in {report.solver.total_seconds} s -> {args.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

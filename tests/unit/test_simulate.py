@@ -1,0 +1,90 @@
+"""`thuisbest simulate`: the sample scenario under both policies, the report contract, the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from services.scheduler.simulate import main, simulate
+from shared.scenario import load_scenario
+from shared.validator import validate_report
+
+SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "scenarios" / "landsdeel-zuid.json"
+
+
+@pytest.fixture(scope="module")
+def sample() -> dict:
+    if not SAMPLE.exists():
+        pytest.skip(f"sample scenario {SAMPLE} not found")
+    return json.loads(SAMPLE.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("policy", ["optimized", "fcfs"])
+def test_sample_has_no_violations(sample: dict, policy: str) -> None:
+    report = simulate(load_scenario(SAMPLE), policy).model_dump(mode="json", by_alias=True)
+    result = validate_report(sample, report)
+    assert result.violations == []
+    assert report["kpis"] == result.kpis
+    assert report["policy"] == policy
+    assert report["solver"]["runs"] > 0 and report["solver"]["max_seconds"] <= 2.0
+    # Every referred case is accounted for exactly once (placement, waiting or rejected referral).
+    seen = [s["case"] for s in report["stays"] if s["type"] == "placement"]
+    seen += [w["case"] for w in report["waiting"]]
+    seen += [r["case"] for r in report["rejected"] if r["event"] == "referral"]
+    assert len(seen) == len(set(seen))
+    # Notifications, when the notifier engine is there, come sorted.
+    keys = [(n["at"], n["case"], n["kind"], n["to"]) for n in report["notifications"]]
+    assert keys == sorted(keys)
+
+
+def test_cli_writes_a_report(tmp_path: Path, sample: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    small = dict(sample)
+    small["end"] = "2026-02-15"
+    scenario = tmp_path / "small.json"
+    scenario.write_text(json.dumps(small), encoding="utf-8")
+    out = tmp_path / "report.json"
+    assert main([str(scenario), "--out", str(out), "--policy", "fcfs"]) == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["report_version"] == 1 and report["policy"] == "fcfs"
+    assert validate_report(small, report).ok
+    assert "placed" in capsys.readouterr().out
+
+
+def test_cli_names_key_and_place_of_a_bad_scenario(
+    tmp_path: Path, sample: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = json.loads(json.dumps(sample))
+    bad["events"][2]["colour"] = "blue"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad), encoding="utf-8")
+    assert main([str(path), "--out", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err
+    assert "events[2]" in err and "colour" in err and "unknown key" in err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_cli_reports_unreadable_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text("{not json", encoding="utf-8")
+    assert main([str(path), "--out", str(tmp_path / "r.json")]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing.json"), "--out", str(tmp_path / "r.json")]) == 2
+
+
+def test_unknown_policy_is_refused(sample: dict) -> None:
+    with pytest.raises(ValueError, match="unknown policy"):
+        simulate(load_scenario(SAMPLE), "random")
+
+
+def test_bench_writes_one_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.scheduler import bench
+    from services.scheduler.generator import generate
+
+    monkeypatch.setattr(bench, "generate", lambda tier, seed: generate(tier, seed, days=30))
+    out = tmp_path / "bench.md"
+    assert bench.main(["--tiers", "region", "--seed", "3", "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "| region | placed |" in text and "| region | violations | 0 | 0 |" in text
+    assert bench.main(["--tiers", "nowhere", "--out", str(out)]) == 2

@@ -1,0 +1,777 @@
+"""The notification engine: which person is told what and when, from case events and the rules. Pure code.
+
+The live notifier and `thuisbest simulate` drive this same class. A simulation calls, for every
+event in time order, `due(event_time)` and then `handle(event, event_time)`, and finally
+`due(end)`. The live notifier feeds each event to `apply()` and stores the outcome (the notices
+due now, the timers still pending, the timers cancelled) in PostgreSQL, where its dispatcher
+fires the pending ones when they fall due; see `store.py`.
+
+Design: per case, the engine keeps the facts the events told it (placement, startgesprek,
+machtiging...). After every event it *derives* the scheduled rules' timers from those facts and
+replaces the previous set: a moved date re-times a timer, a cleared cause removes it, a closed
+case has none. Escalation levels are timers too, computed up front from the first level's time,
+so that an acknowledgement just removes the remaining levels. Every notice has a dedupe key
+(rule, case, deadline, person, level, channel): a key that fired never fires again.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+from string import Formatter
+from typing import Any
+
+from shared import events as ev
+from shared.kinds import lapse_date
+from shared.network import NetworkIndex
+from shared.scenario import Network, fmt_local
+from shared.workdays import WorkCalendar
+
+from .rules import PRIVATE_EVENT_FIELDS, Interval, Matcher, Rule, Rules, load_rules
+
+WITHHELD = "(given to the therapist only)"
+MISSING = "-"
+
+
+# --- notices ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """A startgesprek as the attendees' calendars see it."""
+
+    start: datetime
+    end: datetime
+    place: str
+    attendees: tuple[str, ...]
+    sequence: int = 0
+    method: str = "REQUEST"  # REQUEST (new or update) or CANCEL
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "start": fmt_local(self.start),
+            "end": fmt_local(self.end),
+            "place": self.place,
+            "attendees": list(self.attendees),
+            "sequence": self.sequence,
+            "method": self.method,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Meeting:
+        return cls(
+            start=_dt(data["start"]),
+            end=_dt(data["end"]),
+            place=data["place"],
+            attendees=tuple(data["attendees"]),
+            sequence=int(data["sequence"]),
+            method=data.get("method", "REQUEST"),
+        )
+
+
+@dataclass(frozen=True, order=True)
+class Notice:
+    """One message to one person, due at `at`. Ordered by (at, case, kind, to, channel, level, key)."""
+
+    at: datetime
+    case: str
+    kind: str
+    to: str
+    channel: str = "email"
+    level: int = 0
+    key: str = ""
+    alert: str = field(default="", compare=False)  # rule|case|deadline: what one acknowledgement stops
+    deadline: str = field(default="", compare=False)
+    subject: str = field(default="", compare=False)
+    text: str = field(default="", compare=False)
+    urgent: bool = field(default=False, compare=False)
+    escalates: bool = field(default=False, compare=False)
+    meeting: Meeting | None = field(default=None, compare=False)
+
+    def report(self) -> dict[str, str]:
+        """The report's `notifications` entry (SCENARIO.md)."""
+        return {
+            "at": fmt_local(self.at),
+            "case": self.case,
+            "kind": self.kind,
+            "to": self.to,
+            "channel": self.channel,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": fmt_local(self.at),
+            "case": self.case,
+            "kind": self.kind,
+            "to": self.to,
+            "channel": self.channel,
+            "level": self.level,
+            "key": self.key,
+            "alert": self.alert,
+            "deadline": self.deadline,
+            "subject": self.subject,
+            "text": self.text,
+            "urgent": self.urgent,
+            "escalates": self.escalates,
+            "meeting": self.meeting.to_json() if self.meeting else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Notice:
+        return cls(
+            at=_dt(data["at"]),
+            case=data["case"],
+            kind=data["kind"],
+            to=data["to"],
+            channel=data["channel"],
+            level=int(data["level"]),
+            key=data["key"],
+            alert=data["alert"],
+            deadline=data["deadline"],
+            subject=data.get("subject", ""),
+            text=data.get("text", ""),
+            urgent=bool(data["urgent"]),
+            escalates=bool(data.get("escalates", False)),
+            meeting=Meeting.from_json(data["meeting"]) if data.get("meeting") else None,
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one event changed: notices due now, timers pending for the case, timer keys removed."""
+
+    notices: list[Notice]
+    scheduled: list[Notice]
+    cancelled: list[str]
+
+
+def alert_key(rule: str, case: str, deadline: str) -> str:
+    return f"{rule}|{case}|{deadline}"
+
+
+def notice_key(alert: str, person: str, level: int, channel: str) -> str:
+    return f"{alert}|{person}|{level}|{channel}"
+
+
+def _dt(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+# --- per-case state --------------------------------------------------------------------------
+
+
+@dataclass
+class Placement:
+    start: date
+    end: date
+    group: str
+    location: str
+    therapist: str | None
+    trajectbegeleider: str | None
+
+
+@dataclass
+class Timeout:
+    start: date
+    end: date
+    group: str
+    location: str
+
+
+@dataclass
+class CaseState:
+    case: str
+    kind: str | None = None
+    urgency: str | None = None
+    home_region: str | None = None
+    referrer: str | None = None
+    referral_at: datetime | None = None
+    placement: Placement | None = None
+    machtiging: tuple[date, date] | None = None
+    meeting: Meeting | None = None
+    timeout: Timeout | None = None
+    therapist_hint: str | None = None  # from a time-out or a refusal, when no placement is known
+    trajectbegeleider_hint: str | None = None
+    timeout_address: str | None = None
+    expected_start: date | None = None
+    reason: str | None = None
+    closed: bool = False
+    stopped: set[str] = field(default_factory=set)  # scheduled rules a stop_on event ended
+    acked: dict[str, str] = field(default_factory=dict)  # alert -> who acknowledged it
+    fired: set[str] = field(default_factory=set)  # notice keys that fired: never again
+    bases: dict[str, datetime] = field(default_factory=dict)  # alert -> time of its level 0
+    timers: dict[str, Notice] = field(default_factory=dict)  # pending notice key -> notice
+    former: Meeting | None = None  # transient: the meeting version an event just replaced
+
+    @property
+    def therapist(self) -> str | None:
+        if self.placement and self.placement.therapist:
+            return self.placement.therapist
+        return self.therapist_hint
+
+    @property
+    def trajectbegeleider(self) -> str | None:
+        if self.placement and self.placement.trajectbegeleider:
+            return self.placement.trajectbegeleider
+        return self.trajectbegeleider_hint
+
+    def to_json(self) -> dict[str, Any]:
+        p, t, m = self.placement, self.timeout, self.machtiging
+        return {
+            "case": self.case,
+            "kind": self.kind,
+            "urgency": self.urgency,
+            "home_region": self.home_region,
+            "referrer": self.referrer,
+            "referral_at": fmt_local(self.referral_at) if self.referral_at else None,
+            "placement": None
+            if p is None
+            else {
+                "start": p.start.isoformat(),
+                "end": p.end.isoformat(),
+                "group": p.group,
+                "location": p.location,
+                "therapist": p.therapist,
+                "trajectbegeleider": p.trajectbegeleider,
+            },
+            "machtiging": None if m is None else [m[0].isoformat(), m[1].isoformat()],
+            "meeting": self.meeting.to_json() if self.meeting else None,
+            "timeout": None
+            if t is None
+            else {
+                "start": t.start.isoformat(),
+                "end": t.end.isoformat(),
+                "group": t.group,
+                "location": t.location,
+            },
+            "therapist_hint": self.therapist_hint,
+            "trajectbegeleider_hint": self.trajectbegeleider_hint,
+            "timeout_address": self.timeout_address,
+            "expected_start": self.expected_start.isoformat() if self.expected_start else None,
+            "reason": self.reason,
+            "closed": self.closed,
+            "stopped": sorted(self.stopped),
+            "acked": dict(sorted(self.acked.items())),
+            "fired": sorted(self.fired),
+            "bases": {k: fmt_local(v) for k, v in sorted(self.bases.items())},
+            "timers": [n.to_json() for n in sorted(self.timers.values())],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CaseState:
+        p, t, m = data.get("placement"), data.get("timeout"), data.get("machtiging")
+        cs = cls(
+            case=data["case"],
+            kind=data.get("kind"),
+            urgency=data.get("urgency"),
+            home_region=data.get("home_region"),
+            referrer=data.get("referrer"),
+            referral_at=_dt(data["referral_at"]) if data.get("referral_at") else None,
+            placement=None
+            if p is None
+            else Placement(
+                date.fromisoformat(p["start"]),
+                date.fromisoformat(p["end"]),
+                p["group"],
+                p["location"],
+                p.get("therapist"),
+                p.get("trajectbegeleider"),
+            ),
+            machtiging=None if m is None else (date.fromisoformat(m[0]), date.fromisoformat(m[1])),
+            meeting=Meeting.from_json(data["meeting"]) if data.get("meeting") else None,
+            timeout=None
+            if t is None
+            else Timeout(
+                date.fromisoformat(t["start"]), date.fromisoformat(t["end"]), t["group"], t["location"]
+            ),
+            therapist_hint=data.get("therapist_hint"),
+            trajectbegeleider_hint=data.get("trajectbegeleider_hint"),
+            timeout_address=data.get("timeout_address"),
+            expected_start=_day(data.get("expected_start")),
+            reason=data.get("reason"),
+            closed=bool(data.get("closed", False)),
+            stopped=set(data.get("stopped", [])),
+            acked=dict(data.get("acked", {})),
+            fired=set(data.get("fired", [])),
+            bases={k: _dt(v) for k, v in data.get("bases", {}).items()},
+        )
+        cs.timers = {n.key: n for n in map(Notice.from_json, data.get("timers", []))}
+        return cs
+
+
+class _Context(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return MISSING
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return MISSING
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return ", ".join(_fmt(v) for v in value) or MISSING
+    return str(value)
+
+
+def render(template: str, context: dict[str, str]) -> str:
+    return Formatter().vformat(template, (), _Context(context)).strip()
+
+
+# --- the engine ------------------------------------------------------------------------------
+
+
+class NotificationEngine:
+    def __init__(self, network: Network, rules: Rules | None = None) -> None:
+        self.index = NetworkIndex(network)
+        self.rules = rules if rules is not None else load_rules()
+        self.calendar: WorkCalendar = self.index.calendar
+        self.work_start, self.work_end = network.settings.working_hours
+        self._cases: dict[str, CaseState] = {}
+        self._heap: list[tuple[datetime, str, str]] = []  # (at, key, case); stale entries skipped
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def handle(self, event: Any, now: datetime) -> list[Notice]:
+        """Notices due now for this event; registers, re-times or cancels the case's timers."""
+        return self.apply(event, now).notices
+
+    def apply(self, event: Any, now: datetime) -> Outcome:
+        """`handle` with everything the live store needs: pending timers and cancelled keys too."""
+        case = getattr(event, "case", None)
+        if not case:
+            return Outcome([], [], [])
+        cs = self._cases.get(case)
+        if cs is None:
+            cs = self._cases[case] = CaseState(case)
+        if cs.closed:
+            return Outcome([], sorted(cs.timers.values()), [])
+        # Timers already due fired before this event (a simulation calls due() first; live, the
+        # dispatcher sends them): the event must not cancel what is already on its way.
+        notices = [n for n in cs.timers.values() if n.at <= now]
+        for notice in notices:
+            del cs.timers[notice.key]
+            cs.fired.add(notice.key)
+        self._update(cs, event, now)
+        for rule in self.rules.scheduled:
+            if any(self._matches(m, event, cs, now) for m in rule.stop_on):
+                cs.stopped.add(rule.name)
+        if not cs.closed:
+            for rule in self.rules.immediate:
+                if any(self._matches(m, event, cs, now) for m in rule.trigger or ()):
+                    notices += self._immediate(cs, rule, event, now)
+        cs.former = None
+        before = cs.timers
+        after = self._derive(cs, now)
+        cancelled = sorted(set(before) - set(after))
+        for key, notice in after.items():
+            if key in before:
+                if before[key].at != notice.at:
+                    heapq.heappush(self._heap, (notice.at, key, case))
+                continue
+            if notice.at <= now:  # overdue when it first became known: fires now
+                notices.append(replace(notice, at=now))
+                cs.fired.add(key)
+                continue
+            heapq.heappush(self._heap, (notice.at, key, case))
+        cs.timers = {k: n for k, n in after.items() if k not in cs.fired}
+        return Outcome(sorted(notices), sorted(cs.timers.values()), cancelled)
+
+    def due(self, until: datetime) -> list[Notice]:
+        """Fire every timer due at or before `until` (escalation levels included), in time order."""
+        fired: list[Notice] = []
+        while self._heap and self._heap[0][0] <= until:
+            at, key, case = heapq.heappop(self._heap)
+            cs = self._cases.get(case)
+            notice = cs.timers.get(key) if cs else None
+            if cs is None or notice is None or notice.at != at:
+                continue  # cancelled or re-timed since it was pushed
+            del cs.timers[key]
+            cs.fired.add(key)
+            fired.append(notice)
+        return sorted(fired)
+
+    def pending(self, case: str | None = None) -> list[Notice]:
+        """Timers not fired yet, of one case or all."""
+        if case is None:
+            return sorted(n for cs in self._cases.values() for n in cs.timers.values())
+        cs = self._cases.get(case)
+        return sorted(cs.timers.values()) if cs else []
+
+    def ack(self, alert_key: str, by: str, now: datetime) -> None:
+        """Acknowledge an alert (or the alert of a notice key): its remaining levels never fire."""
+        for cs in self._cases.values():
+            alert = self._alert_of(cs, alert_key)
+            if alert is None:
+                continue
+            cs.acked.setdefault(alert, by)
+            cs.timers = {k: n for k, n in cs.timers.items() if n.alert != alert}
+            return
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"version": 1, "cases": {c: cs.to_json() for c, cs in sorted(self._cases.items())}}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        self._cases = {}
+        self._heap = []
+        for case, state in data.get("cases", {}).items():
+            self.restore_case(case, state)
+
+    def snapshot_case(self, case: str) -> dict[str, Any] | None:
+        cs = self._cases.get(case)
+        return cs.to_json() if cs else None
+
+    def restore_case(self, case: str, data: dict[str, Any] | None) -> None:
+        """Load one case's state (None: forget it), as the live store does around each event."""
+        self._cases.pop(case, None)
+        if data is None:
+            return
+        cs = self._cases[case] = CaseState.from_json(data)
+        for notice in cs.timers.values():
+            heapq.heappush(self._heap, (notice.at, notice.key, case))
+
+    def forget(self, case: str) -> None:
+        self._cases.pop(case, None)
+        self._heap = [entry for entry in self._heap if entry[2] != case]
+        heapq.heapify(self._heap)
+
+    # -- facts from events --------------------------------------------------------------------
+
+    def _update(self, cs: CaseState, event: Any, now: datetime) -> None:
+        match event:
+            case ev.ReferralRegistered():
+                cs.kind, cs.urgency = event.kind, event.urgency
+                cs.home_region, cs.referrer = event.home_region, event.referrer
+                cs.referral_at = event.occurred_at
+                if event.machtiging is not None:
+                    cs.machtiging = (event.machtiging.valid_from, event.machtiging.valid_until)
+            case ev.MachtigingGranted():
+                cs.machtiging = (event.valid_from, event.valid_until)  # a renewal replaces it
+            case ev.PlacementPlanned():
+                cs.kind = event.kind
+                cs.home_region = cs.home_region or event.home_region
+                cs.referrer = cs.referrer or event.referrer
+                cs.placement = Placement(
+                    event.start,
+                    event.end,
+                    event.group,
+                    event.location,
+                    event.mst_therapist,
+                    event.trajectbegeleider,
+                )
+            case ev.PlacementCancelled():
+                cs.placement = None
+                if cs.meeting is not None:  # the startgesprek goes with it
+                    cs.former = replace(cs.meeting, sequence=cs.meeting.sequence + 1, method="CANCEL")
+                    cs.meeting = None
+            case ev.CaseWaitlisted():
+                cs.expected_start, cs.reason = event.expected_start, event.reason
+            case ev.StartgesprekPlanned():
+                new = Meeting(event.start, event.end, event.place, tuple(event.attendees), event.sequence)
+                if cs.meeting is not None:
+                    dropped = tuple(a for a in cs.meeting.attendees if a not in new.attendees)
+                    cs.former = replace(
+                        cs.meeting, attendees=dropped, sequence=event.sequence, method="CANCEL"
+                    )
+                cs.meeting = new
+            case ev.StartgesprekCancelled():
+                if cs.meeting is not None:
+                    cs.former = replace(cs.meeting, sequence=event.sequence, method="CANCEL")
+                cs.meeting = None
+            case ev.TimeoutAssigned():
+                cs.timeout = Timeout(event.start, event.end, event.group, event.location)
+                cs.therapist_hint = event.mst_therapist or cs.therapist_hint
+                cs.trajectbegeleider_hint = event.trajectbegeleider or cs.trajectbegeleider_hint
+            case ev.RequestRefused():
+                cs.reason = event.reason
+                cs.therapist_hint = event.mst_therapist or cs.therapist_hint
+                cs.home_region = cs.home_region or event.home_region
+            case ev.TimeoutAddressRecorded():
+                cs.timeout_address = event.address
+            case ev.DischargeReported():
+                # SCENARIO.md: it counts while the stay runs; the stay then ends on its date
+                p = cs.placement
+                if p and p.start <= event.occurred_at.date() < p.end and event.date > p.start:
+                    p.end = event.date
+            case ev.ReferralWithdrawn():
+                # refused (already_started) once the placement started: the trajectory goes on
+                if not (cs.placement and cs.placement.start <= event.occurred_at.date()):
+                    cs.closed = True
+            case ev.CaseClosed():
+                cs.closed = True
+        if cs.closed:
+            cs.timeout_address = None  # kept no longer than the trajectory needs it
+
+    # -- conditions ---------------------------------------------------------------------------
+
+    def _holds(self, cs: CaseState, predicate: str, moment: datetime) -> bool:
+        day, p = moment.date(), cs.placement
+        match predicate:
+            case "placed":
+                return p is not None
+            case "started":
+                return p is not None and p.start <= day
+            case "not_started":
+                return p is None or p.start > day
+            case "in_stay":
+                return p is not None and p.start <= day < p.end
+            case "has_therapist":
+                return cs.therapist is not None
+        raise ValueError(f"unknown predicate {predicate!r}")
+
+    def _matches(self, matcher: Matcher, event: Any, cs: CaseState, now: datetime) -> bool:
+        return matcher.matches(event) and all(self._holds(cs, p, now) for p in matcher.if_)
+
+    # -- recipients ---------------------------------------------------------------------------
+
+    def _resolve(self, cs: CaseState, roles: Iterable[str]) -> dict[str, set[str]]:
+        """Person id -> the roles through which they receive it; roles resolving to nobody are skipped."""
+        out: dict[str, set[str]] = {}
+        region = cs.home_region
+        for role in roles:
+            people: list[str] = []
+            match role:
+                case "coordinators":
+                    people = self.index.coordinators(region) if region else []
+                case "home_supervisors":
+                    people = self.index.supervisors(region) if region else []
+                case "referrer":
+                    people = [cs.referrer] if cs.referrer else []
+                case "therapist":
+                    people = [cs.therapist] if cs.therapist else []
+                case "trajectbegeleider":
+                    people = [cs.trajectbegeleider] if cs.trajectbegeleider else []
+                case "therapist_supervisor":
+                    supervisor = self.index.supervisor_of(cs.therapist)
+                    if supervisor:
+                        people = [supervisor]
+                    else:  # no therapist (yet): the coordinators of the home region stand in
+                        people = self.index.coordinators(region) if region else []
+                case "attendees":
+                    people = list(cs.meeting.attendees) if cs.meeting else []
+                case "former_attendees":
+                    people = list(cs.former.attendees) if cs.former else []
+            for person in people:
+                out.setdefault(person, set()).add(role)
+        return out
+
+    # -- notices ------------------------------------------------------------------------------
+
+    def _facts(self, cs: CaseState, meeting: Meeting | None) -> dict[str, str]:
+        p, t, m = cs.placement, cs.timeout, cs.machtiging
+        return {
+            "case": cs.case,
+            "kind": _fmt(cs.kind),
+            "urgency": _fmt(cs.urgency),
+            "home_region": _fmt(cs.home_region),
+            "referrer": _fmt(cs.referrer),
+            "group": _fmt(p.group if p else None),
+            "location": _fmt(p.location if p else None),
+            "start": _fmt(p.start if p else None),
+            "end": _fmt(p.end if p else None),
+            "mst_therapist": _fmt(cs.therapist),
+            "trajectbegeleider": _fmt(cs.trajectbegeleider),
+            "expected_start": _fmt(cs.expected_start),
+            "reason": _fmt(cs.reason),
+            "meeting_start": _fmt(meeting.start if meeting else None),
+            "meeting_end": _fmt(meeting.end if meeting else None),
+            "place": _fmt(meeting.place if meeting else None),
+            "attendees": _fmt(meeting.attendees if meeting else None),
+            "sequence": _fmt(meeting.sequence if meeting else None),
+            "valid_from": _fmt(m[0] if m else None),
+            "valid_until": _fmt(m[1] if m else None),
+            "lapse_date": _fmt(lapse_date(m[0]) if m else None),
+            "timeout_start": _fmt(t.start if t else None),
+            "timeout_end": _fmt(t.end if t else None),
+            "timeout_group": _fmt(t.group if t else None),
+            "timeout_location": _fmt(t.location if t else None),
+        }
+
+    def _meeting_for(self, cs: CaseState, rule: Rule) -> Meeting | None:
+        if rule.ical == "cancel":
+            return cs.former
+        return cs.meeting
+
+    def _notices(
+        self,
+        cs: CaseState,
+        rule: Rule,
+        alert: str,
+        deadline: str,
+        at: datetime,
+        level: int,
+        roles: list[str],
+        facts: dict[str, str],
+        meeting: Meeting | None,
+        anchor: date | None = None,
+    ) -> list[Notice]:
+        out = []
+        for person, via in sorted(self._resolve(cs, roles).items()):
+            key = notice_key(alert, person, level, rule.channel)
+            context = dict(facts)
+            context.update(deadline=deadline, due=_fmt(at), level=str(level))
+            context["days_left"] = str((anchor - at.date()).days) if anchor else MISSING
+            if rule.address_to:
+                # Privacy: the family's address reaches only the roles named in address_to.
+                shown = via & set(rule.address_to)
+                context["timeout_address"] = _fmt(cs.timeout_address) if shown else WITHHELD
+            out.append(
+                Notice(
+                    at=at,
+                    case=cs.case,
+                    kind=rule.name,
+                    to=person,
+                    channel=rule.channel,
+                    level=level,
+                    key=key,
+                    alert=alert,
+                    deadline=deadline,
+                    subject=render(rule.subject, context),
+                    text=render(rule.body, context),
+                    urgent=rule.urgent,
+                    escalates=rule.escalation is not None,
+                    meeting=meeting if rule.ical else None,
+                )
+            )
+        return out
+
+    def _immediate(self, cs: CaseState, rule: Rule, event: Any, now: datetime) -> list[Notice]:
+        meeting = self._meeting_for(cs, rule)
+        if rule.ical and meeting is None:
+            return []
+        facts = self._facts(cs, meeting)
+        context = dict(facts)
+        for name in type(event).model_fields:
+            if name not in PRIVATE_EVENT_FIELDS:
+                value = getattr(event, name)
+                context[name] = fmt_local(value) if isinstance(value, datetime) else _fmt(value)
+        deadline = render(rule.deadline or "{occurred_at}", context)
+        alert = alert_key(rule.name, cs.case, deadline)
+        if alert in cs.acked:
+            return []
+        notices = []
+        for level, roles in rule.levels()[:1]:
+            for notice in self._notices(cs, rule, alert, deadline, now, level, roles, facts, meeting):
+                if notice.key not in cs.fired:
+                    cs.fired.add(notice.key)
+                    notices.append(notice)
+        return notices
+
+    # -- timers -------------------------------------------------------------------------------
+
+    def _anchor(self, cs: CaseState, name: str) -> tuple[datetime, str, date] | None:
+        """(anchor moment, deadline text, anchor day) or None when the case has no such date."""
+        value: date | datetime | None = None
+        p, m, t = cs.placement, cs.machtiging, cs.timeout
+        match name:
+            case "referral.at":
+                value = cs.referral_at
+            case "placement.start":
+                value = p.start if p else None
+            case "placement.end":
+                value = p.end if p else None
+            case "startgesprek.start":
+                value = cs.meeting.start if cs.meeting else None
+            case "startgesprek.end":
+                value = cs.meeting.end if cs.meeting else None
+            case "machtiging.valid_from":
+                value = m[0] if m else None
+            case "machtiging.valid_until":
+                value = m[1] if m else None
+            case "machtiging.lapse":
+                value = lapse_date(m[0]) if m else None
+            case "timeout.start":
+                value = t.start if t else None
+            case "timeout.end":
+                value = t.end if t else None
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return value, fmt_local(value), value.date()
+        return datetime.combine(value, time()), value.isoformat(), value
+
+    def _add_working_days(self, day: date, n: int) -> date:
+        if n >= 0:
+            return self.calendar.add_working_days(day, n)
+        while n < 0:
+            day -= timedelta(1)
+            if self.calendar.is_working_day(day):
+                n += 1
+        return day
+
+    def _first_due(self, rule: Rule, anchor: datetime) -> datetime:
+        offset = rule.offset
+        if offset is not None and offset.hours is not None:
+            return anchor + timedelta(hours=offset.hours)
+        day = anchor.date()
+        if offset is not None and offset.days:
+            day += timedelta(days=offset.days)
+        if offset is not None and offset.working_days:
+            day = self._add_working_days(day, offset.working_days)
+        at = rule.at or "work_start"
+        clock = {"work_start": self.work_start, "work_end": self.work_end, "anchor": anchor.time()}.get(at)
+        return datetime.combine(day, clock or time.fromisoformat(at))
+
+    def _repeat(self, base: datetime, every: Interval, n: int) -> datetime:
+        if n == 0:
+            return base
+        if every.hours is not None:
+            return base + timedelta(hours=every.hours * n)
+        if every.days is not None:
+            return base + timedelta(days=every.days * n)
+        return datetime.combine(
+            self._add_working_days(base.date(), (every.working_days or 0) * n), base.time()
+        )
+
+    def _derive(self, cs: CaseState, now: datetime) -> dict[str, Notice]:
+        """The scheduled rules' pending notices as the case's facts stand now."""
+        out: dict[str, Notice] = {}
+        if cs.closed:
+            return out
+        for rule in self.rules.scheduled:
+            if rule.name in cs.stopped:
+                continue
+            found = self._anchor(cs, rule.anchor or "")
+            if found is None:
+                continue
+            anchor, deadline, anchor_day = found
+            first = self._first_due(rule, anchor)
+            if not all(self._holds(cs, p, first) for p in rule.require):
+                continue
+            alert = alert_key(rule.name, cs.case, deadline)
+            if alert in cs.acked:
+                continue
+            base = cs.bases.get(alert)
+            if base is None:
+                if first < now and rule.late == "skip":
+                    continue
+                base = cs.bases[alert] = max(first, now)
+            meeting = self._meeting_for(cs, rule)
+            facts = self._facts(cs, meeting)
+            for level, roles in rule.levels():
+                at = self._repeat(base, rule.escalation.every, level) if rule.escalation else base
+                for notice in self._notices(
+                    cs, rule, alert, deadline, at, level, roles, facts, meeting, anchor_day
+                ):
+                    if notice.key not in cs.fired:
+                        out[notice.key] = notice
+        return out
+
+    def _alert_of(self, cs: CaseState, key: str) -> str | None:
+        for notice in cs.timers.values():
+            if key in (notice.alert, notice.key):
+                return notice.alert
+        if key in cs.bases:
+            return key
+        for fired in cs.fired:
+            if fired == key:
+                return fired.rsplit("|", 3)[0]
+        return None

@@ -1,0 +1,419 @@
+"""The notification rules as data: load `rules.yaml`, validate it, and name the rule and key of every mistake.
+
+A rule is one of two sorts:
+
+* **immediate** (`trigger`): fires when a matching event arrives, to the resolved recipients;
+* **scheduled** (`anchor` + `offset`): a durable timer at a date or time taken from the case's
+  state (a meeting's start, a stay's end, a machtiging's end...), re-timed when that date moves,
+  removed when a `require` condition no longer holds or a `stop_on` event arrived, optionally
+  escalating level by level until acknowledged.
+
+Adding a rule that combines the vocabularies below needs no code change.
+"""
+
+from __future__ import annotations
+
+import string
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from shared import events as ev
+
+DEFAULT_RULES = Path(__file__).with_name("rules.yaml")
+
+# --- vocabularies --------------------------------------------------------------------------
+
+ROLES: dict[str, str] = {
+    "coordinators": "the coordinators whose regions include the case's home region",
+    "home_supervisors": "the MST supervisors of the case's home region",
+    "referrer": "the case's referrer",
+    "therapist": "the case's MST therapist",
+    "trajectbegeleider": "the case's trajectbegeleider",
+    "therapist_supervisor": "the supervisor of the case's therapist (the coordinators when there is none)",
+    "attendees": "the attendees of the case's current startgesprek",
+    "former_attendees": "attendees dropped from, or of, a startgesprek just moved or cancelled",
+}
+Role = Literal[
+    "coordinators",
+    "home_supervisors",
+    "referrer",
+    "therapist",
+    "trajectbegeleider",
+    "therapist_supervisor",
+    "attendees",
+    "former_attendees",
+]
+
+ANCHORS: dict[str, str] = {
+    "referral.at": "when the referral was registered",
+    "placement.start": "the first day of the stay",
+    "placement.end": "the (planned or reported) day the youth goes home",
+    "startgesprek.start": "the start of the current startgesprek",
+    "startgesprek.end": "the end of the current startgesprek",
+    "machtiging.valid_from": "the first day of the current machtiging",
+    "machtiging.valid_until": "the last day of the current machtiging",
+    "machtiging.lapse": "the day an unexecuted machtiging lapses (valid_from + 3 months)",
+    "timeout.start": "the first day of the current time-out",
+    "timeout.end": "the day the current time-out ends",
+}
+Anchor = Literal[
+    "referral.at",
+    "placement.start",
+    "placement.end",
+    "startgesprek.start",
+    "startgesprek.end",
+    "machtiging.valid_from",
+    "machtiging.valid_until",
+    "machtiging.lapse",
+    "timeout.start",
+    "timeout.end",
+]
+
+PREDICATES: dict[str, str] = {
+    "placed": "a placement is decided",
+    "started": "the placement has started (start <= the day in question)",
+    "not_started": "no placement has started by the day in question",
+    "in_stay": "the youth stays on the group that day (start <= day < end)",
+    "has_therapist": "the case has an MST therapist",
+}
+Predicate = Literal["placed", "started", "not_started", "in_stay", "has_therapist"]
+
+# What message templates may use. Dates are ISO, times `YYYY-MM-DD HH:MM`; unknown values "-".
+FACTS: dict[str, str] = {
+    "case": "the case reference",
+    "kind": "the trajectory kind",
+    "urgency": "normal, urgent or crisis",
+    "home_region": "the home region code",
+    "referrer": "the referrer's id",
+    "group": "the group of the stay",
+    "location": "the location of the stay",
+    "start": "the first day of the stay",
+    "end": "the day the stay ends",
+    "mst_therapist": "the therapist's id",
+    "trajectbegeleider": "the trajectbegeleider's id",
+    "expected_start": "the expected start of a waitlisted case",
+    "reason": "the reason given with the latest waitlisting or refusal",
+    "meeting_start": "the startgesprek's start",
+    "meeting_end": "the startgesprek's end",
+    "place": "where the startgesprek is held",
+    "attendees": "the startgesprek's attendees",
+    "sequence": "the startgesprek's iCalendar SEQUENCE",
+    "valid_from": "the current machtiging's first day",
+    "valid_until": "the current machtiging's last day",
+    "lapse_date": "the day an unexecuted machtiging lapses",
+    "timeout_start": "the first day of the time-out",
+    "timeout_end": "the day the time-out ends",
+    "timeout_group": "the group of the time-out",
+    "timeout_location": "the location of the time-out",
+    "timeout_address": "the family's time-out address (only for the roles in address_to)",
+    "deadline": "what the alert is about: its date, or the event's identity",
+    "due": "when the notice is due",
+    "level": "the escalation level (0 for the first notice)",
+    "days_left": "days from the notice to the anchor date (scheduled rules)",
+}
+
+# Event fields never usable in a template: derived from identity data or free text.
+PRIVATE_EVENT_FIELDS = frozenset(
+    {"eligible_from", "eligible_until", "explanation", "address", "conflicts_with", "event_id"}
+)
+
+
+def _event_models() -> dict[str, type[ev.EventBase]]:
+    models: dict[str, type[ev.EventBase]] = {}
+    for value in vars(ev).values():
+        if isinstance(value, type) and issubclass(value, ev.EventBase) and value is not ev.EventBase:
+            models[str(value.model_fields["type"].default)] = value
+    return models
+
+
+EVENT_MODELS = _event_models()
+EVENT_TYPES = tuple(sorted(EVENT_MODELS))
+
+
+def placeholders(template: str) -> list[str]:
+    """The `{names}` a str.format template uses (fails with ValueError on a malformed one)."""
+    names = []
+    for _, field, spec, conversion in string.Formatter().parse(template):
+        if field is None:
+            continue
+        if not field.isidentifier():
+            raise ValueError(f"placeholder {{{field}}} must be a plain name")
+        if spec or conversion:
+            raise ValueError(f"placeholder {{{field}}} may not carry a format spec or conversion")
+        names.append(field)
+    return names
+
+
+class RulesError(ValueError):
+    """A rules file that cannot be used; the message names the file, rule and key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Interval(_Strict):
+    """Exactly one of hours, days (calendar) or working_days (weekends and holidays skipped)."""
+
+    hours: float | None = None
+    days: int | None = None
+    working_days: int | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Interval:
+        given = [k for k in ("hours", "days", "working_days") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of hours, days, working_days (got {given or 'none'})")
+        return self
+
+    @property
+    def is_zero(self) -> bool:
+        return not (self.hours or self.days or self.working_days)
+
+
+class Matcher(_Strict):
+    """An event type, optional equality filters on its fields, optional state conditions."""
+
+    event: str
+    when: dict[str, list[str]] = {}
+    if_: list[Predicate] = Field(default=[], alias="if")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        # `placement_planned` or {event: placement_planned, change: [new, moved], if: [started]}
+        if isinstance(data, str):
+            return {"event": data}
+        if isinstance(data, dict):
+            filters = {k: v for k, v in data.items() if k not in ("event", "if", "when")}
+            out = {k: v for k, v in data.items() if k in ("event", "if")}
+            when = dict(data.get("when") or {})
+            for name, value in filters.items():
+                values = value if isinstance(value, list) else [value]
+                when[name] = [str(v) for v in values]
+            out["when"] = when
+            return out
+        return data
+
+    @model_validator(mode="after")
+    def _known(self) -> Matcher:
+        model = EVENT_MODELS.get(self.event)
+        if model is None:
+            raise ValueError(f"unknown event {self.event!r} (known: {', '.join(EVENT_TYPES)})")
+        for name in self.when:
+            if name not in model.model_fields or name in PRIVATE_EVENT_FIELDS:
+                raise ValueError(f"event {self.event} has no field {name!r} to filter on")
+        return self
+
+    def matches(self, event: Any) -> bool:
+        if getattr(event, "type", None) != self.event:
+            return False
+        return all(str(getattr(event, name, None)) in values for name, values in self.when.items())
+
+
+class Escalation(_Strict):
+    """Levels 1..max_levels, `every` apart; level n goes to chain[n-1] (the last entry repeats)."""
+
+    every: Interval
+    max_levels: int = Field(ge=1, le=20)
+    chain: list[list[Role]] = Field(min_length=1)
+
+    @field_validator("chain")
+    @classmethod
+    def _levels_not_empty(cls, chain: list[list[str]]) -> list[list[str]]:
+        for i, level in enumerate(chain):
+            if not level:
+                raise ValueError(f"chain[{i}] names nobody")
+        return chain
+
+    def roles(self, level: int) -> list[str]:
+        return list(self.chain[min(level, len(self.chain)) - 1])
+
+
+class Rule(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)
+    description: str = ""
+    trigger: list[Matcher] | None = None
+    anchor: Anchor | None = None
+    offset: Interval | None = None
+    at: str | None = None
+    require: list[Predicate] = []
+    stop_on: list[Matcher] = []
+    late: Literal["fire", "skip"] = "fire"
+    recipients: list[Role] = Field(min_length=1)
+    address_to: list[Role] = []
+    escalation: Escalation | None = None
+    channel: str = Field("email", pattern=r"^[a-z][a-z0-9_]*$")
+    urgent: bool = False
+    ical: Literal["request", "cancel"] | None = None
+    deadline: str | None = None
+    subject: str = Field(min_length=1)
+    body: str = Field(min_length=1)
+
+    @field_validator("trigger", mode="before")
+    @classmethod
+    def _trigger_list(cls, value: Any) -> Any:
+        return value if value is None or isinstance(value, list) else [value]
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at_quoted(cls, value: Any) -> Any:
+        if isinstance(value, int):  # YAML 1.1 reads an unquoted 9:00 as sexagesimal 540
+            raise ValueError('write the time in quotes, e.g. at: "09:00"')
+        return value
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, value: str | None) -> str | None:
+        if value is None or value in ("work_start", "work_end", "anchor"):
+            return value
+        try:
+            time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not work_start, work_end, anchor or a time HH:MM") from None
+        return value
+
+    @model_validator(mode="after")
+    def _shape(self) -> Rule:
+        scheduled = self.anchor is not None
+        if scheduled == (self.trigger is not None):
+            raise ValueError("key 'trigger' or 'anchor': give exactly one (immediate or scheduled rule)")
+        if not scheduled:
+            for key in ("offset", "at", "escalation"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"key {key!r}: only for scheduled rules (with an anchor)")
+            if self.require or self.stop_on:
+                raise ValueError("key 'require'/'stop_on': only for scheduled rules (with an anchor)")
+        else:
+            if self.deadline is not None:
+                raise ValueError("key 'deadline': a scheduled rule's deadline is its anchor date")
+            if self.offset and self.offset.hours is not None and self.at not in (None, "anchor"):
+                raise ValueError("key 'at': an offset in hours keeps the anchor's time of day")
+        for role in self.address_to:
+            if role not in self.recipients:
+                raise ValueError(f"key 'address_to': {role!r} is not among the recipients")
+        if self.ical == "request" and self.trigger is not None:
+            if any(m.event != "startgesprek_planned" for m in self.trigger):
+                raise ValueError("key 'ical': an invitation (request) is sent on startgesprek_planned only")
+        for key in ("subject", "body"):
+            try:
+                names = placeholders(getattr(self, key))
+            except ValueError as exc:
+                raise ValueError(f"key {key!r}: {exc}") from None
+            for name in names:
+                if name not in FACTS:
+                    raise ValueError(
+                        f"key {key!r}: unknown placeholder {{{name}}} (known: {', '.join(FACTS)})"
+                    )
+                if name == "timeout_address" and not self.address_to:
+                    raise ValueError(f"key {key!r}: {{timeout_address}} needs address_to")
+        if self.deadline is not None and self.trigger is not None:
+            try:
+                names = placeholders(self.deadline)
+            except ValueError as exc:
+                raise ValueError(f"key 'deadline': {exc}") from None
+            for name in names:
+                if name in FACTS and name not in ("timeout_address", "deadline", "due", "level", "days_left"):
+                    continue
+                missing = [
+                    m.event
+                    for m in self.trigger
+                    if name not in EVENT_MODELS[m.event].model_fields or name in PRIVATE_EVENT_FIELDS
+                ]
+                if missing:
+                    raise ValueError(
+                        f"key 'deadline': placeholder {{{name}}} is neither a fact nor a field of "
+                        f"{', '.join(missing)}"
+                    )
+        return self
+
+    @property
+    def scheduled(self) -> bool:
+        return self.anchor is not None
+
+    def levels(self) -> list[tuple[int, list[str]]]:
+        out: list[tuple[int, list[str]]] = [(0, list(self.recipients))]
+        if self.escalation is not None:
+            out += [(n, self.escalation.roles(n)) for n in range(1, self.escalation.max_levels + 1)]
+        return out
+
+
+class Rules(_Strict):
+    version: Literal[1] = 1
+    rules: list[Rule]
+
+    @field_validator("rules")
+    @classmethod
+    def _unique(cls, rules: list[Rule]) -> list[Rule]:
+        seen: set[str] = set()
+        for rule in rules:
+            if rule.name in seen:
+                raise ValueError(f"rule {rule.name!r} appears twice")
+            seen.add(rule.name)
+        return rules
+
+    @property
+    def immediate(self) -> list[Rule]:
+        return [r for r in self.rules if not r.scheduled]
+
+    @property
+    def scheduled(self) -> list[Rule]:
+        return [r for r in self.rules if r.scheduled]
+
+    def __getitem__(self, name: str) -> Rule:
+        for rule in self.rules:
+            if rule.name == name:
+                return rule
+        raise KeyError(name)
+
+
+def _describe(exc: ValidationError, data: Any) -> list[str]:
+    raw_rules = data.get("rules") if isinstance(data, dict) else None
+    lines = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        where = "(top level)"
+        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+            index = loc[1]
+            name = None
+            if isinstance(raw_rules, list) and index < len(raw_rules) and isinstance(raw_rules[index], dict):
+                name = raw_rules[index].get("name")
+            rule = f"rule {name!r}" if name else f"rule #{index + 1}"
+            key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[2:]).lstrip(".")
+            # pydantic puts union/shorthand branches in the path; keep the user's keys only
+            key = key.replace(".function-before[_shorthand()]", "").replace(
+                "function-before[_shorthand()]", ""
+            )
+            where = f"{rule}, key {key!r}" if key else rule
+        elif loc:
+            where = "key " + repr(
+                "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+            )
+        lines.append(f"{where}: {msg}")
+    return lines
+
+
+def parse_rules(data: Any, source: str = "rules") -> Rules:
+    try:
+        return Rules.model_validate(data)
+    except ValidationError as exc:
+        raise RulesError(f"{source}: invalid rules:\n  " + "\n  ".join(_describe(exc, data))) from None
+
+
+def load_rules(path: str | Path | None = None) -> Rules:
+    """Read and validate a rules file (default: the `rules.yaml` next to this module)."""
+    path = Path(path) if path is not None else DEFAULT_RULES
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RulesError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise RulesError(f"{path}: not valid YAML: {exc}") from None
+    return parse_rules(data, str(path))

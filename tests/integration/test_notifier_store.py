@@ -1,0 +1,309 @@
+"""The live path against the embedded PostgreSQL: events processed once, durable timers that survive a
+restart, two dispatchers that never send one notice twice, acknowledgements, cancellations."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from prometheus_client import CollectorRegistry
+
+from services.notifier.channels import Message, RetryPolicy
+from services.notifier.dispatcher import Dispatcher
+from services.notifier.engine import Notice, NotificationEngine
+from services.notifier.metrics import NotifierMetrics
+from services.notifier.store import NotifierStore
+from shared import events as ev
+from shared.db import create_pool
+from shared.scenario import Network, load_scenario
+
+pytestmark = pytest.mark.integration
+
+SAMPLE = Path(__file__).resolve().parents[2] / ".." / "shared" / "scenarios" / "landsdeel-zuid.json"
+T0 = datetime(2026, 1, 5, 10, 0)
+MEETING = datetime(2026, 1, 8, 13, 30)
+TH, TB, REF, SUP, COORD = "th-WBW-0", "tb-WBW-0", "ref-WBW", "sup0", "coord"
+
+
+def network() -> Network:
+    return load_scenario(SAMPLE).network
+
+
+def case_events(case: str = "c1", at: datetime = T0) -> list[Any]:
+    start = date(2026, 1, 7)
+    return [
+        ev.ReferralRegistered(
+            occurred_at=at,
+            case=case,
+            kind="thuisbest",
+            home_region="WBW",
+            referrer=REF,
+            urgency="normal",
+            earliest_start=start,
+            stay_days=56,
+            eligible_from=date(2021, 1, 1),
+            eligible_until=date(2027, 1, 1),
+            machtiging={"valid_from": start, "valid_until": date(2026, 7, 6)},
+        ),
+        ev.PlacementPlanned(
+            occurred_at=at,
+            case=case,
+            kind="thuisbest",
+            home_region="WBW",
+            referrer=REF,
+            group="L01-g2",
+            location="L01",
+            region="WBW",
+            start=start,
+            end=date(2026, 3, 4),
+            mst_therapist=TH,
+            trajectbegeleider=TB,
+            explanation="test",
+        ),
+        ev.StartgesprekPlanned(
+            occurred_at=at,
+            case=case,
+            start=MEETING,
+            end=MEETING + timedelta(minutes=90),
+            place="L01",
+            attendees=[TH, TB, REF],
+        ),
+    ]
+
+
+class Outbox:
+    """A channel that keeps what it sends; a short pause lets a concurrent dispatcher interleave."""
+
+    name = "email"
+
+    def __init__(self) -> None:
+        self.sent: list[Message] = []
+
+    async def send(self, message: Message) -> None:
+        await asyncio.sleep(0.001)
+        self.sent.append(message)
+
+
+def dispatcher(store: NotifierStore, outbox: Outbox, **kw: Any) -> Dispatcher:
+    return Dispatcher(
+        store,
+        {"email": outbox},
+        address_of=lambda p: f"{p}@thuisbest.invalid",
+        base_url="http://localhost:8003",
+        retry=RetryPolicy(attempts=2, base_delay=0.01),
+        **kw,
+    )
+
+
+@pytest.fixture
+async def store(fresh_db: str) -> AsyncIterator[NotifierStore]:
+    pool = await create_pool(fresh_db)
+    store = NotifierStore(pool)
+    await store.migrate()
+    try:
+        yield store
+    finally:
+        await pool.close()
+
+
+async def feed(store: NotifierStore, engine: NotificationEngine, events: list[Any]) -> None:
+    for event in events:
+        await store.process(event, engine, event.occurred_at)
+
+
+async def test_an_event_is_processed_once(store: NotifierStore) -> None:
+    engine = NotificationEngine(network())
+    referral = case_events()[0]
+    first = await store.process(referral, engine, T0)
+    again = await store.process(referral, engine, T0 + timedelta(minutes=1))
+    assert not first.duplicate and again.duplicate
+    assert {n.to for n in first.notices} == {COORD, SUP, REF}
+    assert len([r for r in await store.alerts("c1") if r.kind == "referral_received"]) == 3
+
+
+async def test_due_notices_go_out_and_an_acknowledgement_stops_the_escalation(store: NotifierStore) -> None:
+    engine = NotificationEngine(network())
+    await feed(store, engine, case_events())
+    outbox = Outbox()
+    registry = CollectorRegistry()
+    store.metrics = NotifierMetrics(registry)
+    d = dispatcher(store, outbox, metrics=store.metrics)
+    assert (await d.run_once(T0)).sent == 3 + 5 + 3  # referral, placement, invitations
+    assert Counter(m.kind for m in outbox.sent) == {
+        "referral_received": 3,
+        "placement_assigned": 5,
+        "startgesprek_invite": 3,
+    }
+    invite = next(m for m in outbox.sent if m.kind == "startgesprek_invite")
+    assert invite.ical is not None and invite.ack_url.startswith("http://localhost:8003/v1/notifications/")
+
+    await d.run_once(datetime(2026, 1, 9, 17, 0))
+    level0 = [m for m in outbox.sent if m.kind == "startgesprek_unconfirmed"]
+    assert {(m.person, m.level) for m in level0} == {(SUP, 0), (COORD, 0)}
+    assert registry.get_sample_value("thuisbest_notification_open_alerts") == 1
+
+    # the supervisor acknowledges with the token from the link in the message
+    alert_id = level0[0].alert_id
+    token = level0[0].ack_url.rsplit("token=", 1)[1]
+    assert await store.ack(alert_id, "forged", datetime(2026, 1, 9, 18)) is None
+    acked = await store.ack(alert_id, token, datetime(2026, 1, 9, 18))
+    assert acked is not None and acked.first and acked.seconds_to_ack == 3600
+    again = await store.ack(alert_id, token, datetime(2026, 1, 9, 19))
+    assert again is not None and not again.first
+    assert registry.get_sample_value("thuisbest_notification_time_to_ack_seconds_count") == 1
+    # once sent, a message's text is not kept
+    payload = await store.pool.fetchval("SELECT payload FROM notifier_alert WHERE id = $1", alert_id)
+    assert '"text"' not in payload and '"subject"' in payload
+
+    await d.run_once(datetime(2026, 1, 31))
+    assert {m.level for m in outbox.sent if m.kind == "startgesprek_unconfirmed"} == {0}
+    rows = [r for r in await store.alerts("c1") if r.kind == "startgesprek_unconfirmed"]
+    assert {r.status for r in rows} == {"acked"} and len(rows) == 6
+    assert {r.acked_by for r in rows} == {level0[0].person}
+    assert registry.get_sample_value("thuisbest_notification_open_alerts") == 0
+
+    # an event after the ack re-derives the same timers: they stay acknowledged
+    await store.process(
+        ev.MachtigingGranted(
+            occurred_at=datetime(2026, 1, 20, 9),
+            case="c1",
+            valid_from=date(2026, 1, 7),
+            valid_until=date(2026, 12, 31),
+        ),
+        engine,
+        datetime(2026, 1, 20, 9),
+    )
+    rows = [r for r in await store.alerts("c1") if r.kind == "startgesprek_unconfirmed"]
+    assert {r.status for r in rows} == {"acked"}
+
+
+async def test_meeting_held_and_close_cancel_pending_timers(store: NotifierStore) -> None:
+    engine = NotificationEngine(network())
+    await feed(store, engine, case_events())
+    outcome = await store.process(
+        ev.MeetingHeld(occurred_at=datetime(2026, 1, 8, 15), case="c1", meeting="startgesprek"),
+        engine,
+        datetime(2026, 1, 8, 15),
+    )
+    assert outcome.cancelled and all(k.startswith("startgesprek_unconfirmed|") for k in outcome.cancelled)
+    by_kind: dict[str, set[str]] = {}
+    for row in await store.alerts("c1"):
+        by_kind.setdefault(row.kind, set()).add(row.status)
+    assert by_kind["startgesprek_unconfirmed"] == {"cancelled"}
+    assert by_kind["return_home_review"] == {"pending"}
+
+    await store.process(
+        ev.CaseClosed(occurred_at=datetime(2026, 1, 20, 9), case="c1"), engine, datetime(2026, 1, 20, 9)
+    )
+    statuses = {r.status for r in await store.alerts("c1") if r.due_at > datetime(2026, 1, 20, 9)}
+    assert statuses == {"cancelled"}
+    outbox = Outbox()
+    await dispatcher(store, outbox).run_once(datetime(2026, 12, 31))
+    assert {m.kind for m in outbox.sent} == {
+        "referral_received",
+        "placement_assigned",
+        "startgesprek_invite",
+        "meeting_reminder",
+    }
+
+
+async def test_a_moved_meeting_retimes_its_durable_timers(store: NotifierStore) -> None:
+    engine = NotificationEngine(network())
+    await feed(store, engine, case_events())
+    moved = MEETING + timedelta(days=5)  # Tuesday 13 January
+    await store.process(
+        ev.StartgesprekPlanned(
+            occurred_at=datetime(2026, 1, 6, 9),
+            case="c1",
+            start=moved,
+            end=moved + timedelta(minutes=90),
+            place="L01",
+            attendees=[TH, TB, REF],
+            sequence=1,
+        ),
+        engine,
+        datetime(2026, 1, 6, 9),
+    )
+    rows = [r for r in await store.alerts("c1") if r.kind == "meeting_reminder"]
+    assert {(r.due_at, r.status) for r in rows} == {
+        (datetime(2026, 1, 7, 9), "cancelled"),
+        (datetime(2026, 1, 12, 9), "pending"),
+    }
+
+
+async def test_a_due_timer_survives_a_restart_and_two_dispatchers_send_it_once(fresh_db: str) -> None:
+    # first process: many cases' events recorded, then the process goes away
+    pool = await create_pool(fresh_db)
+    try:
+        store = NotifierStore(pool)
+        await store.migrate()
+        engine = NotificationEngine(network())
+        for i in range(12):
+            await feed(store, engine, case_events(f"c{i:02d}", T0 + timedelta(minutes=i)))
+    finally:
+        await pool.close()
+
+    # after the restart: two dispatchers, each with its own pool, race for the same due rows
+    until = datetime(2026, 1, 13, 18)
+    pools = [await create_pool(fresh_db, max_size=3) for _ in range(2)]
+    try:
+        stores = [NotifierStore(p) for p in pools]
+        expected = await pools[0].fetchval(
+            "SELECT count(*) FROM notifier_alert WHERE status = 'pending' AND due_at <= $1", until
+        )
+        assert expected == 12 * (3 + 5 + 3 + 3 + 6)  # now + reminders + three unconfirmed levels of two
+        outboxes = [Outbox(), Outbox()]
+        dispatchers = [
+            dispatcher(s, o, batch=7, concurrency=3) for s, o in zip(stores, outboxes, strict=True)
+        ]
+        for moment in (T0 + timedelta(hours=1), datetime(2026, 1, 9, 17), until):
+            results = await asyncio.gather(*(d.run_once(moment) for d in dispatchers))
+            assert all(r.dead == 0 for r in results)
+        sent = [m.alert_id for o in outboxes for m in o.sent]
+        assert len(sent) == expected and len(set(sent)) == expected
+        assert all(o.sent for o in outboxes)  # both took part
+        deliveries = await pools[0].fetchval("SELECT count(*) FROM notifier_delivery WHERE ok")
+        assert deliveries == expected
+        # still pending: review, stay exceeded (3 levels), machtiging expiring; cancelled: the lapse
+        # warning once the placement was planned
+        assert await stores[0].counts() == {
+            "sent": expected,
+            "pending": 12 * (2 + 7 + 2),
+            "cancelled": 12 * 2,
+        }
+    finally:
+        for p in pools:
+            await p.close()
+
+
+async def test_a_claimed_row_is_not_claimed_again_before_its_lease_ends(store: NotifierStore) -> None:
+    n = Notice(
+        at=T0, case="c1", kind="referral_received", to=COORD, key="k", alert="a", subject="s", text="t"
+    )
+    await store.record([n], now=T0)
+    lease = timedelta(minutes=5)
+    assert len(await store.claim_due(T0, limit=10, lease=lease)) == 1
+    assert await store.claim_due(T0 + timedelta(minutes=1), limit=10, lease=lease) == []
+    # a dispatcher that died mid-send: the row comes back after the lease
+    assert len(await store.claim_due(T0 + timedelta(minutes=6), limit=10, lease=lease)) == 1
+
+
+async def test_migrations_apply_once(fresh_db: str) -> None:
+    pool = await create_pool(fresh_db)
+    try:
+        assert await NotifierStore(pool).migrate() == ["001_init.sql"]
+        assert await NotifierStore(pool).migrate() == []
+        with pytest.raises(asyncpg.CheckViolationError):
+            await pool.execute(
+                "INSERT INTO notifier_alert (key, alert, case_id, kind, recipient, channel, level, due_at,"
+                " status, token, payload)"
+                " VALUES ('k', 'a', 'c', 'x', 'p', 'email', 0, now(), 'lost', 't', '{}')"
+            )
+    finally:
+        await pool.close()

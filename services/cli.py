@@ -1,0 +1,268 @@
+"""The `thuisbest` command: `up` runs the platform on its embedded default; simulate, bench, ..."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from shared.events import ALL_TOPICS
+from shared.scenario import ScenarioError, load_scenario
+from shared.service import DEFAULT_PORTS
+from shared.settings import DEMO_NETWORK
+
+SERVICES = ("intake", "scheduler", "notifier")
+
+
+def with_database(dsn: str, database: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+async def create_databases(dsn: str, names: Sequence[str]) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
+        for name in names:
+            if name not in existing:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+class ServiceProcesses:
+    """The three service processes, pointed at a PostgreSQL server and a Kafka broker."""
+
+    def __init__(
+        self,
+        dsn: str,
+        bootstrap: str,
+        network: Path,
+        ports: dict[str, int],
+        data_dir: Path,
+        *,
+        topic_prefix: str = "",
+        db_prefix: str = "",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.dsn, self.bootstrap, self.network = dsn, bootstrap, network
+        self.ports, self.data_dir = ports, data_dir
+        self.topic_prefix, self.db_prefix = topic_prefix, db_prefix
+        self.extra_env = extra_env or {}
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def database(self, name: str) -> str:
+        return self.db_prefix + name
+
+    def prepare(self) -> None:
+        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        asyncio.run(create_databases(self.dsn, [self.database(n) for n in SERVICES]))
+        from shared.embedded import create_topics
+
+        asyncio.run(create_topics(self.bootstrap, [self.topic_prefix + t for t in ALL_TOPICS]))
+
+    def start(self, *names: str) -> None:
+        for name in names or SERVICES:
+            self.processes[name] = self.spawn(name)
+
+    def env(self, name: str) -> dict[str, str]:
+        port = self.ports[name]
+        env = dict(os.environ)
+        env.update(
+            THUISBEST_DATABASE_URL=with_database(self.dsn, self.database(name)),
+            THUISBEST_KAFKA_BOOTSTRAP=self.bootstrap,
+            THUISBEST_NETWORK_FILE=str(self.network),
+            THUISBEST_HTTP_PORT=str(port),
+            THUISBEST_BASE_URL=f"http://127.0.0.1:{port}",
+            THUISBEST_MAIL_DIR=str(self.data_dir / "mail"),
+            THUISBEST_TOPIC_PREFIX=self.topic_prefix,
+            # The embedded broker holds a dead member until its session expires: keep it short.
+            THUISBEST_KAFKA_SESSION_TIMEOUT_MS="1000",
+            THUISBEST_KAFKA_HEARTBEAT_INTERVAL_MS="200",
+            THUISBEST_KAFKA_REBALANCE_TIMEOUT_MS="1000",
+        )
+        env.update(self.extra_env)
+        return env
+
+    def spawn(self, name: str) -> subprocess.Popen[bytes]:
+        log = open(self.data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 (kept by the process)
+        return subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            env=self.env(name),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def wait_healthy(self, timeout: float = 60.0, names: Sequence[str] = SERVICES) -> None:
+        deadline = time.monotonic() + timeout
+        pending = set(names)
+        while pending:
+            for name in sorted(pending):
+                proc = self.processes[name]
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"{name} exited with code {proc.returncode}; see {self.data_dir}/logs/{name}.log"
+                    )
+                try:
+                    if httpx.get(self.url(name) + "/healthz", timeout=1).status_code == 200:
+                        pending.discard(name)
+                except httpx.HTTPError:
+                    pass
+            if pending and time.monotonic() > deadline:
+                raise RuntimeError(f"not healthy within {timeout:.0f} s: {', '.join(sorted(pending))}")
+            if pending:
+                time.sleep(0.2)
+
+    def stop(self, *names: str, kill: bool = False) -> None:
+        chosen = [self.processes[n] for n in (names or list(self.processes)) if n in self.processes]
+        for proc in chosen:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        for proc in chosen:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+class Stack:
+    """The embedded PostgreSQL and broker, and the three services on them."""
+
+    def __init__(self, data_dir: Path, network: Path, ports: dict[str, int], kafka_port: int | None) -> None:
+        from shared.embedded import EmbeddedKafka, EmbeddedPostgres
+
+        self.data_dir, self.network, self.ports = data_dir, network, ports
+        self.postgres = EmbeddedPostgres(data_dir=data_dir / "pg")
+        self.kafka = EmbeddedKafka(port=kafka_port, log_file=data_dir / "logs" / "broker.log")
+        self.services: ServiceProcesses | None = None
+
+    def start(self) -> None:
+        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.postgres.start()
+        self.kafka.start()
+        self.services = ServiceProcesses(
+            self.postgres.dsn, self.kafka.bootstrap, self.network, self.ports, self.data_dir
+        )
+        self.services.prepare()
+        self.services.start()
+
+    def stop(self) -> None:
+        if self.services:
+            self.services.stop()
+        self.kafka.stop()
+        self.postgres.stop()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    network = Path(args.network) if args.network else DEMO_NETWORK
+    try:
+        net = load_scenario(network)
+    except ScenarioError as exc:
+        print(f"thuisbest up: {exc}", file=sys.stderr)
+        return 2
+    temporary = args.data_dir is None
+    data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="thuisbest-")).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    ports = {name: getattr(args, f"{name}_port") or DEFAULT_PORTS[name] for name in SERVICES}
+    started = time.monotonic()
+    stack = Stack(data_dir, network.resolve(), ports, args.kafka_port)
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        print(f"starting ThuisBest on network {net.name!r} ({len(net.regions)} regions) in {data_dir}")
+        stack.start()
+        assert stack.services is not None
+        services = stack.services
+        services.wait_healthy(args.timeout)
+        print(f"healthy after {time.monotonic() - started:.1f} s")
+        print(f"  postgres   {stack.postgres.dsn}")
+        print(f"  kafka      {stack.kafka.bootstrap}")
+        for name in SERVICES:
+            url = f"http://127.0.0.1:{ports[name]}"
+            print(f"  {name:<10} {url}  (docs {url}/docs, metrics {url}/metrics)")
+        print(f"  mail sink  {data_dir / 'mail'}")
+        print(f"  logs       {data_dir / 'logs'}")
+        print("press Ctrl-C to stop", flush=True)
+        while not stopping:
+            for name, proc in list(services.processes.items()):
+                if proc.poll() is not None:
+                    print(f"{name} stopped unexpectedly (code {proc.returncode}); restarting", flush=True)
+                    services.processes[name] = services.spawn(name)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    except RuntimeError as exc:
+        print(f"thuisbest up: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print("stopping ...", flush=True)
+        stack.stop()
+        if temporary:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        print("stopped", flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="thuisbest", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run intake, scheduler and notifier on embedded PostgreSQL and Kafka")
+    up.add_argument("--network", help="network or scenario file (default: the shipped demo network)")
+    up.add_argument("--data-dir", help="keep PostgreSQL data and logs here (survives a restart)")
+    up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for health")
+    up.add_argument("--kafka-port", type=int, default=None)
+    for name in SERVICES:
+        up.add_argument(f"--{name}-port", type=int, default=None)
+    for name in ("simulate", "bench", "generate", "validate", "latency"):
+        sub.add_parser(name, add_help=False)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "up":
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        return cmd_up(args)
+    if args.command == "simulate":
+        from services.scheduler.simulate import main as simulate_main
+
+        return simulate_main(rest)
+    if args.command == "bench":
+        from services.scheduler.bench import main as bench_main
+
+        return bench_main(rest)
+    if args.command == "latency":
+        from services.latency import main as latency_main
+
+        return latency_main(rest)
+    if args.command == "generate":
+        from services.scheduler.generator import main as generate_main
+
+        return generate_main(rest)
+    from shared.validator import main as validate_main
+
+    return validate_main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""`thuisbest latency`: referral-to-decision latency on a running stack (a measurement, not a test)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+
+from shared.scenario import Network, load_scenario
+from shared.settings import DEMO_NETWORK
+
+
+def sample_referral(net: Network, rng: random.Random, today: date) -> dict[str, Any]:
+    """A valid referral for `net`: a youth of 14 or 15, a machtiging covering a full stay."""
+    referrer = rng.choice([p for p in net.people if p.role == "referrer"])
+    open_kind = rng.random() < 0.3
+    body: dict[str, Any] = {
+        "case": "lat-" + uuid.uuid4().hex[:12],
+        "kind": "thuisbest_open" if open_kind else "thuisbest",
+        "birth_date": (today - timedelta(days=365 * 14 + rng.randrange(300))).isoformat(),
+        "home_region": referrer.regions[0],
+        "referrer": referrer.id,
+        "urgency": rng.choice(["normal", "normal", "urgent", "crisis"]),
+        "earliest_start": (today + timedelta(days=rng.randrange(1, 10))).isoformat(),
+        "conflicts_with": [],
+        "timeout_address": "informal network: aunt, same town" if open_kind else None,
+        "machtiging": None,
+    }
+    if not open_kind:
+        body["machtiging"] = {
+            "valid_from": today.isoformat(),
+            "valid_until": (today + timedelta(days=200)).isoformat(),
+        }
+    return body
+
+
+async def decided_after(client: httpx.AsyncClient, intake: str, body: dict[str, Any], limit: float) -> float:
+    started = time.perf_counter()
+    response = await client.post(f"{intake}/v1/referrals", json=body)
+    response.raise_for_status()
+    while time.perf_counter() - started < limit:
+        case = (await client.get(f"{intake}/v1/cases/{body['case']}")).json()
+        if case["status"] != "registered":
+            return time.perf_counter() - started
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"{body['case']} not decided within {limit} s")
+
+
+async def measure(intake: str, net: Network, n: int, concurrency: int, seed: int) -> list[float]:
+    rng = random.Random(seed)
+    today = date.today()
+    bodies = [sample_referral(net, rng, today) for _ in range(n)]
+    gate = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(timeout=10) as client:
+
+        async def one(body: dict[str, Any]) -> float:
+            async with gate:
+                return await decided_after(client, intake, body, 60.0)
+
+        return list(await asyncio.gather(*(one(b) for b in bodies)))
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="thuisbest latency", description=__doc__)
+    parser.add_argument("--intake", default="http://127.0.0.1:8081")
+    parser.add_argument("--network", default=str(DEMO_NETWORK))
+    parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    net = load_scenario(args.network).network
+    latencies = asyncio.run(measure(args.intake, net, args.n, args.concurrency, args.seed))
+    print(
+        f"{len(latencies)} referrals, referral-to-decision seconds: "
+        f"p50 {percentile(latencies, 50):.3f}  p99 {percentile(latencies, 99):.3f}  "
+        f"max {max(latencies):.3f}  mean {statistics.fmean(latencies):.3f}"
+    )
+    return 0

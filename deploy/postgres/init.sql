@@ -1,0 +1,4 @@
+-- Each service owns its own database.
+CREATE DATABASE intake;
+CREATE DATABASE scheduler;
+CREATE DATABASE notifier;

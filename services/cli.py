@@ -218,12 +218,23 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"thuisbest up: {exc}", file=sys.stderr)
         return 1
     finally:
-        print("stopping ...", flush=True)
+        # Stop the children before anything else can fail: a second Ctrl-C or a closed stdout
+        # (a pipe whose reader died) must not leave services running without their broker.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        say("stopping ...")
         stack.stop()
         if temporary:
             shutil.rmtree(data_dir, ignore_errors=True)
-        print("stopped", flush=True)
+        say("stopped")
     return 0
+
+
+def say(text: str) -> None:
+    """Print a line; a closed stdout (the reader of a pipe went away) is not an error while stopping."""
+    try:
+        print(text, flush=True)
+    except OSError:
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,6 +31,7 @@ class Outcome:
     optimal_pct: float | None
     fallbacks: int
     sim_seconds: float
+    moves_per_placement: float
 
 
 def measure(scenario: dict[str, Any], policy: str, config: SolverConfig) -> Outcome:
@@ -51,6 +52,7 @@ def measure(scenario: dict[str, Any], policy: str, config: SolverConfig) -> Outc
         optimal_pct=100.0 * stats.optimal / stats.runs if stats.runs and policy == "optimized" else None,
         fallbacks=stats.fallbacks,
         sim_seconds=seconds,
+        moves_per_placement=stats.moves / stats.placements if stats.placements else 0.0,
     )
 
 
@@ -93,6 +95,7 @@ def table(results: dict[str, dict[str, Outcome]], seed: int) -> str:
         opt, fcfs = pair["optimized"], pair["fcfs"]
         rows: list[tuple[str, Any, Any]] = [(label, opt.kpis[key], fcfs.kpis[key]) for label, key in ROWS]
         rows += [
+            ("moves per published placement", opt.moves_per_placement, fcfs.moves_per_placement),
             ("violations", opt.violations, fcfs.violations),
             ("re-plans", opt.replans, fcfs.replans),
             ("re-plan seconds (mean)", opt.mean_replan, fcfs.mean_replan),

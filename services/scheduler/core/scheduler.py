@@ -88,6 +88,8 @@ class SchedulerStats:
     fallbacks: int = 0
     optimal: int = 0  # re-plans whose placement model was solved to proven optimality
     gaps: list[float] = field(default_factory=list)  # relative gap to the bound, per solved re-plan
+    placements: int = 0  # placements published as new
+    moves: int = 0  # published, not yet started placements moved or restaffed by a re-plan
 
 
 def _cost(plan: dict[str, Assignment], inputs: dict[str, CaseInput]) -> int:
@@ -626,6 +628,10 @@ class Scheduler:
                 )
                 case.placement = new
                 case.explanation = text
+                if old is None:
+                    self.stats.placements += 1
+                else:
+                    self.stats.moves += 1
                 out.append(self._planned(case, "new" if old is None else "moved", text, now))
             if (
                 case.meeting is None

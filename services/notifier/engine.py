@@ -201,6 +201,8 @@ class CaseState:
     timeout_address: str | None = None
     expected_start: date | None = None
     reason: str | None = None
+    placement_version: int = 0  # +1 for every announced placement that differs from the current one
+    waiting_version: int = 0  # +1 every time a placement is cancelled and the case waits again
     closed: bool = False
     stopped: set[str] = field(default_factory=set)  # scheduled rules a stop_on event ended
     acked: dict[str, str] = field(default_factory=dict)  # alert -> who acknowledged it
@@ -255,6 +257,8 @@ class CaseState:
             "timeout_address": self.timeout_address,
             "expected_start": self.expected_start.isoformat() if self.expected_start else None,
             "reason": self.reason,
+            "placement_version": self.placement_version,
+            "waiting_version": self.waiting_version,
             "closed": self.closed,
             "stopped": sorted(self.stopped),
             "acked": dict(sorted(self.acked.items())),
@@ -295,6 +299,8 @@ class CaseState:
             timeout_address=data.get("timeout_address"),
             expected_start=_day(data.get("expected_start")),
             reason=data.get("reason"),
+            placement_version=int(data.get("placement_version", 0)),
+            waiting_version=int(data.get("waiting_version", 0)),
             closed=bool(data.get("closed", False)),
             stopped=set(data.get("stopped", [])),
             acked=dict(data.get("acked", {})),
@@ -377,9 +383,10 @@ class NotificationEngine:
                 if before[key].at != notice.at:
                     heapq.heappush(self._heap, (notice.at, key, case))
                 continue
-            if notice.at <= now:  # overdue when it first became known: fires now
-                notices.append(replace(notice, at=now))
+            if notice.at <= now:  # overdue when it first became known: fires now, or never
                 cs.fired.add(key)
+                if notice.at == now or self.rules[notice.kind].late != "skip":
+                    notices.append(replace(notice, at=now))
                 continue
             heapq.heappush(self._heap, (notice.at, key, case))
         cs.timers = {k: n for k, n in after.items() if k not in cs.fired}
@@ -459,7 +466,7 @@ class NotificationEngine:
                 cs.kind = event.kind
                 cs.home_region = cs.home_region or event.home_region
                 cs.referrer = cs.referrer or event.referrer
-                cs.placement = Placement(
+                placement = Placement(
                     event.start,
                     event.end,
                     event.group,
@@ -467,8 +474,13 @@ class NotificationEngine:
                     event.mst_therapist,
                     event.trajectbegeleider,
                 )
+                if event.change != "discharged" and placement != cs.placement:
+                    # A distinct version: announced even when it equals an earlier one (moved back).
+                    cs.placement_version += 1
+                cs.placement = placement
             case ev.PlacementCancelled():
                 cs.placement = None
+                cs.waiting_version += 1
                 if cs.meeting is not None:  # the startgesprek goes with it
                     cs.former = replace(cs.meeting, sequence=cs.meeting.sequence + 1, method="CANCEL")
                     cs.meeting = None
@@ -580,6 +592,8 @@ class NotificationEngine:
             "mst_therapist": _fmt(cs.therapist),
             "trajectbegeleider": _fmt(cs.trajectbegeleider),
             "expected_start": _fmt(cs.expected_start),
+            "placement_version": str(cs.placement_version),
+            "waiting_version": str(cs.waiting_version),
             "reason": _fmt(cs.reason),
             "meeting_start": _fmt(meeting.start if meeting else None),
             "meeting_end": _fmt(meeting.end if meeting else None),

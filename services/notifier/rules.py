@@ -96,6 +96,8 @@ FACTS: dict[str, str] = {
     "mst_therapist": "the therapist's id",
     "trajectbegeleider": "the trajectbegeleider's id",
     "expected_start": "the expected start of a waitlisted case",
+    "placement_version": "how many distinct placements the case was announced (a move back counts again)",
+    "waiting_version": "how many times the case went (back) to the waiting list",
     "reason": "the reason given with the latest waitlisting or refusal",
     "meeting_start": "the startgesprek's start",
     "meeting_end": "the startgesprek's end",

@@ -179,6 +179,48 @@ def test_placement_assigned_on_new_and_moved_placements_not_on_discharge_or_repe
     )
 
 
+def test_a_placement_moved_back_to_an_earlier_version_is_announced_again() -> None:
+    run = Run()
+    run.feed(referral(), placed())
+    moved = placed(at=T0 + timedelta(hours=1), change="moved", group="L00-g1", location="L00")
+    assert people(run.feed(moved)) == {COORD, TH, TB, SUP, REF}
+    back = run.feed(placed(at=T0 + timedelta(hours=2), change="moved"))
+    assert people(back) == {COORD, TH, TB, SUP, REF} and all("L01-g2" in n.text for n in back)
+    assert run.feed(placed(at=T0 + timedelta(hours=3), change="moved")) == []  # nothing changed
+
+
+def test_a_case_that_loses_its_placement_is_told_it_waits_again() -> None:
+    run = Run()
+    run.feed(referral())
+
+    def waitlisted(at: datetime) -> ev.CaseWaitlisted:
+        return ev.CaseWaitlisted(
+            occurred_at=at, case="c1", reason="no closed bed", expected_start=None, explanation="replan"
+        )
+
+    assert people(run.feed(waitlisted(T0 + timedelta(minutes=1)))) == {COORD, REF}
+    run.feed(placed(at=T0 + timedelta(hours=1)))
+    cancel = ev.PlacementCancelled(
+        occurred_at=T0 + timedelta(hours=2), case="c1", reason="bed lost", explanation="capacity cut"
+    )
+    again = run.feed(cancel, waitlisted(T0 + timedelta(hours=2)))
+    assert people([n for n in again if n.kind == "waitlisted"]) == {COORD, REF}
+
+
+def test_a_new_attendee_of_a_meeting_whose_reminder_went_out_gets_no_late_reminder() -> None:
+    run = placed_case()  # meeting Thursday 8 January 13:30: reminder Wednesday 09:00
+    run.until(datetime(2026, 1, 7, 12))
+    assert people(run.of("meeting_reminder")) == {TH, TB, REF}
+    other = "tb-WBW-1"
+    run.feed(
+        meeting(at=datetime(2026, 1, 7, 14), start=datetime(2026, 1, 9, 10), sequence=1),
+        meeting(at=datetime(2026, 1, 7, 15), sequence=2, attendees=(TH, other, REF)),
+    )
+    run.until(datetime(2026, 1, 8, 12))
+    late = [n for n in run.of("meeting_reminder") if n.to == other]
+    assert late == [], late
+
+
 def test_waitlisted_once_per_expected_start() -> None:
     run = Run()
     run.feed(referral())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from shared.events import (
     CaseClosed,
@@ -46,6 +46,24 @@ class Problem(NamedTuple):
         return f"{self.field}: {self.reason}"
 
 
+def reference_problems(data: dict[str, Any], net: NetworkIndex) -> list[Problem]:
+    """Unknown kind, region or referrer among a referral's (possibly not yet valid) fields.
+
+    Also used on a body that failed validation elsewhere, so that one answer names every problem.
+    """
+    problems: list[Problem] = []
+    kind, region, referrer = data.get("kind"), data.get("home_region"), data.get("referrer")
+    if isinstance(kind, str) and kind not in KINDS:
+        problems.append(Problem("kind", f"unknown kind {kind!r} (known: {', '.join(KINDS)})"))
+    if isinstance(region, str) and region not in net.regions:
+        problems.append(Problem("home_region", f"unknown region {region!r}"))
+    if isinstance(referrer, str):
+        person = net.people.get(referrer)
+        if person is None or person.role not in ("referrer", "mst_supervisor"):
+            problems.append(Problem("referrer", f"unknown referrer {referrer!r}"))
+    return problems
+
+
 def referral_problems(ref: ReferralEvent, net: NetworkIndex) -> list[Problem]:
     """All reasons intake refuses this referral; empty when it is acceptable."""
     problems: list[Problem] = []
@@ -56,13 +74,9 @@ def referral_problems(ref: ReferralEvent, net: NetworkIndex) -> list[Problem]:
     if looks_like_bsn(ref.case):
         problem("case", "looks like a BSN (nine digits passing the elfproef); use a reference")
     kind = KINDS.get(ref.kind)
-    if kind is None:
-        problem("kind", f"unknown kind {ref.kind!r} (known: {', '.join(KINDS)})")
-    if ref.home_region not in net.regions:
-        problem("home_region", f"unknown region {ref.home_region!r}")
-    referrer = net.people.get(ref.referrer)
-    if referrer is None or referrer.role not in ("referrer", "mst_supervisor"):
-        problem("referrer", f"unknown referrer {ref.referrer!r}")
+    problems += reference_problems(
+        {"kind": ref.kind, "home_region": ref.home_region, "referrer": ref.referrer}, net
+    )
     if ref.earliest_start < ref.at.date():
         problem("earliest_start", "before the referral itself")
     if ref.case in ref.conflicts_with:

@@ -26,7 +26,7 @@ from shared.events import (
 )
 from shared.http import problem_response, read_json_object, validation_problems
 from shared.network import NetworkIndex
-from shared.referrals import referral_problems, to_case_event
+from shared.referrals import reference_problems, referral_problems, to_case_event
 from shared.scenario import (
     CaseEvent,
     CloseEvent,
@@ -96,7 +96,14 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
             ref = ReferralEvent.model_validate(data)
         except ValidationError as exc:
             referrals.labels("invalid").inc()
-            return problem_response(validation_problems(exc))
+            found = validation_problems(exc)
+            named = {p["field"] for p in found}
+            found += [
+                {"field": p.field, "reason": p.reason}
+                for p in reference_problems(body, net)
+                if p.field not in named
+            ]
+            return problem_response(found)
         problems = referral_problems(ref, net)
         if problems:
             referrals.labels("rejected").inc()

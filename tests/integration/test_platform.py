@@ -128,7 +128,8 @@ def test_repeated_and_invalid_referrals(stack: ServiceProcesses) -> None:
     refused = httpx.post(url, json=bad)
     assert refused.status_code == 422
     fields = {p["field"] for p in refused.json()["problems"]}
-    assert {"earliest_start", "color"} <= fields, refused.json()
+    # Structural and reference problems in one answer: the user fixes everything in one go.
+    assert {"earliest_start", "color", "home_region", "referrer"} <= fields, refused.json()
     reasons = " ".join(p["reason"] for p in refused.json()["problems"])
     assert "unknown key" in reasons
 

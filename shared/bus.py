@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -201,6 +201,21 @@ class DeadLetters:
 
 T = TypeVar("T")
 
+# Failures worth a retry (the message is nacked and redelivered): the database or broker is away
+# or busy. Anything else an event raises would fail again on every redelivery and stop the
+# partition for every case behind it: that event goes to the dead-letter topic instead.
+TRANSIENT: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.AdminShutdownError,
+)
+
 
 async def decode_or_dead_letter(msg: KafkaMessage, adapter: TypeAdapter[T], dead: DeadLetters) -> T | None:
     try:
@@ -211,3 +226,25 @@ async def decode_or_dead_letter(msg: KafkaMessage, adapter: TypeAdapter[T], dead
         )
         await dead.send(msg, f"undecodable event: {problems}")
         return None
+
+
+async def consume(
+    msg: KafkaMessage,
+    adapter: TypeAdapter[T],
+    dead: DeadLetters,
+    handler: Callable[[T], Awaitable[object]],
+) -> None:
+    """Decode and handle one message. Undecodable, or failing for a reason a retry cannot cure
+    (a poison message): dead letter with the reason, so later events still flow. Transient
+    failures propagate: the offset is not committed and the message comes again."""
+    event = await decode_or_dead_letter(msg, adapter, dead)
+    if event is None:
+        return
+    try:
+        await handler(event)
+    except TRANSIENT:
+        raise
+    except Exception as exc:
+        event_id = getattr(event, "event_id", "?")
+        log.exception("event %s cannot be processed; dead-lettered", event_id)
+        await dead.send(msg, f"unprocessable event {event_id}: {type(exc).__name__}: {exc}"[:2000])

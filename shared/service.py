@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from shared.bus import DeadLetters, OutboxRelay, make_broker
+from shared.bus import TRANSIENT, DeadLetters, OutboxRelay, make_broker
 from shared.db import create_pool, migrate
 from shared.events import TOPIC_DEAD_LETTER
+from shared.http import problem_response
 from shared.scenario import Network, load_scenario
 from shared.settings import ServiceSettings
 
@@ -120,6 +121,16 @@ def make_app(
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.runtime = runtime
+
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # The database or broker is away: a clear 503 the caller may retry, not a bare 500.
+        log.warning("%s: dependency unavailable: %s", runtime.name, exc)
+        return problem_response(
+            [{"field": "service", "reason": f"temporarily unavailable ({type(exc).__name__}); retry"}], 503
+        )
+
+    for error in TRANSIENT:
+        app.add_exception_handler(error, unavailable)
 
     @app.get("/healthz", tags=["ops"], summary="200 when the broker and database connections work")
     async def healthz() -> JSONResponse:

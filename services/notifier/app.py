@@ -23,7 +23,7 @@ from services.notifier.dispatcher import Dispatcher
 from services.notifier.engine import NotificationEngine
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.store import AlertRow, NotifierStore
-from shared.bus import decode_or_dead_letter, subscriber_options
+from shared.bus import consume, subscriber_options
 from shared.clock import Clock, SystemClock
 from shared.events import (
     TOPIC_CASE_EVENTS,
@@ -34,6 +34,7 @@ from shared.events import (
     decision_adapter,
 )
 from shared.http import problem_response
+from shared.scenario import is_case_id
 from shared.service import Runtime, make_app
 from shared.settings import ServiceSettings
 
@@ -80,24 +81,22 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
     def store() -> NotifierStore:
         return holder["store"]  # type: ignore[no-any-return]
 
-    async def consume(msg: KafkaMessage, adapter: TypeAdapter[Any]) -> None:
-        event = await decode_or_dead_letter(msg, adapter, rt.dead)
-        if event is not None:
-            await store().process(event, engine, clock.now())
+    async def process(event: Any) -> None:
+        await store().process(event, engine, clock.now())
 
     options = subscriber_options(settings, "notifier")
 
     @rt.broker.subscriber(settings.topic(TOPIC_CASE_EVENTS), **options)
     async def on_case_event(msg: KafkaMessage) -> None:
-        await consume(msg, case_event_adapter)
+        await consume(msg, case_event_adapter, rt.dead, process)
 
     @rt.broker.subscriber(settings.topic(TOPIC_DECISIONS), **options)
     async def on_decision(msg: KafkaMessage) -> None:
-        await consume(msg, decision_adapter)
+        await consume(msg, decision_adapter, rt.dead, process)
 
     @rt.broker.subscriber(settings.topic(TOPIC_TIMEOUT_ADDRESS), **options)
     async def on_timeout_address(msg: KafkaMessage) -> None:
-        await consume(msg, address_adapter)
+        await consume(msg, address_adapter, rt.dead, process)
 
     async def on_start() -> None:
         holder["store"] = NotifierStore(rt.pool, metrics=metrics)
@@ -126,10 +125,12 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
 
     @app.get("/v1/notifications", tags=["notifications"], summary="Notifications of a case")
     async def list_notifications(case: str) -> list[dict[str, Any]]:
+        if not is_case_id(case):
+            return []
         return [notification_view(row) for row in await store().alerts(case)]
 
     async def acknowledge(alert_id: int, token: str) -> JSONResponse:
-        result = await store().ack(alert_id, token, clock.now())
+        result = await store().ack(alert_id, token, clock.now()) if 0 < alert_id < 2**63 else None
         if result is None:
             return problem_response(
                 [{"field": "token", "reason": "unknown notification or wrong token"}], 404

@@ -255,7 +255,7 @@ class NotifierStore:
             row = await conn.fetchrow(
                 "SELECT id, alert, recipient, token FROM notifier_alert WHERE id = $1", alert_id
             )
-            if row is None or not secrets.compare_digest(row["token"], token):
+            if row is None or not secrets.compare_digest(row["token"].encode(), token.encode()):
                 return None
             inserted = await conn.fetchval(
                 "INSERT INTO notifier_ack (alert, alert_id, acked_by, acked_at) VALUES ($1, $2, $3, $4) "

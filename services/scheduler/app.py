@@ -17,7 +17,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.scheduler.core import Scheduler, SolverConfig
-from shared.bus import Outgoing, add_to_outbox, decode_or_dead_letter, first_time, subscriber_options
+from shared.bus import Outgoing, add_to_outbox, consume, first_time, subscriber_options
 from shared.clock import Clock, SystemClock
 from shared.events import TOPIC_CASE_EVENTS, TOPIC_DECISIONS, Decision, DecisionV1, case_event_adapter
 from shared.http import problem_response, read_json_object, validation_problems
@@ -147,9 +147,9 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
 
     @rt.broker.subscriber(settings.topic(TOPIC_CASE_EVENTS), **subscriber_options(settings, "scheduler"))
     async def on_case_event(msg: KafkaMessage) -> None:
-        event = await decode_or_dead_letter(msg, case_event_adapter, rt.dead)
-        if event is None:
-            return
+        await consume(msg, case_event_adapter, rt.dead, apply_event)
+
+    async def apply_event(event: Any) -> None:
         await host.change(lambda: host.core.handle(event, clock.now()), dedupe=event.event_id)
 
     async def on_start() -> None:

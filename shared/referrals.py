@@ -28,6 +28,8 @@ from shared.scenario import (
     WithdrawEvent,
 )
 
+MAX_LEAD_DAYS = 366  # a referral is for a placement within a year; a later start is a typing error
+
 
 def looks_like_bsn(value: str) -> bool:
     """Nine digits passing the elfproef: a case reference must never be a citizen service number."""
@@ -79,6 +81,10 @@ def referral_problems(ref: ReferralEvent, net: NetworkIndex) -> list[Problem]:
     )
     if ref.earliest_start < ref.at.date():
         problem("earliest_start", "before the referral itself")
+    elif ref.earliest_start > ref.at.date() + timedelta(days=MAX_LEAD_DAYS):
+        problem("earliest_start", f"more than {MAX_LEAD_DAYS} days after the referral")
+    if ref.birth_date >= ref.at.date():
+        problem("birth_date", "not in the past")
     if ref.case in ref.conflicts_with:
         problem("conflicts_with", "a case cannot conflict with itself")
     if kind is None:

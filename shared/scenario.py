@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictInt,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -21,22 +25,45 @@ from pydantic import (
 TIME_FORMAT = "%Y-%m-%dT%H:%M"
 
 
-def parse_local(value: Any) -> Any:
-    """Accept `YYYY-MM-DDTHH:MM` (local Europe/Amsterdam, no zone) and nothing looser."""
-    if isinstance(value, str):
-        try:
-            return datetime.strptime(value, TIME_FORMAT)
-        except ValueError as exc:
-            raise ValueError(f"{value!r} is not a time of the form YYYY-MM-DDTHH:MM") from exc
+# Dates far outside any trajectory, read from a file or a request, are typing errors (and would
+# overflow date arithmetic later). Values built in code are taken as they are.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+
+
+def _in_years(value: date) -> date:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"{value.isoformat()[:10]!r} is outside the years {FIRST_YEAR}-{LAST_YEAR}")
     return value
 
 
-def parse_day(value: Any) -> Any:
+def parse_local(value: Any) -> Any:
+    """Accept `YYYY-MM-DDTHH:MM` (local Europe/Amsterdam, no zone) and nothing looser."""
+    if isinstance(value, datetime):
+        return value
     if isinstance(value, str):
         try:
-            return date.fromisoformat(value) if len(value) == 10 else _bad_day(value)
+            parsed = datetime.strptime(value, TIME_FORMAT)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a time of the form YYYY-MM-DDTHH:MM") from exc
+        return _in_years(parsed)
+    raise ValueError("must be a time of the form YYYY-MM-DDTHH:MM")
+
+
+def parse_day(value: Any) -> Any:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = date.fromisoformat(value) if len(value) == 10 else _bad_day(value)
         except ValueError as exc:
             raise ValueError(f"{value!r} is not a date of the form YYYY-MM-DD") from exc
+        return _in_years(parsed)
+    raise ValueError("must be a date of the form YYYY-MM-DD")
+
+
+def plain_text(value: str) -> str:
+    if any(ord(ch) < 32 and ch not in "\t\n" for ch in value):
+        raise ValueError("contains control characters")
     return value
 
 
@@ -59,7 +86,17 @@ ClockTime = Annotated[
     BeforeValidator(lambda v: datetime.strptime(v, "%H:%M").time() if isinstance(v, str) else v),
     PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
 ]
-CaseId = Annotated[str, Field(min_length=1, max_length=36)]
+# A case reference travels in URLs, topics' keys and mail subjects: letters, digits and . _ : -
+CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,35}$"
+CaseId = Annotated[str, Field(min_length=1, max_length=36, pattern=CASE_ID_PATTERN)]
+
+
+def is_case_id(value: str) -> bool:
+    """Could `value` name a case at all (a path parameter or query before it reaches the database)?"""
+    return re.fullmatch(CASE_ID_PATTERN, value) is not None
+
+
+Text = Annotated[str, Field(max_length=500), AfterValidator(plain_text)]
 
 
 class Strict(BaseModel):
@@ -174,9 +211,9 @@ class ReferralEvent(_CaseEvent):
     referrer: str
     urgency: Urgency
     earliest_start: Day
-    stay_days: int | None = None
-    conflicts_with: list[str] = []
-    timeout_address: str | None = None
+    stay_days: StrictInt | None = None
+    conflicts_with: list[CaseId] = []
+    timeout_address: Text | None = None
     machtiging: Machtiging | None = None
 
 
@@ -184,6 +221,14 @@ class MachtigingEvent(_CaseEvent):
     type: Literal["machtiging"] = "machtiging"
     valid_from: Day
     valid_until: Day
+
+    @field_validator("valid_until")
+    @classmethod
+    def _ordered(cls, value: date, info: ValidationInfo) -> date:
+        first = info.data.get("valid_from")
+        if first is not None and value < first:
+            raise ValueError(f"{value} is before valid_from {first}")
+        return value
 
     @property
     def machtiging(self) -> Machtiging:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +15,14 @@ from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 
 from services.intake.store import CaseRepository, case_view
-from shared.bus import Outgoing, add_to_outbox, decode_or_dead_letter, first_time, subscriber_options
+from shared.bus import Outgoing, add_to_outbox, consume, first_time, subscriber_options
 from shared.clock import Clock, SystemClock
 from shared.events import (
     TOPIC_CASE_EVENTS,
     TOPIC_DECISIONS,
     TOPIC_TIMEOUT_ADDRESS,
     CaseEventV1,
+    Decision,
     TimeoutAddressRecorded,
     decision_adapter,
 )
@@ -37,11 +39,13 @@ from shared.scenario import (
     TimeoutRequestEvent,
     WithdrawEvent,
     fmt_local,
+    is_case_id,
 )
 from shared.service import Runtime, make_app
 from shared.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks of reporting systems differ a little
 LATER_EVENTS: dict[str, type[CaseEvent]] = {
     "machtiging": MachtigingEvent,
     "discharge": DischargeEvent,
@@ -70,9 +74,9 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
 
     @rt.broker.subscriber(settings.topic(TOPIC_DECISIONS), **subscriber_options(settings, "intake"))
     async def on_decision(msg: KafkaMessage) -> None:
-        decision = await decode_or_dead_letter(msg, decision_adapter, rt.dead)
-        if decision is None:
-            return
+        await consume(msg, decision_adapter, rt.dead, apply_decision)
+
+    async def apply_decision(decision: Decision) -> None:
         async with rt.pool.acquire() as conn, conn.transaction():
             if await first_time(conn, "intake.decisions", decision.event_id):
                 await CaseRepository(conn).apply_decision(decision)
@@ -89,9 +93,12 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
         if isinstance(body, JSONResponse):
             referrals.labels("invalid").inc()
             return body
-        data = {"at": fmt_local(clock.now())} | body | {"type": "referral"}
         if body.get("type", "referral") != "referral":
             return problem_response([{"field": "type", "reason": "must be 'referral' or absent"}])
+        if "at" in body:
+            reason = "unknown key (intake records the time it receives the referral)"
+            return problem_response([{"field": "at", "reason": reason}])
+        data = body | {"at": fmt_local(clock.now()), "type": "referral"}
         try:
             ref = ReferralEvent.model_validate(data)
         except ValidationError as exc:
@@ -108,9 +115,9 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
         if problems:
             referrals.labels("rejected").inc()
             return problem_response([{"field": p.field, "reason": p.reason} for p in problems])
-        digest = hashlib.sha256(
-            json.dumps({k: v for k, v in body.items() if k != "at"}, sort_keys=True).encode()
-        ).hexdigest()
+        # A repeat is the same referral however it is spelled (defaults written out or left away).
+        same = ref.model_dump(mode="json", exclude={"at"})
+        digest = hashlib.sha256(json.dumps(same, sort_keys=True).encode()).hexdigest()
         async with rt.pool.acquire() as conn:
             async with conn.transaction():
                 repo = CaseRepository(conn)
@@ -145,7 +152,8 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
         body = await read_json_object(request)
         if isinstance(body, JSONResponse):
             return body
-        model = LATER_EVENTS.get(body.get("type"))  # type: ignore[arg-type]
+        kind = body.get("type")
+        model = LATER_EVENTS.get(kind) if isinstance(kind, str) else None
         if model is None:
             reason = f"must be one of {', '.join(LATER_EVENTS)}"
             return problem_response([{"field": "type", "reason": reason}])
@@ -155,11 +163,20 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
             event = model.model_validate({"at": fmt_local(clock.now())} | body | {"case": case})
         except ValidationError as exc:
             return problem_response(validation_problems(exc))
+        now = clock.now()
+        if event.at > now + FUTURE_TOLERANCE:
+            return problem_response(
+                [{"field": "at", "reason": "in the future: report an event once it happened"}]
+            )
+        if not is_case_id(case):
+            return problem_response([{"field": "case", "reason": f"unknown case {case!r}"}], 404)
         async with rt.pool.acquire() as conn, conn.transaction():
             repo = CaseRepository(conn)
-            row = await repo.get(case)
+            row = await repo.get(case, for_update=True)
             if row is None:
                 return problem_response([{"field": "case", "reason": f"unknown case {case!r}"}], 404)
+            if event.at < row["received_at"]:
+                return problem_response([{"field": "at", "reason": "before the referral of the case"}])
             if row["closed"] in ("closed", "withdrawn") and event.type != "meeting_held":
                 return problem_response([{"field": "case", "reason": f"the case is {row['closed']}"}], 409)
             await repo.add_event(case, event.type, event.at, body)
@@ -174,6 +191,8 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
 
     @app.get("/v1/cases/{case}", tags=["cases"], summary="The case's status, stay, meetings and wait")
     async def get_case(case: str, request: Request) -> JSONResponse:
+        if not is_case_id(case):
+            return problem_response([{"field": "case", "reason": f"unknown case {case!r}"}], 404)
         async with rt.pool.acquire() as conn:
             repo = CaseRepository(conn)
             row = await repo.get(case)

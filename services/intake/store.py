@@ -20,7 +20,9 @@ from shared.events import (
 )
 from shared.scenario import ReferralEvent
 
-CASE_COLUMNS = "case_id, kind, closed, stay, timeouts, meetings, waiting_reason, expected_start, refusals"
+CASE_COLUMNS = (
+    "case_id, kind, closed, stay, timeouts, meetings, waiting_reason, expected_start, refusals, received_at"
+)
 
 WITHOUT_STARTGESPREK = (
     "(SELECT coalesce(jsonb_agg(m), '[]'::jsonb) FROM jsonb_array_elements(meetings) m"
@@ -81,8 +83,11 @@ class CaseRepository:
             "INSERT INTO access_log (actor, case_id, action) VALUES ($1, $2, $3)", actor, case, action
         )
 
-    async def get(self, case: str) -> asyncpg.Record | None:
-        return await self.conn.fetchrow(f"SELECT {CASE_COLUMNS} FROM cases WHERE case_id = $1", case)
+    async def get(self, case: str, *, for_update: bool = False) -> asyncpg.Record | None:
+        """The case row; `for_update` locks it to the end of the transaction, so that events of one
+        case are accepted one at a time and reach the outbox in the order they were accepted."""
+        lock = " FOR UPDATE" if for_update else ""
+        return await self.conn.fetchrow(f"SELECT {CASE_COLUMNS} FROM cases WHERE case_id = $1{lock}", case)
 
     async def count_by_status(self, today: date) -> dict[str, int]:
         rows = await self.conn.fetch(f"SELECT {CASE_COLUMNS} FROM cases")

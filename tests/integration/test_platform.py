@@ -176,6 +176,53 @@ def test_later_events_are_validated(stack: ServiceProcesses) -> None:
     wait_for(lambda: status_of(stack, body["case"]) == "withdrawn")
 
 
+def refused_field(response: httpx.Response) -> set[str]:
+    assert response.status_code == 422, response.text
+    return {p["field"] for p in response.json()["problems"]}
+
+
+def test_odd_input_gets_a_clear_refusal_never_a_server_error(stack: ServiceProcesses) -> None:
+    rng = random.Random(5)
+    intake = stack.url("intake")
+    url = f"{intake}/v1/referrals"
+    body = referral(rng)
+    assert refused_field(httpx.post(url, json=body | {"at": "2026-01-01T10:00"})) == {"at"}  # no backdating
+    assert refused_field(httpx.post(url, json=body | {"case": "a/b-1"})) == {"case"}
+    assert refused_field(httpx.post(url, json=body | {"birth_date": "9987-01-01"})) == {"birth_date"}
+    assert refused_field(httpx.post(url, json=body | {"timeout_address": "aunt\u0000"})) == {
+        "timeout_address"
+    }
+    late = (date.today() + timedelta(days=800)).isoformat()
+    assert refused_field(httpx.post(url, json=body | {"earliest_start": late})) == {"earliest_start"}
+    assert httpx.post(url, json=body).status_code == 201
+    # The same referral with its defaults written out is a repeat, not a conflict.
+    spelled_out = {"stay_days": None, "conflicts_with": [], "timeout_address": None} | body
+    assert httpx.post(url, json=spelled_out).status_code == 200
+
+    events = f"{intake}/v1/cases/{body['case']}/events"
+    for bad, field in [
+        ({"type": ["x"]}, "type"),
+        ({"type": "close", "at": 1780000000}, "at"),
+        ({"type": "close", "at": "2999-01-01T10:00"}, "at"),
+        ({"type": "discharge", "date": "9999-12-31"}, "date"),
+        ({"type": "machtiging", "valid_from": "2027-01-01", "valid_until": "2026-01-01"}, "valid_until"),
+    ]:
+        answer = httpx.post(events, json=bad)
+        assert answer.status_code == 422, (bad, answer.text)
+        assert field in refused_field(answer), (bad, answer.text)
+    assert httpx.get(f"{intake}/v1/cases/%00").status_code == 404
+
+    notifier = stack.url("notifier")
+    assert httpx.get(f"{notifier}/v1/notifications", params={"case": "\u0000"}).json() == []
+    for alert_id, token in [(1, "\u00fc"), (10**20, "x")]:
+        assert (
+            httpx.post(f"{notifier}/v1/notifications/{alert_id}/ack", params={"token": token}).status_code
+            == 404
+        )
+    for name in SERVICES:  # nothing above left the services unhealthy
+        assert httpx.get(stack.url(name) + "/healthz").status_code == 200
+
+
 def scenario_for(bodies: list[dict[str, Any]], at: datetime) -> dict[str, Any]:
     """The network plus the posted referrals: what the validator checks the live plan against."""
     scenario = json.loads(NETWORK.model_dump_json(by_alias=True))

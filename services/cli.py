@@ -43,6 +43,29 @@ async def create_databases(dsn: str, names: Sequence[str]) -> None:
         await conn.close()
 
 
+async def replay_outboxes(dsn: str, names: Sequence[str]) -> int:
+    """Queue every event of the services' outboxes again; returns how many.
+
+    The embedded broker keeps nothing across its own restart, so events that were published but
+    not yet consumed when the stack stopped would be lost. Publishing the whole outbox again is
+    safe: every consumer deduplicates on the event id, so what was processed is skipped.
+    """
+    import asyncpg
+
+    total = 0
+    for name in names:
+        conn = await asyncpg.connect(with_database(dsn, name))
+        try:
+            if await conn.fetchval("SELECT to_regclass('outbox') IS NOT NULL"):
+                status = await conn.execute(
+                    "UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL"
+                )
+                total += int(status.split()[-1])
+        finally:
+            await conn.close()
+    return total
+
+
 class ServiceProcesses:
     """The three service processes, pointed at a PostgreSQL server and a Kafka broker."""
 
@@ -162,6 +185,14 @@ class Stack:
             self.postgres.dsn, self.kafka.bootstrap, self.network, self.ports, self.data_dir
         )
         self.services.prepare()
+        replayed = asyncio.run(
+            replay_outboxes(self.postgres.dsn, [self.services.database(n) for n in SERVICES])
+        )
+        if replayed:
+            say(
+                f"the embedded broker starts empty: {replayed} earlier events queued again"
+                " (consumers skip what they processed)"
+            )
         self.services.start()
 
     def stop(self) -> None:

@@ -204,6 +204,7 @@ class CaseState:
     placement_version: int = 0  # +1 for every announced placement that differs from the current one
     waiting_version: int = 0  # +1 every time a placement is cancelled and the case waits again
     closed: bool = False
+    closed_by: str | None = None  # withdraw (reopened if the scheduler refuses it) or close
     stopped: set[str] = field(default_factory=set)  # scheduled rules a stop_on event ended
     acked: dict[str, str] = field(default_factory=dict)  # alert -> who acknowledged it
     fired: set[str] = field(default_factory=set)  # notice keys that fired: never again
@@ -260,6 +261,7 @@ class CaseState:
             "placement_version": self.placement_version,
             "waiting_version": self.waiting_version,
             "closed": self.closed,
+            "closed_by": self.closed_by,
             "stopped": sorted(self.stopped),
             "acked": dict(sorted(self.acked.items())),
             "fired": sorted(self.fired),
@@ -302,6 +304,7 @@ class CaseState:
             placement_version=int(data.get("placement_version", 0)),
             waiting_version=int(data.get("waiting_version", 0)),
             closed=bool(data.get("closed", False)),
+            closed_by=data.get("closed_by"),
             stopped=set(data.get("stopped", [])),
             acked=dict(data.get("acked", {})),
             fired=set(data.get("fired", [])),
@@ -359,14 +362,20 @@ class NotificationEngine:
         if cs is None:
             cs = self._cases[case] = CaseState(case)
         if cs.closed:
-            return Outcome([], sorted(cs.timers.values()), [])
-        # Timers already due fired before this event (a simulation calls due() first; live, the
-        # dispatcher sends them): the event must not cancel what is already on its way.
-        notices = [n for n in cs.timers.values() if n.at <= now]
-        for notice in notices:
-            del cs.timers[notice.key]
-            cs.fired.add(notice.key)
-        self._update(cs, event, now)
+            # Facts still count: decisions and case events travel on different topics, so a
+            # withdraw may come before the placement that makes the scheduler refuse it.
+            self._update(cs, event, now)
+            if cs.closed:
+                return Outcome([], [], [])
+            notices: list[Notice] = []  # reopened by that refusal: its timers come back below
+        else:
+            # Timers already due fired before this event (a simulation calls due() first; live,
+            # the dispatcher sends them): the event must not cancel what is already on its way.
+            notices = [n for n in cs.timers.values() if n.at <= now]
+            for notice in notices:
+                del cs.timers[notice.key]
+                cs.fired.add(notice.key)
+            self._update(cs, event, now)
         for rule in self.rules.scheduled:
             if any(self._matches(m, event, cs, now) for m in rule.stop_on):
                 cs.stopped.add(rule.name)
@@ -503,6 +512,12 @@ class NotificationEngine:
                 cs.therapist_hint = event.mst_therapist or cs.therapist_hint
                 cs.trajectbegeleider_hint = event.trajectbegeleider or cs.trajectbegeleider_hint
             case ev.RequestRefused():
+                if (
+                    event.event == "withdraw"
+                    and event.reason == "already_started"
+                    and cs.closed_by == "withdraw"
+                ):
+                    cs.closed, cs.closed_by = False, None  # the trajectory goes on after all
                 cs.reason = event.reason
                 cs.therapist_hint = event.mst_therapist or cs.therapist_hint
                 cs.home_region = cs.home_region or event.home_region
@@ -516,10 +531,10 @@ class NotificationEngine:
             case ev.ReferralWithdrawn():
                 # refused (already_started) once the placement started: the trajectory goes on
                 if not (cs.placement and cs.placement.start <= event.occurred_at.date()):
-                    cs.closed = True
+                    cs.closed, cs.closed_by = True, "withdraw"
             case ev.CaseClosed():
-                cs.closed = True
-        if cs.closed:
+                cs.closed, cs.closed_by = True, "close"
+        if cs.closed_by == "close":
             cs.timeout_address = None  # kept no longer than the trajectory needs it
 
     # -- conditions ---------------------------------------------------------------------------

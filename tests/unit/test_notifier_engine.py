@@ -479,6 +479,40 @@ def test_withdraw_before_start_stops_everything_after_start_is_ignored() -> None
     assert late.of("return_home_review") != []
 
 
+def test_a_withdraw_read_before_the_placement_it_comes_too_late_for_does_not_end_the_case() -> None:
+    # Case events and decisions travel on different topics: the withdraw (after the start) can
+    # reach the notifier before the placement; the scheduler refuses it, and the case goes on.
+    run = Run()
+    run.feed(referral())
+    after_start = datetime(2026, 1, 9, 10)
+    run.feed(ev.ReferralWithdrawn(occurred_at=after_start, case="c1"))
+    run.feed(placed(at=after_start + timedelta(minutes=1)), meeting(at=after_start + timedelta(minutes=1)))
+    assert run.engine.pending("c1") == []  # withdrawn as far as the notifier knows
+    run.feed(
+        ev.RequestRefused(
+            occurred_at=after_start + timedelta(minutes=2),
+            case="c1",
+            event="withdraw",
+            at=after_start,
+            reason="already_started",
+        )
+    )
+    run.until(datetime(2026, 2, 10))
+    review = run.of("return_home_review")
+    assert people(review) == {TH, TB} and times(review) == {datetime(2026, 2, 3, 9, 0)}
+
+
+def test_a_closed_case_stays_closed_whatever_comes_later() -> None:
+    run = placed_case()
+    run.feed(ev.CaseClosed(occurred_at=T0 + timedelta(hours=1), case="c1"))
+    refused = ev.RequestRefused(
+        occurred_at=T0 + timedelta(hours=2), case="c1", event="withdraw", at=T0, reason="already_started"
+    )
+    assert run.feed(refused) == []
+    run.until(datetime(2026, 3, 31))
+    assert run.of("return_home_review") == [] and run.of("meeting_reminder") == []
+
+
 def test_each_alert_reaches_a_person_once_even_through_two_roles() -> None:
     # a supervisor who refers: home supervisor and referrer at once
     run = Run()

@@ -20,6 +20,7 @@ JSON = dict[str, Any]
 
 GROUP_KIND = {"thuisbest": "closed", "thuisbest_open": "open"}
 AGE_RANGE = {"thuisbest": (12, 17), "thuisbest_open": (10, 19)}  # inclusive, at placement start
+DEFAULT_STAY = {"thuisbest": 56, "thuisbest_open": 42}  # days, when the referral names none
 TIMEOUT_REASONS = frozenset({"informal_network", "not_in_home_phase", "no_machtiging", "no_bed"})
 ENDED = {"close": "closed", "withdraw": "withdrawn"}
 
@@ -170,6 +171,8 @@ class _Case:
     in_run: bool = True  # referred on or before the scenario's end date
     ends: list[tuple[int, str, date]] = field(default_factory=list)  # (order, close|withdraw, at)
     discharges: list[tuple[date, date]] = field(default_factory=list)  # (at date, date)
+    discharge_times: list[str] = field(default_factory=list)  # `at` of each discharge, same order
+    stay_days: int | None = None
 
     @property
     def close_date(self) -> date | None:
@@ -274,11 +277,14 @@ class _Validator:
         later_machtigingen: dict[str, list[tuple[date, date]]] = defaultdict(list)
         ends: dict[str, list[tuple[int, str, date]]] = defaultdict(list)
         discharges: dict[str, list[tuple[date, date]]] = defaultdict(list)
+        discharge_times: dict[str, list[str]] = defaultdict(list)
+        self.event_at: dict[int, str] = {}  # event order -> its `at`
         for order, event in enumerate(events):
             kind, at = event["type"], str(event["at"])
             case = str(event.get("case", ""))
             # The run stops at the scenario's end: later events never happen in it.
             in_run = _event_date(at) <= self.last_day
+            self.event_at[order] = at
             if kind == "referral":
                 self.referral_events += int(in_run)
                 if case in self.cases:
@@ -297,6 +303,7 @@ class _Validator:
                 ends[case].append((order, kind, _event_date(at)))
             elif kind == "discharge":
                 discharges[case].append((_event_date(at), date.fromisoformat(event["date"])))
+                discharge_times[case].append(at)
             elif kind == "capacity":
                 announced = _event_date(at).toordinal()
                 first = date.fromisoformat(event["from"]).toordinal()
@@ -307,6 +314,7 @@ class _Validator:
             facts.machtigingen.extend(later_machtigingen.get(case_id, []))
             facts.ends = ends.get(case_id, [])
             facts.discharges = discharges.get(case_id, [])
+            facts.discharge_times = discharge_times.get(case_id, [])
 
     @staticmethod
     def _case_of(event: JSON) -> _Case:
@@ -321,6 +329,7 @@ class _Validator:
             referral_date=at,
             earliest_start=parse_date(event.get("earliest_start")) or at,
             conflicts_with=tuple(event.get("conflicts_with") or ()),
+            stay_days=event.get("stay_days"),
             machtigingen=(
                 [
                     (
@@ -434,6 +443,7 @@ class _Validator:
     # -- rules -----------------------------------------------------------------------------
 
     def run(self) -> ValidationResult:
+        self._drop_refused_ends()
         self.check_beds_and_conflicts()
         for stay in self.stays:
             self.check_stay(stay)
@@ -442,6 +452,33 @@ class _Validator:
         self.check_timeouts()
         self.check_accounting()
         return ValidationResult(self.violations, self.kpis())
+
+    def _refused(self) -> dict[tuple[str, str, str], str]:
+        """(case, event type, at) -> reason code, of every event the report lists as refused."""
+        return {
+            (str(r.get("case")), str(r.get("event")), str(r.get("at"))): _reason_code(r.get("reason"))
+            for r in self.rejected
+        }
+
+    def _drop_refused_ends(self) -> None:
+        """A refused withdraw (already_started) or close ends nothing; a refusal must be true."""
+        refused = self._refused()
+        for case_id, facts in self.cases.items():
+            kept = []
+            for order, kind, at in facts.ends:
+                reason = refused.get((case_id, kind, self.event_at[order]))
+                if reason is None:
+                    kept.append((order, kind, at))
+                    continue
+                started = any(p.start <= at for p in self.placements.get(case_id, []))
+                if kind == "withdraw" and reason == "already_started" and not started:
+                    self.add(
+                        "accounting",
+                        case_id,
+                        f"the withdraw at {self.event_at[order]} is refused as already_started, "
+                        "but no placement had started",
+                    )
+            facts.ends = kept
 
     def check_beds_and_conflicts(self) -> None:
         # Rule 1 and 6: one pass filling (group, night) -> stays, then per-night counts.
@@ -566,6 +603,7 @@ class _Validator:
         if stay.type == "placement":
             self._check_age(stay, facts)
             self._check_staff(stay, facts)
+            self._check_length(stay, facts)
         else:
             placement = next(iter(self.placements.get(stay.case, [])), None)
             if placement is not None and (
@@ -593,6 +631,25 @@ class _Validator:
             else:
                 reasons.append(f"{span} lapsed unexecuted after {add_months(valid_from, 3)}")
         return "no machtiging covers the stay (" + "; ".join(reasons) + ")"
+
+    def _check_length(self, stay: _Stay, facts: _Case) -> None:
+        # SCENARIO.md: a placement lasts stay_days (or the kind's default) unless a discharge
+        # counts: it arrives while the stay runs and is dated after the start; then it ends then.
+        planned = stay.start + timedelta(facts.stay_days or DEFAULT_STAY.get(facts.kind, 0))
+        refused = self._refused()
+        end = planned
+        for (at, day), stamp in sorted(zip(facts.discharges, facts.discharge_times, strict=True)):
+            if at > self.last_day or (stay.case, "discharge", stamp) in refused:
+                continue
+            if stay.start <= at < end and day > stay.start:
+                end = day
+        if stay.end != end:
+            self.add(
+                "stay_length",
+                stay.case,
+                f"{stay.label} ends {stay.end}; its planned end {planned} and the discharges that count "
+                f"make it {end}",
+            )
 
     def _check_age(self, stay: _Stay, facts: _Case) -> None:
         # Rule 5.
@@ -787,13 +844,14 @@ class _Validator:
             kind = facts.kind if facts else None
             refused = refusals.get((request.case, request.at), [])
             refusal = refused.pop(0) if refused else None
-            served = self._take_timeout(unused.get(request.case, []), request)
+            # A refused request is answered; a time-out then answers a later request or none.
+            served = None if refusal else self._take_timeout(unused.get(request.case, []), request)
             where = f"time-out request of {request.case} at {request.at}"
             if kind == "thuisbest" and request.in_run:
                 self.thuisbest_requests += 1
                 self.served_within_1_day += int(served is not None)
             if served is not None:
-                self._check_served(request, served, facts, refusal)
+                self._check_served(request, served, facts)
             elif refusal is None and not request.in_run:
                 continue  # after the scenario's end: the run never saw it
             elif refusal is None:
@@ -844,12 +902,8 @@ class _Validator:
                 return candidates.pop(i)
         return None
 
-    def _check_served(
-        self, request: _Request, stay: _Stay, facts: _Case | None, refusal: JSON | None
-    ) -> None:
+    def _check_served(self, request: _Request, stay: _Stay, facts: _Case | None) -> None:
         where = f"{stay.label} for the request at {request.at}"
-        if refusal is not None:
-            self.add("timeout", request.case, f"{where} is both served and rejected")
         if facts is None:
             return
         if facts.kind != "thuisbest":

@@ -968,3 +968,69 @@ def test_national_size_report_validates_in_seconds() -> None:
     elapsed = time.perf_counter() - began
     assert result.kpis["placed"] == 2000
     assert elapsed < 5.0, f"validation took {elapsed:.1f} s"
+
+
+# ---------------------------------------------------------------------------- stay length, refusals
+
+
+def test_stay_length_planned_end_passes_and_a_shortened_stay_fails() -> None:
+    scenario, report = feasible()
+    assert_ok(scenario, report)
+    stay_of(report, "c1")["end"] = "2026-01-22"  # 15 days, no discharge
+    found = assert_fails(scenario, report, "stay_length")
+    assert "2026-03-04" in found[0].message
+
+
+def test_stay_length_follows_a_counted_discharge_early_or_late() -> None:
+    for day in ("2026-02-20", "2026-03-09"):
+        scenario, report = feasible()
+        scenario["events"].append({"at": "2026-02-19T09:00", "type": "discharge", "case": "c1", "date": day})
+        stay_of(report, "c1")["end"] = day
+        assert_ok(scenario, report)
+
+
+def test_stay_length_ignores_a_refused_discharge() -> None:
+    scenario, report = feasible()
+    scenario["events"].append(
+        {"at": "2026-02-19T09:00", "type": "discharge", "case": "c1", "date": "2026-03-09"}
+    )
+    report["rejected"].append(
+        {"case": "c1", "event": "discharge", "at": "2026-02-19T09:00", "reason": "no_bed"}
+    )
+    assert_ok(scenario, report)  # the planned end stands
+    stay_of(report, "c1")["end"] = "2026-03-09"
+    assert_fails(scenario, report, "stay_length")
+
+
+def test_a_withdraw_refused_after_the_start_does_not_end_the_case() -> None:
+    scenario, report = feasible()
+    with_timeout(scenario, report)
+    scenario["events"].append({"at": "2026-02-01T12:00", "type": "withdraw", "case": "c1"})
+    report["rejected"].append(
+        {"case": "c1", "event": "withdraw", "at": "2026-02-01T12:00", "reason": "already_started"}
+    )
+    assert_ok(scenario, report)
+
+
+def test_a_withdraw_refused_as_already_started_before_any_start_fails() -> None:
+    scenario, report = feasible()
+    scenario["events"].append({"at": "2026-01-06T12:00", "type": "withdraw", "case": "c1"})
+    report["rejected"].append(
+        {"case": "c1", "event": "withdraw", "at": "2026-01-06T12:00", "reason": "already_started"}
+    )
+    found = assert_fails(scenario, report, "accounting")
+    assert any("already_started" in v.message for v in found)
+
+
+def test_a_refused_request_and_a_served_one_the_next_day_pair_up() -> None:
+    scenario, report = feasible()
+    # c1's stay ends 2026-03-04: asked on 03-03 (still in the stay, refused), again on 03-04 (served).
+    scenario["events"] += [
+        {"at": "2026-03-03T10:00", "type": "timeout_request", "case": "c1", "days": 5},
+        {"at": "2026-03-04T10:00", "type": "timeout_request", "case": "c1", "days": 5},
+    ]
+    report["rejected"].append(
+        {"case": "c1", "event": "timeout_request", "at": "2026-03-03T10:00", "reason": "not_in_home_phase"}
+    )
+    report["stays"].append(stay("c1", "n-closed", "2026-03-04", "2026-03-09", type="timeout"))
+    assert_ok(scenario, report)

@@ -94,9 +94,21 @@ def run_simulation(
     clock = VirtualClock(datetime.combine(first, time(0, 0)))
     run = _Run(scenario, sched, _notifier(scenario), [], [], {}, {})
 
+    def quiet_days(until: date) -> None:
+        """Days without events: the live service still re-plans when waiting cases are due a retry."""
+        current = clock.now().date() + timedelta(1)
+        while current < until:
+            if sched.replan_due(current):
+                moment = datetime.combine(current, time(0, 0))
+                run.due(moment)
+                clock.set(moment)
+                run.notify(sched.replan(moment), moment)
+            current += timedelta(1)
+
     i = 0
     while i < len(events):
         day = events[i].at.date()
+        quiet_days(day)
         j = i
         while j < len(events) and events[j].at.date() == day:
             j += 1
@@ -109,6 +121,7 @@ def run_simulation(
             now = clock.now()
             run.notify(sched.replan(now), now)
         i = j
+    quiet_days(last + timedelta(1))
     end_of_day = datetime.combine(last, time(23, 59))
     if end_of_day > clock.now():
         run.due(end_of_day)

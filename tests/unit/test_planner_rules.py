@@ -56,7 +56,9 @@ def test_timeout_beds_are_not_for_regular_placements(policy: str) -> None:
 @pytest.mark.parametrize("policy", POLICIES)
 def test_no_beds_means_waiting(policy: str) -> None:
     net = network(closed=[("n-closed", "N", 0, 0)])
-    report, result = run(scenario(net, [referral("a")]), policy)
+    sc = scenario(net, [referral("a")])
+    sc["end"] = d(60).isoformat()  # before the machtiging lapses: the bed is what it waits for
+    report, result = run(sc, policy)
     assert placement(report, "a") is None
     assert "no closed bed" in (waiting(report, "a") or "")
     assert result.kpis["placed"] == 0
@@ -424,16 +426,17 @@ def test_a_conflict_named_by_one_side_binds_both(policy: str) -> None:
     assert day(b["start"]) >= day(a["end"]) or a["group"] != b["group"]
 
 
-def test_a_late_discharge_never_overfills_or_outruns_the_machtiging() -> None:
+def test_a_late_discharge_moves_a_placement_not_yet_started_and_never_outruns_the_machtiging() -> None:
     net = network(closed=[("n-closed", "N", 1, 0)])
     events = [
         referral("a", machtiging=(START, d(60))),
-        referral("b", d(1), earliest=d(42)),  # starts when a's stay (42 nights) ends
+        referral("b", d(1), earliest=d(42)),  # planned when a's stay (42 nights) ends, not started
         event("discharge", "a", d(40), date=d(50).isoformat()),
     ]
     report, _ = run(scenario(net, events))
-    assert placement(report, "a")["end"] == d(42).isoformat()
-    assert [r["reason"].split(":")[0] for r in report["rejected"]] == ["no_bed"]
+    assert placement(report, "a")["end"] == d(50).isoformat()  # the youth stays on (SCENARIO.md)
+    assert day(placement(report, "b")["start"]) >= d(50)  # b moves: it had not started (rule 10)
+    assert report["rejected"] == []
     report, _ = run(
         scenario(
             network(),

@@ -76,6 +76,9 @@ class SolverConfig:
     retry_days: int = 7  # re-plan at least this often while cases wait for a bed
 
 
+MEETING_ROUNDS = 8  # at most this many stage-1 solves per re-plan (see `replan`)
+
+
 @dataclass
 class SchedulerStats:
     runs: int = 0
@@ -203,7 +206,7 @@ class Scheduler:
             return self._refuse(ev, "discharge", "not_in_stay", now)
         p = case.placement
         if p is not None and p.start <= day < p.end and ev.date > p.start:
-            problem = self._extension_problem(case, p.group, p.start, p.end, ev.date, placement=True)
+            problem = self._extension_problem(case, p.group, p.start, p.end, ev.date, True, day)
             if problem:
                 return self._refuse(ev, "discharge", problem, now)
             p.end = ev.date
@@ -214,7 +217,7 @@ class Scheduler:
             return [self._planned(case, "discharged", text, now)]
         for t in case.timeouts:
             if t.start <= day < t.end and ev.date > t.start:
-                problem = self._extension_problem(case, t.group, t.start, t.end, ev.date, placement=False)
+                problem = self._extension_problem(case, t.group, t.start, t.end, ev.date, False, day)
                 if problem:
                     return self._refuse(ev, "discharge", problem, now)
                 t.end = ev.date
@@ -223,7 +226,7 @@ class Scheduler:
         return self._refuse(ev, "discharge", "not_in_stay", now)
 
     def _extension_problem(
-        self, case: Case, group: str, start: date, end: date, new_end: date, placement: bool
+        self, case: Case, group: str, start: date, end: date, new_end: date, placement: bool, today: date
     ) -> str | None:
         """Why a stay may not run on to a later discharge date (rules 1, 3 and 6), or None."""
         if new_end <= end:
@@ -231,7 +234,9 @@ class Scheduler:
         if case.needs_machtiging and case.machtiging_for(start, new_end, placement=placement) is None:
             return "no_machtiging: the machtiging does not cover the longer stay"
         nights = (new_end - end).days
-        prof = self._fixed_profile(end, days=nights, load_days=1)
+        # Only youths already on a group hold their beds: a placement planned to start in those
+        # nights moves at the next re-plan (rule 10), as for a time-out.
+        prof = self._fixed_profile(end, days=nights, load_days=1, started_by=today)
         free = prof.regular_free(group) if placement else prof.total_free(group)
         conflicts = set(case.conflicts_with)
         if free.min() < 1 or not prof.conflict_free(group, nights, conflicts, 1)[0]:
@@ -351,12 +356,16 @@ class Scheduler:
             for c in self.cases.values()
         )
 
-    def _fixed_profile(self, today: date, days: int, load_days: int) -> Profiles:
-        """Started placements (start <= today), their caseloads and all time-outs."""
+    def _fixed_profile(
+        self, today: date, days: int, load_days: int, started_by: date | None = None
+    ) -> Profiles:
+        """Placements started by `started_by` (default `today`), their caseloads and all time-outs,
+        over `days` nights from `today`."""
         prof = Profiles(self.net, self.capacity, today, days, load_days)
+        started_by = started_by or today
         for case in self.cases.values():
             p = case.placement
-            if p is not None and p.start <= today:
+            if p is not None and p.start <= started_by:
                 a = prof.index(p.start)
                 prof.add_stay(case.id, p.group, a, prof.index(p.end), regular=True)
                 end = p.start + timedelta(self.load_days)
@@ -388,17 +397,20 @@ class Scheduler:
         blocked: dict[str, set[int]] = {}
         result: SolveResult | None = None
         deadline = began + self.config.time_limit_s  # for stage 1 over all rounds
-        for _round in range(3):
+        # A start day whose startgesprek finds no slot is blocked for that case and stage 1 runs
+        # again, while rounds and time last; cases still without a slot wait for the next re-plan.
+        for round_ in range(1, MEETING_ROUNDS + 1):
             inputs = self._inputs(pending, fixed, now, pinned_meetings, blocked)
             assignments, result, prof = self._assign(inputs, fixed, deadline)
             meetings, failed = self._meetings(inputs, assignments, now, pinned_meetings)
             if not failed:
                 break
+            if round_ == MEETING_ROUNDS or time.perf_counter() > deadline:
+                for cid in failed:
+                    assignments.pop(cid, None)
+                break
             for cid in failed:
                 blocked.setdefault(cid, set()).add(assignments[cid].start)
-        else:
-            for cid in failed:
-                assignments.pop(cid, None)
         decisions = self._publish(pending, inputs, assignments, meetings, fixed, prof, now)
         seconds = time.perf_counter() - began
         st = self.stats

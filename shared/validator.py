@@ -308,8 +308,14 @@ class _Validator:
                 announced = _event_date(at).toordinal()
                 first = date.fromisoformat(event["from"]).toordinal()
                 until = date.fromisoformat(event["until"]).toordinal()
+                beds = int(event["beds"])
                 for night in range(first, until):
-                    self.capacity[(event["group"], night)] = (int(event["beds"]), announced)
+                    key = (event["group"], night)
+                    before = self.capacity.get(key)
+                    # Announcing the same beds again changes nothing: the first announcement
+                    # still says since when new stays had to respect them.
+                    if before is None or before[0] != beds:
+                        self.capacity[key] = (beds, announced)
         for case_id, facts in self.cases.items():
             facts.machtigingen.extend(later_machtigingen.get(case_id, []))
             facts.ends = ends.get(case_id, [])

@@ -1034,3 +1034,13 @@ def test_a_refused_request_and_a_served_one_the_next_day_pair_up() -> None:
     )
     report["stays"].append(stay("c1", "n-closed", "2026-03-04", "2026-03-09", type="timeout"))
     assert_ok(scenario, report)
+
+
+def test_a_capacity_cut_announced_twice_binds_from_its_first_announcement() -> None:
+    scenario, report = feasible()
+    cut = {"type": "capacity", "group": "z-closed", "beds": 0, "from": "2026-01-05", "until": "2026-06-30"}
+    scenario["events"].append({"at": "2026-01-05T08:00"} | cut)
+    add_case(scenario, report, "c3", "z-closed", "2026-01-20", therapist="th-z", home="Z", referrer="ref-z")
+    assert_fails(scenario, report, "capacity")  # placed on a group closed since 01-05
+    scenario["events"].append({"at": "2026-02-01T08:00"} | cut)  # the same cut said again
+    assert_fails(scenario, report, "capacity")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from shared.service import Runtime, make_app
 from shared.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 address_adapter: TypeAdapter[TimeoutAddressRecorded] = TypeAdapter(TimeoutAddressRecorded)
 
 
@@ -108,12 +110,23 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
             retry=RetryPolicy(),
             metrics=metrics,
         )
-        rt.background.append(
-            asyncio.create_task(dispatcher.run(clock, stop, interval=settings.dispatch_poll_seconds))
+        holder["dispatcher"] = asyncio.create_task(
+            dispatcher.run(clock, stop, interval=settings.dispatch_poll_seconds)
         )
+        rt.background.append(holder["dispatcher"])
 
     async def on_stop() -> None:
+        # Let a run that is sending finish and record what it sent: cancelling it mid-send would
+        # leave mail delivered but not marked, to be sent again after the restart.
         stop.set()
+        task = holder.get("dispatcher")
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=settings.shutdown_grace_seconds)
+            except TimeoutError:
+                log.warning(
+                    "dispatcher still sending after %s s; stopping it", settings.shutdown_grace_seconds
+                )
 
     app = make_app(
         rt,

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -125,7 +125,8 @@ def email_message(message: Message, sender: str) -> EmailMessage:
     msg["To"] = message.address
     msg["Subject"] = message.subject
     msg["Date"] = format_datetime(message.at.replace(tzinfo=AMSTERDAM))
-    msg["Message-ID"] = make_msgid(idstring=f"{message.alert_id}", domain="thuisbest")
+    # Stable per notice: a resend after a crash mid-send carries the same id, so mail clients drop it.
+    msg["Message-ID"] = f"<notice-{message.alert_id}@thuisbest>"
     msg["X-ThuisBest-Notification"] = str(message.alert_id)
     if message.urgent:
         msg["Importance"] = "high"

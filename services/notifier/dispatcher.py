@@ -44,7 +44,6 @@ class Dispatcher:
         base_url: str,
         organizer: str = "notifier@thuisbest.invalid",
         retry: RetryPolicy | None = None,
-        batch: int = 50,
         concurrency: int = 8,
         metrics: NotifierMetrics | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -55,17 +54,24 @@ class Dispatcher:
         self.base_url = base_url
         self.organizer = organizer
         self.retry = retry or RetryPolicy()
-        self.batch = batch
+        # A batch is what goes out at once: every claimed row starts sending right away, so the
+        # lease (one delivery with all its retries) covers each of them.
+        self.batch = concurrency
         self.metrics = metrics
         self._sleep = sleep
         self._gate = asyncio.Semaphore(concurrency)
         # The claim must outlast every retry of one delivery, with room for slow servers.
         self.lease = timedelta(seconds=self.retry.budget + 60 * self.retry.attempts + 60)
 
-    async def run_once(self, now: datetime) -> RunResult:
-        """Send everything due at `now` (batch by batch, until nothing due is left unclaimed)."""
+    async def run_once(self, now: datetime, clock: Clock | None = None) -> RunResult:
+        """Send everything due at `now` (batch by batch, until nothing due is left unclaimed).
+
+        With a `clock`, each batch is claimed at the time it starts, so its lease is not already
+        running out when an earlier batch took long."""
         total = RunResult()
         while True:
+            if clock is not None:
+                now = clock.now()
             claimed = await self.store.claim_due(now, limit=self.batch, lease=self.lease)
             if not claimed:
                 break
@@ -81,7 +87,7 @@ class Dispatcher:
         """Poll every `interval` seconds until `stop` is set; a failed run is logged and retried."""
         while not stop.is_set():
             try:
-                await self.run_once(clock.now())
+                await self.run_once(clock.now(), clock)
             except Exception:  # the loop must outlive a database hiccup
                 log.exception("notifier dispatcher run failed")
             try:
@@ -111,7 +117,7 @@ class Dispatcher:
             await self.store.mark_sent(row.id, now, channel=notice.channel, attempts=result.attempts)
             if self.metrics is not None:
                 self.metrics.sent.labels(notice.kind, notice.channel).inc()
-                if notice.escalates:
+                if notice.level > 0:  # level 0 is the first notice, not an escalation
                     self.metrics.escalations.labels(notice.kind, str(notice.level)).inc()
             return RunResult(sent=1)
         log.warning(

@@ -237,10 +237,13 @@ class NotifierStore:
         return {r["status"]: r["n"] for r in rows}
 
     async def open_alerts(self) -> int:
-        """Escalating alerts under way: a level sent, a further level pending, not acknowledged."""
+        """Escalating alerts sent and not acknowledged, whose cause has not cleared (no level cancelled)."""
         value = await self.pool.fetchval(
-            "SELECT count(DISTINCT s.alert) FROM notifier_alert s WHERE s.status = 'sent' "
-            "AND EXISTS (SELECT 1 FROM notifier_alert p WHERE p.alert = s.alert AND p.status = 'pending')"
+            "SELECT count(DISTINCT s.alert) FROM notifier_alert s WHERE s.status = 'sent'"
+            " AND (s.payload->>'escalates')::boolean"
+            " AND NOT EXISTS (SELECT 1 FROM notifier_ack k WHERE k.alert = s.alert)"
+            " AND NOT EXISTS (SELECT 1 FROM notifier_alert c"
+            " WHERE c.alert = s.alert AND c.status = 'cancelled')"
         )
         return int(value or 0)
 
@@ -294,6 +297,7 @@ class NotifierStore:
                     SELECT id FROM notifier_alert
                     WHERE status = 'pending' AND due_at <= $1
                       AND (claimed_until IS NULL OR claimed_until <= $1)
+                      AND NOT EXISTS (SELECT 1 FROM notifier_ack k WHERE k.alert = notifier_alert.alert)
                     ORDER BY due_at, id
                     LIMIT $2
                     FOR UPDATE SKIP LOCKED

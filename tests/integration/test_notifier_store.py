@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from prometheus_client import CollectorRegistry
 
-from services.notifier.channels import Message, RetryPolicy
+from services.notifier.channels import Message, PermanentDeliveryError, RetryPolicy
 from services.notifier.dispatcher import Dispatcher
 from services.notifier.engine import Notice, NotificationEngine
 from services.notifier.metrics import NotifierMetrics
@@ -259,9 +259,7 @@ async def test_a_due_timer_survives_a_restart_and_two_dispatchers_send_it_once(f
         )
         assert expected == 12 * (3 + 5 + 3 + 3 + 6)  # now + reminders + three unconfirmed levels of two
         outboxes = [Outbox(), Outbox()]
-        dispatchers = [
-            dispatcher(s, o, batch=7, concurrency=3) for s, o in zip(stores, outboxes, strict=True)
-        ]
+        dispatchers = [dispatcher(s, o, concurrency=3) for s, o in zip(stores, outboxes, strict=True)]
         for moment in (T0 + timedelta(hours=1), datetime(2026, 1, 9, 17), until):
             results = await asyncio.gather(*(d.run_once(moment) for d in dispatchers))
             assert all(r.dead == 0 for r in results)
@@ -307,3 +305,64 @@ async def test_migrations_apply_once(fresh_db: str) -> None:
             )
     finally:
         await pool.close()
+
+
+class Readings:
+    """A clock that returns the given times in turn (the last one from then on)."""
+
+    def __init__(self, *times: datetime) -> None:
+        self.times = list(times)
+
+    def now(self) -> datetime:
+        return self.times.pop(0) if len(self.times) > 1 else self.times[0]
+
+
+async def test_each_batch_is_claimed_at_its_own_time_so_no_second_dispatcher_resends(
+    store: NotifierStore,
+) -> None:
+    engine = NotificationEngine(network())
+    for i in range(3):
+        await feed(store, engine, case_events(case=f"c{i}"))
+    first, second = Outbox(), Outbox()
+    a = dispatcher(store, first, concurrency=2)
+    b = dispatcher(store, second, concurrency=2)
+    later = T0 + a.lease + timedelta(minutes=1)  # the first batch took longer than a lease
+    task = asyncio.create_task(a.run_once(T0, Readings(T0, later)))
+    while len(first.sent) < 3:  # noqa: ASYNC110 (the outbox is a plain list)
+        await asyncio.sleep(0.001)
+    await b.run_once(later)
+    await task
+    ids = Counter(m.alert_id for m in first.sent + second.sent)
+    assert ids and max(ids.values()) == 1, ids
+
+
+async def test_a_requeued_dead_letter_of_an_acknowledged_alert_is_not_sent(store: NotifierStore) -> None:
+    engine = NotificationEngine(network())
+    await feed(store, engine, case_events())
+
+    class RefusesTheReferrer:
+        name = "email"
+
+        async def send(self, message: Message) -> None:
+            if message.kind == "placement_assigned" and message.person == REF:
+                raise PermanentDeliveryError("mailbox refused")
+
+    failing = Dispatcher(
+        store,
+        {"email": RefusesTheReferrer()},
+        address_of=lambda p: p,
+        base_url="http://x",
+        retry=RetryPolicy(attempts=1),
+    )
+    await failing.run_once(T0)
+    dead = await store.dead_letters()
+    assert [d.kind for d in dead] == ["placement_assigned"]
+    other = next(
+        r for r in await store.alerts("c1") if r.kind == "placement_assigned" and r.recipient == COORD
+    )
+    token = await store.pool.fetchval("SELECT token FROM notifier_alert WHERE id = $1", other.id)
+    assert await store.ack(other.id, token, T0 + timedelta(hours=1)) is not None
+    assert await store.requeue(dead[0].id, T0 + timedelta(hours=2))
+    out = Outbox()
+    await dispatcher(store, out).run_once(T0 + timedelta(hours=2))
+    assert out.sent == []

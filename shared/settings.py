@@ -39,6 +39,7 @@ class ServiceSettings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: str = Field("change-me", repr=False)
     dispatch_poll_seconds: float = 0.5
+    rules_file: Path | None = None  # notifier: the rules as data (default: the shipped rules.yaml)
     shutdown_grace_seconds: float = 20.0  # how long a stopping notifier lets a sending run finish
 
     def topic(self, name: str) -> str:

@@ -23,6 +23,7 @@ from services.notifier.channels import (
 from services.notifier.dispatcher import Dispatcher
 from services.notifier.engine import NotificationEngine
 from services.notifier.metrics import NotifierMetrics
+from services.notifier.rules import load_rules
 from services.notifier.store import AlertRow, NotifierStore
 from shared.bus import consume, subscriber_options
 from shared.clock import Clock, SystemClock
@@ -75,7 +76,7 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
     settings = settings or ServiceSettings()
     clock = clock or SystemClock()
     rt = Runtime("notifier", settings, MIGRATIONS)
-    engine = NotificationEngine(rt.network)
+    engine = NotificationEngine(rt.network, load_rules(settings.rules_file))  # a bad file stops the start
     metrics = NotifierMetrics(rt.registry)
     stop = asyncio.Event()
     holder: dict[str, Any] = {}

@@ -224,6 +224,13 @@ class Escalation(_Strict):
     max_levels: int = Field(ge=1, le=20)
     chain: list[list[Role]] = Field(min_length=1)
 
+    @field_validator("every")
+    @classmethod
+    def _forward(cls, every: Interval) -> Interval:
+        if (every.hours or 0) <= 0 and (every.days or 0) <= 0 and (every.working_days or 0) <= 0:
+            raise ValueError("must be a positive interval: the levels follow each other in time")
+        return every
+
     @field_validator("chain")
     @classmethod
     def _levels_not_empty(cls, chain: list[list[str]]) -> list[list[str]]:
@@ -249,7 +256,7 @@ class Rule(_Strict):
     recipients: list[Role] = Field(min_length=1)
     address_to: list[Role] = []
     escalation: Escalation | None = None
-    channel: str = Field("email", pattern=r"^[a-z][a-z0-9_]*$")
+    channel: Literal["email", "webhook"] = "email"
     urgent: bool = False
     ical: Literal["request", "cancel"] | None = None
     deadline: str | None = None
@@ -381,6 +388,8 @@ def _describe(exc: ValidationError, data: Any) -> list[str]:
         msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+        elif err["type"] == "literal_error":
+            msg = f"{err['input']!r} is not known; {msg[0].lower()}{msg[1:]}"
         where = "(top level)"
         if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
             index = loc[1]

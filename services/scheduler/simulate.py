@@ -39,13 +39,12 @@ class _Notifier(Protocol):
     def due(self, until: datetime) -> list[Any]: ...
 
 
-def _notifier(scenario: Scenario) -> _Notifier | None:
-    """The notifier's pure engine when it is installed (it is written apart from the scheduler)."""
-    try:
-        from services.notifier.engine import NotificationEngine
-    except ImportError:
-        return None
-    engine: _Notifier = NotificationEngine(scenario.network)
+def _notifier(scenario: Scenario, rules_file: str | Path | None = None) -> _Notifier:
+    """The live notifier's pure engine with the same rules file (default: the shipped rules)."""
+    from services.notifier.engine import NotificationEngine
+    from services.notifier.rules import load_rules
+
+    engine: _Notifier = NotificationEngine(scenario.network, load_rules(rules_file))
     return engine
 
 
@@ -73,13 +72,21 @@ class _Run:
         self.rejected.append({"case": case, "event": event, "at": fmt_local(at), "reason": reason})
 
 
-def simulate(scenario: Scenario, policy: str = "optimized", config: SolverConfig | None = None) -> Report:
+def simulate(
+    scenario: Scenario,
+    policy: str = "optimized",
+    config: SolverConfig | None = None,
+    rules_file: str | Path | None = None,
+) -> Report:
     """Run the whole scenario with `policy` and report what happened by its end."""
-    return run_simulation(scenario, policy, config)[0]
+    return run_simulation(scenario, policy, config, rules_file)[0]
 
 
 def run_simulation(
-    scenario: Scenario, policy: str = "optimized", config: SolverConfig | None = None
+    scenario: Scenario,
+    policy: str = "optimized",
+    config: SolverConfig | None = None,
+    rules_file: str | Path | None = None,
 ) -> tuple[Report, SchedulerStats]:
     """`simulate`, also returning the planner's own statistics (solver status, gaps, fallbacks)."""
     if policy not in ("optimized", "fcfs"):
@@ -92,7 +99,7 @@ def run_simulation(
     # The run stops at the scenario's end: later events never happen in it.
     events = [ev for ev in scenario.events if ev.at.date() <= last]
     clock = VirtualClock(datetime.combine(first, time(0, 0)))
-    run = _Run(scenario, sched, _notifier(scenario), [], [], {}, {})
+    run = _Run(scenario, sched, _notifier(scenario, rules_file), [], [], {}, {})
 
     def quiet_days(until: date) -> None:
         """Days without events: the live service still re-plans when waiting cases are due a retry."""
@@ -359,14 +366,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="report JSON file to write")
     parser.add_argument("--policy", choices=("optimized", "fcfs"), default="optimized")
     parser.add_argument("--time-limit", type=float, default=None, help="seconds per re-plan (default 1.5)")
+    parser.add_argument(
+        "--rules", default=None, help="notification rules file (default: the shipped rules.yaml)"
+    )
     args = parser.parse_args(argv)
+    from services.notifier.rules import RulesError
+
     try:
         scenario = load_scenario(args.scenario)
-    except ScenarioError as exc:
+        config = SolverConfig() if args.time_limit is None else SolverConfig(time_limit_s=args.time_limit)
+        report = simulate(scenario, args.policy, config, args.rules)
+    except (ScenarioError, RulesError) as exc:
         print(f"thuisbest simulate: {exc}", file=sys.stderr)
         return 2
-    config = SolverConfig() if args.time_limit is None else SolverConfig(time_limit_s=args.time_limit)
-    report = simulate(scenario, args.policy, config)
     text = json.dumps(report.model_dump(mode="json", by_alias=True), indent=1, ensure_ascii=False)
     Path(args.out).write_text(text + "\n", encoding="utf-8")
     k = report.kpis

@@ -179,6 +179,13 @@ def mutate(path: list[Any], value: Any = None, *, delete: bool = False, rule: st
             "rule 'placement_assigned': key 'body': {timeout_address} needs address_to",
         ),
         ("stay_exceeded", ["stop_on", 0, "if"], ["raining"], "rule 'stay_exceeded', key 'stop_on[0].if[0]'"),
+        ("waitlisted", ["channel"], "emial", "rule 'waitlisted', key 'channel': 'emial' is not known"),
+        (
+            "startgesprek_unconfirmed",
+            ["escalation", "every"],
+            {"hours": 0},
+            "rule 'startgesprek_unconfirmed', key 'escalation.every': must be a positive interval",
+        ),
     ],
 )
 def test_a_bad_rule_is_reported_by_rule_and_key(

@@ -88,3 +88,40 @@ def test_bench_writes_one_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     text = out.read_text(encoding="utf-8")
     assert "| region | placed |" in text and "| region | violations | 0 | 0 |" in text
     assert bench.main(["--tiers", "nowhere", "--out", str(out)]) == 2
+
+
+def test_an_operator_rule_added_to_a_copy_of_the_rules_file_is_used(
+    tmp_path: Path, sample: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    from services.notifier.rules import DEFAULT_RULES
+
+    rules = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))
+    rules["rules"].append(
+        {
+            "name": "placement_week_before",
+            "description": "a week before the placement starts, the trajectbegeleider prepares the group",
+            "anchor": "placement.start",
+            "offset": {"days": -7},
+            "recipients": ["trajectbegeleider"],
+            "subject": "Case {case} starts on {start} at {group}",
+            "body": "Prepare the group {group} for case {case}.",
+        }
+    )
+    mine = tmp_path / "rules.yaml"
+    mine.write_text(yaml.safe_dump(rules), encoding="utf-8")
+    small = dict(sample) | {"end": "2026-02-15"}
+    scenario = tmp_path / "small.json"
+    scenario.write_text(json.dumps(small), encoding="utf-8")
+    out = tmp_path / "report.json"
+    assert main([str(scenario), "--out", str(out), "--rules", str(mine)]) == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    added = [n for n in report["notifications"] if n["kind"] == "placement_week_before"]
+    assert added and all(n["to"].startswith("tb-") for n in added)
+
+    rules["rules"][-1]["recipients"] = ["caretaker"]
+    mine.write_text(yaml.safe_dump(rules), encoding="utf-8")
+    assert main([str(scenario), "--out", str(out), "--rules", str(mine)]) == 2
+    error = capsys.readouterr().err
+    assert "placement_week_before" in error and "caretaker" in error

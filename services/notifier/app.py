@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -159,6 +161,17 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
 
     @app.get("/v1/notifications/{alert_id}/ack", tags=["notifications"], summary="Acknowledge (mail link)")
     async def ack_link(alert_id: int, token: str) -> HTMLResponse:
+        # Opening the link only asks: mail scanners that follow links must not acknowledge for a person.
+        action = html.escape(f"/v1/notifications/{alert_id}/ack/confirm?{urlencode({'token': token})}")
+        return HTMLResponse(
+            "<p>Acknowledge this alert? It then stops repeating and escalating.</p>"
+            f'<form method="post" action="{action}"><button type="submit">Acknowledge</button></form>'
+        )
+
+    @app.post(
+        "/v1/notifications/{alert_id}/ack/confirm", tags=["notifications"], summary="Acknowledge (mail page)"
+    )
+    async def ack_confirm(alert_id: int, token: str) -> HTMLResponse:
         answer = await acknowledge(alert_id, token)
         if answer.status_code != 200:
             return HTMLResponse("<p>This link is not valid.</p>", status_code=404)

@@ -176,6 +176,45 @@ def test_later_events_are_validated(stack: ServiceProcesses) -> None:
     wait_for(lambda: status_of(stack, body["case"]) == "withdrawn")
 
 
+def test_the_mail_link_asks_before_it_acknowledges(stack: ServiceProcesses) -> None:
+    import email
+    import re
+
+    body = referral(random.Random(6))
+    assert httpx.post(f"{stack.url('intake')}/v1/referrals", json=body).status_code == 201
+    mail_dir = stack.data_dir / "mail"
+
+    def mail_to_coordinator() -> Path | None:
+        found = sorted(mail_dir.glob("*-referral_received-coord.eml")) if mail_dir.exists() else []
+        for path in found:
+            if body["case"] in path.read_text(encoding="utf-8", errors="replace"):
+                return path
+        return None
+
+    path = wait_for(mail_to_coordinator, timeout=30)
+    message = email.message_from_bytes(path.read_bytes())
+    text = next(
+        part.get_payload(decode=True).decode()
+        for part in message.walk()
+        if part.get_content_type() == "text/plain"
+    )
+    link = re.search(r"Acknowledge: (\S+)", text)
+    assert link, text
+    page = httpx.get(link.group(1))
+    assert page.status_code == 200 and "<form" in page.text
+
+    def status() -> str:
+        notes = httpx.get(f"{stack.url('notifier')}/v1/notifications", params={"case": body["case"]}).json()
+        return next(n["status"] for n in notes if n["kind"] == "referral_received" and n["to"] == "coord")
+
+    assert status() != "acked"  # opening the link (a mail scanner does too) acknowledges nothing
+    action = re.search(r'action="([^"]+)"', page.text)
+    assert action
+    confirm = httpx.post(stack.url("notifier") + action.group(1).replace("&amp;", "&"))
+    assert confirm.status_code == 200, confirm.text
+    assert status() == "acked"
+
+
 def refused_field(response: httpx.Response) -> set[str]:
     assert response.status_code == 422, response.text
     return {p["field"] for p in response.json()["problems"]}

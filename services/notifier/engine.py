@@ -785,13 +785,17 @@ class NotificationEngine:
                 base = cs.bases[alert] = max(first, now)
             meeting = self._meeting_for(cs, rule)
             facts = self._facts(cs, meeting)
+            reached: set[str] = set()  # the chain climbs: a person gets the alert once
             for level, roles in rule.levels():
                 at = self._repeat(base, rule.escalation.every, level) if rule.escalation else base
                 for notice in self._notices(
                     cs, rule, alert, deadline, at, level, roles, facts, meeting, anchor_day
                 ):
+                    if notice.to in reached:
+                        continue
                     if notice.key not in cs.fired:
                         out[notice.key] = notice
+                reached |= set(self._resolve(cs, roles))
         return out
 
     def _alert_of(self, cs: CaseState, key: str) -> str | None:

@@ -145,7 +145,7 @@ async def test_due_notices_go_out_and_an_acknowledgement_stops_the_escalation(st
 
     await d.run_once(datetime(2026, 1, 9, 17, 0))
     level0 = [m for m in outbox.sent if m.kind == "startgesprek_unconfirmed"]
-    assert {(m.person, m.level) for m in level0} == {(SUP, 0), (COORD, 0)}
+    assert {(m.person, m.level) for m in level0} == {(SUP, 0)}
     assert registry.get_sample_value("thuisbest_notification_open_alerts") == 1
 
     # the supervisor acknowledges with the token from the link in the message
@@ -164,7 +164,7 @@ async def test_due_notices_go_out_and_an_acknowledgement_stops_the_escalation(st
     await d.run_once(datetime(2026, 1, 31))
     assert {m.level for m in outbox.sent if m.kind == "startgesprek_unconfirmed"} == {0}
     rows = [r for r in await store.alerts("c1") if r.kind == "startgesprek_unconfirmed"]
-    assert {r.status for r in rows} == {"acked"} and len(rows) == 6
+    assert {r.status for r in rows} == {"acked"} and len(rows) == 2  # the supervisor, then the coordinator
     assert {r.acked_by for r in rows} == {level0[0].person}
     assert registry.get_sample_value("thuisbest_notification_open_alerts") == 0
 
@@ -257,7 +257,8 @@ async def test_a_due_timer_survives_a_restart_and_two_dispatchers_send_it_once(f
         expected = await pools[0].fetchval(
             "SELECT count(*) FROM notifier_alert WHERE status = 'pending' AND due_at <= $1", until
         )
-        assert expected == 12 * (3 + 5 + 3 + 3 + 6)  # now + reminders + three unconfirmed levels of two
+        # sent at once, reminders, and the unconfirmed escalation: supervisor, then coordinator
+        assert expected == 12 * (3 + 5 + 3 + 3 + 2)
         outboxes = [Outbox(), Outbox()]
         dispatchers = [dispatcher(s, o, concurrency=3) for s, o in zip(stores, outboxes, strict=True)]
         for moment in (T0 + timedelta(hours=1), datetime(2026, 1, 9, 17), until):
@@ -268,11 +269,11 @@ async def test_a_due_timer_survives_a_restart_and_two_dispatchers_send_it_once(f
         assert all(o.sent for o in outboxes)  # both took part
         deliveries = await pools[0].fetchval("SELECT count(*) FROM notifier_delivery WHERE ok")
         assert deliveries == expected
-        # still pending: review, stay exceeded (3 levels), machtiging expiring; cancelled: the lapse
-        # warning once the placement was planned
+        # still pending: review, stay exceeded (supervisor and referrer, then the coordinator),
+        # machtiging expiring; cancelled: the lapse warning once the placement was planned
         assert await stores[0].counts() == {
             "sent": expected,
-            "pending": 12 * (2 + 7 + 2),
+            "pending": 12 * (2 + 3 + 2),
             "cancelled": 12 * 2,
         }
     finally:

@@ -460,18 +460,15 @@ def test_meeting_reminder_never_late(world: World) -> None:
 
 
 def test_startgesprek_unconfirmed_and_its_escalation(world: World) -> None:
-    """Not confirmed held by the end of the next working day: the therapist's supervisor and coordinators,
-    then every working day one level up (rules.yaml: supervisor+coordinators, then coordinators+home
-    supervisors), until the scenario ends, the case closes or the meeting is confirmed."""
+    """Not confirmed held by the end of the next working day: the therapist's supervisor; then every
+    working day one level up (rules.yaml: the coordinators, then the home region's supervisors), each
+    person once, until the scenario ends, the case closes or the meeting is confirmed."""
     expected: set[Key] = set()
     for case, m in world.meeting.items():
         first = world.cal.add_working_days(m["start"].date(), 1)
         sup = world.supervisor_of(world.placement[case]["mst_therapist"])
-        chain = [
-            sup | world.coordinators(case),
-            sup | world.coordinators(case),
-            world.coordinators(case) | world.home_supervisors(case),
-        ]
+        coordinators = world.coordinators(case) - sup
+        chain = [sup, coordinators, world.home_supervisors(case) - sup - coordinators]
         held = world.held.get(case)
         for level, people in enumerate(chain):
             at = world.at_end(world.cal.add_working_days(first, level))
@@ -498,16 +495,17 @@ def test_return_home_review(world: World) -> None:
 
 
 def test_stay_exceeded(world: World) -> None:
-    """Planned end passed without discharge: the day after it, coordinators, the therapist's supervisor and
-    the referrer; then each working day the supervisor and coordinators (two levels), until a discharge is
-    reported or the case closes. A counted discharge ends the stay and nobody is alerted."""
+    """Planned end passed without discharge: the day after it, the therapist's supervisor and the referrer;
+    a working day later the coordinators (each person once), unless a discharge was reported or the case
+    closed. A counted discharge ends the stay and nobody is alerted."""
     expected: set[Key] = set()
     for case, st in world.placement.items():
         if case in world.discharged:
             continue
         first = st["end"] + timedelta(1)
         sup = world.supervisor_of(st["mst_therapist"])
-        chain = [world.coordinators(case) | sup | world.referrer(case)] + 2 * [sup | world.coordinators(case)]
+        first_level = sup | world.referrer(case)
+        chain = [first_level, world.coordinators(case) - first_level]
         # Any discharge report once the stay started answers the alert (a late one is refused, but heard).
         reports = [
             e.at

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -70,6 +71,8 @@ def channels_for(settings: ServiceSettings) -> dict[str, Channel]:
         folder = settings.mail_dir or Path("mail")
         channels["email"] = FileMailSink(folder, settings.mail_from)
     if settings.webhook_url:
+        if settings.webhook_secret.startswith("change-me"):
+            log.warning("THUISBEST_WEBHOOK_SECRET is still the default: receivers cannot trust the signature")
         channels["webhook"] = WebhookChannel(settings.webhook_url, settings.webhook_secret)
     return channels
 
@@ -110,6 +113,7 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
             channels_for(settings),
             address_of=address_book(rt.network),
             base_url=settings.base_url or f"http://{settings.http_host}:{settings.http_port or 8083}",
+            organizer=parseaddr(settings.mail_from)[1] or settings.mail_from,
             retry=RetryPolicy(),
             metrics=metrics,
         )

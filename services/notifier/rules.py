@@ -305,6 +305,9 @@ class Rule(_Strict):
         for role in self.address_to:
             if role not in self.recipients:
                 raise ValueError(f"key 'address_to': {role!r} is not among the recipients")
+        if self.address_to and self.channel != "email":
+            # Webhooks go to one shared system: the family's address goes to a person's mailbox only.
+            raise ValueError("key 'address_to': the family's address is sent by email only")
         if self.ical == "request" and self.trigger is not None:
             if any(m.event != "startgesprek_planned" for m in self.trigger):
                 raise ValueError("key 'ical': an invitation (request) is sent on startgesprek_planned only")

@@ -181,6 +181,12 @@ def mutate(path: list[Any], value: Any = None, *, delete: bool = False, rule: st
         ("stay_exceeded", ["stop_on", 0, "if"], ["raining"], "rule 'stay_exceeded', key 'stop_on[0].if[0]'"),
         ("waitlisted", ["channel"], "emial", "rule 'waitlisted', key 'channel': 'emial' is not known"),
         (
+            "timeout_informal_network",
+            ["channel"],
+            "webhook",
+            "rule 'timeout_informal_network': key 'address_to': the family's address is sent by email only",
+        ),
+        (
             "startgesprek_unconfirmed",
             ["escalation", "every"],
             {"hours": 0},

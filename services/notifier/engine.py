@@ -530,7 +530,8 @@ class NotificationEngine:
                     p.end = event.date
             case ev.ReferralWithdrawn():
                 # refused (already_started) once the placement started: the trajectory goes on
-                if not (cs.placement and cs.placement.start <= event.occurred_at.date()):
+                started = cs.placement and cs.placement.start <= event.occurred_at.date()
+                if not started and cs.closed_by != "close":  # a close stays final
                     cs.closed, cs.closed_by = True, "withdraw"
             case ev.CaseClosed():
                 cs.closed, cs.closed_by = True, "close"

@@ -368,6 +368,11 @@ class _Validator:
                 self.meetings.append(meeting)
         self.waiting: list[JSON] = list(report.get("waiting") or [])
         self.rejected: list[JSON] = list(report.get("rejected") or [])
+        # (case, event type, at) -> reason code, of every event the report lists as refused
+        self.refused: dict[tuple[str, str, str], str] = {
+            (str(r.get("case")), str(r.get("event")), str(r.get("at"))): _reason_code(r.get("reason"))
+            for r in self.rejected
+        }
 
     def _stay_of(self, index: int, raw: JSON) -> _Stay | None:
         case = str(raw.get("case"))
@@ -459,20 +464,12 @@ class _Validator:
         self.check_accounting()
         return ValidationResult(self.violations, self.kpis())
 
-    def _refused(self) -> dict[tuple[str, str, str], str]:
-        """(case, event type, at) -> reason code, of every event the report lists as refused."""
-        return {
-            (str(r.get("case")), str(r.get("event")), str(r.get("at"))): _reason_code(r.get("reason"))
-            for r in self.rejected
-        }
-
     def _drop_refused_ends(self) -> None:
         """A refused withdraw (already_started) or close ends nothing; a refusal must be true."""
-        refused = self._refused()
         for case_id, facts in self.cases.items():
             kept = []
             for order, kind, at in facts.ends:
-                reason = refused.get((case_id, kind, self.event_at[order]))
+                reason = self.refused.get((case_id, kind, self.event_at[order]))
                 if reason is None:
                     kept.append((order, kind, at))
                     continue
@@ -642,10 +639,9 @@ class _Validator:
         # SCENARIO.md: a placement lasts stay_days (or the kind's default) unless a discharge
         # counts: it arrives while the stay runs and is dated after the start; then it ends then.
         planned = stay.start + timedelta(facts.stay_days or DEFAULT_STAY.get(facts.kind, 0))
-        refused = self._refused()
         end = planned
         for (at, day), stamp in sorted(zip(facts.discharges, facts.discharge_times, strict=True)):
-            if at > self.last_day or (stay.case, "discharge", stamp) in refused:
+            if at > self.last_day or (stay.case, "discharge", stamp) in self.refused:
                 continue
             if stay.start <= at < end and day > stay.start:
                 end = day

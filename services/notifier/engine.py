@@ -102,11 +102,7 @@ class Notice:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "at": fmt_local(self.at),
-            "case": self.case,
-            "kind": self.kind,
-            "to": self.to,
-            "channel": self.channel,
+            **self.report(),
             "level": self.level,
             "key": self.key,
             "alert": self.alert,
@@ -789,14 +785,13 @@ class NotificationEngine:
             reached: set[str] = set()  # the chain climbs: a person gets the alert once
             for level, roles in rule.levels():
                 at = self._repeat(base, rule.escalation.every, level) if rule.escalation else base
-                for notice in self._notices(
+                notices = self._notices(
                     cs, rule, alert, deadline, at, level, roles, facts, meeting, anchor_day
-                ):
-                    if notice.to in reached:
-                        continue
-                    if notice.key not in cs.fired:
+                )
+                for notice in notices:
+                    if notice.to not in reached and notice.key not in cs.fired:
                         out[notice.key] = notice
-                reached |= set(self._resolve(cs, roles))
+                reached |= {notice.to for notice in notices}
         return out
 
     def _alert_of(self, cs: CaseState, key: str) -> str | None:

@@ -13,7 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from shared.scenario import Day, LocalTime, Machtiging
+from shared.inputs import Machtiging
+from shared.types import Day, LocalTime
 
 # Topics: <domain>.<event>.v<N>. Case events are keyed by case so that one case's events
 # stay in order on one partition.

@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from shared.scenario import describe_errors
+from shared.types import describe_errors
 
 
 def problem_response(problems: list[dict[str, str]], status: int = 422) -> JSONResponse:

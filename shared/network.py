@@ -1,13 +1,173 @@
-"""Look-ups over a loaded care network: groups, regions, travel, people by role and region, calendars."""
+"""The care network the services load (regions, locations, groups, people, calendars) and look-ups over it."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any, Literal
 
-from shared.scenario import Group, Location, Network, Person
+from pydantic import Field, ValidationError, model_validator
+
+from shared.types import ClockTime, Day, LocalTime, Strict, describe_errors
 from shared.workdays import WorkCalendar
+
+
+class ScenarioSettings(Strict):
+    startgesprek_within_working_days: int = Field(3, ge=0, le=20)
+    meeting_minutes: int = Field(90, ge=15, le=480)
+    working_hours: tuple[ClockTime, ClockTime] = (time(9, 0), time(17, 0))
+    holidays: list[Day] = []
+    mst_weeks: int = Field(20, ge=1, le=104)
+
+    @model_validator(mode="after")
+    def _hours_in_order(self) -> ScenarioSettings:
+        if self.working_hours[0] >= self.working_hours[1]:
+            raise ValueError("working_hours: the first time must be before the second")
+        return self
+
+
+class Region(Strict):
+    code: str = Field(min_length=1)
+    name: str
+
+
+class Group(Strict):
+    id: str = Field(min_length=1)
+    kind: Literal["closed", "open"]
+    beds: int = Field(ge=0)
+    timeout_beds: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _timeout_within_beds(self) -> Group:
+        if self.timeout_beds > self.beds:
+            raise ValueError(f"group {self.id}: timeout_beds {self.timeout_beds} > beds {self.beds}")
+        if self.kind == "open" and self.timeout_beds:
+            raise ValueError(f"group {self.id}: an open group has no time-out beds")
+        return self
+
+
+class Location(Strict):
+    id: str = Field(min_length=1)
+    name: str
+    region: str
+    groups: list[Group]
+
+
+Role = Literal["mst_supervisor", "mst_therapist", "trajectbegeleider", "referrer", "coordinator"]
+
+
+class Person(Strict):
+    id: str = Field(min_length=1)
+    role: Role
+    regions: list[str]
+    max_cases: int | None = Field(None, ge=0)
+    supervisor: str | None = None
+    email: str | None = None
+
+    @model_validator(mode="after")
+    def _caseload_known(self) -> Person:
+        if self.role in ("mst_therapist", "trajectbegeleider") and self.max_cases is None:
+            raise ValueError(f"person {self.id}: max_cases is required for a {self.role}")
+        return self
+
+
+class Busy(Strict):
+    person: str
+    from_: LocalTime = Field(alias="from")
+    until: LocalTime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Busy:
+        if self.until <= self.from_:
+            raise ValueError(f"busy block of {self.person}: until must be after from")
+        return self
+
+
+
+class Network(Strict):
+    """The static part of a scenario: what the live services load."""
+
+    scenario_version: Literal[1] = 1
+    name: str
+    start: Day | None = None
+    end: Day | None = None
+    settings: ScenarioSettings = ScenarioSettings()
+    regions: list[Region]
+    travel_minutes: list[tuple[str, str, int]] = []
+    locations: list[Location]
+    people: list[Person]
+    busy: list[Busy] = []
+
+    @model_validator(mode="after")
+    def _references(self) -> Network:
+        problems: list[str] = []
+        codes = {r.code for r in self.regions}
+        if len(codes) != len(self.regions):
+            problems.append("regions: a region code appears twice")
+        for i, (a, b, minutes) in enumerate(self.travel_minutes):
+            for code in (a, b):
+                if code not in codes:
+                    problems.append(f"travel_minutes[{i}]: unknown region {code!r}")
+            if minutes < 0:
+                problems.append(f"travel_minutes[{i}]: minutes must be >= 0")
+        group_ids: set[str] = set()
+        location_ids: set[str] = set()
+        for i, loc in enumerate(self.locations):
+            if loc.region not in codes:
+                problems.append(f"locations[{i}] ({loc.id}).region: unknown region {loc.region!r}")
+            if loc.id in location_ids:
+                problems.append(f"locations[{i}].id: {loc.id!r} appears twice")
+            location_ids.add(loc.id)
+            for j, g in enumerate(loc.groups):
+                if g.id in group_ids:
+                    problems.append(f"locations[{i}].groups[{j}].id: {g.id!r} appears twice")
+                group_ids.add(g.id)
+        person_ids = {p.id for p in self.people}
+        if len(person_ids) != len(self.people):
+            problems.append("people: a person id appears twice")
+        for i, p in enumerate(self.people):
+            for code in p.regions:
+                if code not in codes:
+                    problems.append(f"people[{i}] ({p.id}).regions: unknown region {code!r}")
+            if p.supervisor is not None and p.supervisor not in person_ids:
+                problems.append(f"people[{i}] ({p.id}).supervisor: unknown person {p.supervisor!r}")
+        for i, blk in enumerate(self.busy):
+            if blk.person not in person_ids:
+                problems.append(f"busy[{i}].person: unknown person {blk.person!r}")
+        if self.start and self.end and self.end < self.start:
+            problems.append("end: before start")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+
+class ScenarioError(ValueError):
+    """A scenario or network file that cannot be read; the message names key and place."""
+
+
+def read_json_file(path: str | Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid JSON: {exc}") from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def load_network(path: str | Path) -> Network:
+    """The network of a network or scenario file (its events, if any, are not the services' business)."""
+    data = read_json_file(path)
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k != "events"}
+    try:
+        return Network.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(f"{path}: invalid network:\n  " + "\n  ".join(describe_errors(exc))) from None
+
 
 
 @dataclass(frozen=True)

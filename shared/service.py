@@ -19,7 +19,7 @@ from shared.bus import TRANSIENT, DeadLetters, OutboxRelay, make_broker
 from shared.db import create_pool, migrate
 from shared.events import TOPIC_DEAD_LETTER
 from shared.http import problem_response
-from shared.scenario import Network, load_scenario
+from shared.network import Network, load_network
 from shared.settings import ServiceSettings
 
 PLATFORM_MIGRATIONS = Path(__file__).parent / "migrations"
@@ -36,7 +36,7 @@ class Runtime:
         self.registry = CollectorRegistry()
         self.broker = make_broker(settings, name, self.registry)
         self.dead = DeadLetters(self.broker, self.registry, name, settings.topic(TOPIC_DEAD_LETTER))
-        self.network: Network = load_scenario(settings.network_file).network
+        self.network: Network = load_network(settings.network_file)
         self._pool: asyncpg.Pool | None = None
         self._relay: OutboxRelay | None = None
         self.background: list[asyncio.Task[Any]] = []

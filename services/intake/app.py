@@ -14,6 +14,7 @@ from faststream.kafka import KafkaMessage
 from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 
+from services.intake.rules import reference_problems, referral_problems, to_case_event
 from services.intake.store import CaseRepository, case_view
 from shared.bus import Outgoing, add_to_outbox, consume, first_time, subscriber_options
 from shared.clock import Clock, SystemClock
@@ -27,9 +28,7 @@ from shared.events import (
     decision_adapter,
 )
 from shared.http import problem_response, read_json_object, validation_problems
-from shared.network import NetworkIndex
-from shared.referrals import reference_problems, referral_problems, to_case_event
-from shared.scenario import (
+from shared.inputs import (
     CaseEvent,
     CloseEvent,
     DischargeEvent,
@@ -38,11 +37,11 @@ from shared.scenario import (
     ReferralEvent,
     TimeoutRequestEvent,
     WithdrawEvent,
-    fmt_local,
-    is_case_id,
 )
+from shared.network import NetworkIndex
 from shared.service import Runtime, make_app
 from shared.settings import ServiceSettings
+from shared.types import fmt_local, is_case_id
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks of reporting systems differ a little

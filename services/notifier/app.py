@@ -39,9 +39,9 @@ from shared.events import (
     decision_adapter,
 )
 from shared.http import problem_response
-from shared.scenario import is_case_id
 from shared.service import Runtime, make_app
 from shared.settings import ServiceSettings
+from shared.types import is_case_id
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)

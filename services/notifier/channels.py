@@ -21,7 +21,8 @@ from typing import Protocol
 import httpx
 
 from shared.clock import AMSTERDAM
-from shared.scenario import Network, fmt_local
+from shared.network import Network
+from shared.types import fmt_local
 
 from .engine import Notice
 from .ical import build_invitation

@@ -25,8 +25,8 @@ from typing import Any
 
 from shared import events as ev
 from shared.kinds import lapse_date
-from shared.network import NetworkIndex
-from shared.scenario import Network, fmt_local
+from shared.network import Network, NetworkIndex
+from shared.types import fmt_local
 from shared.workdays import WorkCalendar
 
 from .rules import PRIVATE_EVENT_FIELDS, Interval, Matcher, Rule, Rules, load_rules

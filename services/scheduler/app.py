@@ -22,9 +22,9 @@ from shared.clock import Clock, SystemClock
 from shared.events import TOPIC_CASE_EVENTS, TOPIC_DECISIONS, Decision, DecisionV1, case_event_adapter
 from shared.http import problem_response, read_json_object, validation_problems
 from shared.network import NetworkIndex
-from shared.scenario import Day
 from shared.service import Runtime, make_app
 from shared.settings import ServiceSettings
+from shared.types import Day
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)

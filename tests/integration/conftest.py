@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from shared.embedded import EmbeddedKafka, EmbeddedPostgres
+from tools.embedded import EmbeddedKafka, EmbeddedPostgres
 
 
 def dsn_for(dsn: str, database: str) -> str:

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
-from shared.embedded import EmbeddedPostgres, create_topics, kafka_client_options
+from tools.embedded import EmbeddedPostgres, create_topics, kafka_client_options
 
 
 def postmaster_pid(data_dir: Path) -> int:

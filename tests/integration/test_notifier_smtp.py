@@ -26,7 +26,7 @@ from services.notifier.channels import (
 )
 from services.notifier.engine import Notice, NotificationEngine
 from shared import events as ev
-from shared.scenario import load_scenario
+from tools.scenario import load_scenario
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,8 @@ from services.notifier.metrics import NotifierMetrics
 from services.notifier.store import NotifierStore
 from shared import events as ev
 from shared.db import create_pool
-from shared.scenario import Network, load_scenario
+from shared.network import Network
+from tools.scenario import load_scenario
 
 pytestmark = pytest.mark.integration
 

@@ -15,12 +15,12 @@ import asyncpg
 import httpx
 import pytest
 
-from services.cli import SERVICES, ServiceProcesses, with_database
-from services.latency import sample_referral
-from shared.embedded import free_port
-from shared.scenario import load_scenario
 from shared.settings import DEMO_NETWORK
-from shared.validator import validate_report
+from tools.cli import SERVICES, ServiceProcesses, with_database
+from tools.embedded import free_port
+from tools.latency import sample_referral
+from tools.scenario import load_scenario
+from tools.validator import validate_report
 
 pytestmark = pytest.mark.integration
 NETWORK = load_scenario(DEMO_NETWORK).network
@@ -410,7 +410,7 @@ def test_undecodable_message_goes_to_dead_letter(stack: ServiceProcesses) -> Non
 
 
 def test_network_file_is_required_to_be_valid(tmp_path: Path) -> None:
-    from services.cli import main
+    from tools.cli import main
 
     broken = tmp_path / "net.json"
     broken.write_text(json.dumps({"name": "x", "regions": [], "locations": [], "people": [], "colour": 1}))

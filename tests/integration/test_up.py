@@ -15,11 +15,11 @@ import httpx
 import psutil
 import pytest
 
-from services.cli import SERVICES
-from services.latency import sample_referral
-from shared.embedded import free_port
-from shared.scenario import load_scenario
 from shared.settings import DEMO_NETWORK
+from tools.cli import SERVICES
+from tools.embedded import free_port
+from tools.latency import sample_referral
+from tools.scenario import load_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ class Up:
             [
                 sys.executable,
                 "-c",
-                "import sys; from services.cli import main; sys.exit(main())",
+                "import sys; from tools.cli import main; sys.exit(main())",
                 "up",
                 *args,
             ],

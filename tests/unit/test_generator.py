@@ -1,4 +1,4 @@
-"""Tests of the seeded scenario generator (services.scheduler.generator)."""
+"""Tests of the seeded scenario generator (tools.generator)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from services.scheduler.generator import TIERS, closed_bed_demand, generate, main
+from tools.generator import TIERS, closed_bed_demand, generate, main
 
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -386,7 +386,7 @@ def test_referral_details(scenarios: dict[str, dict], tier: str) -> None:
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_validates_against_the_scenario_model(scenarios: dict[str, dict], tier: str) -> None:
-    mod = pytest.importorskip("shared.scenario")
+    mod = pytest.importorskip("tools.scenario")
     load = getattr(mod, "load_scenario_dict", None)
     if load is None:
         model = getattr(mod, "Scenario", None)
@@ -413,9 +413,9 @@ def test_cli_writes_the_scenario(tmp_path) -> None:
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_intake_accepts_all_but_a_few_age_or_stay_referrals(scenarios: dict[str, dict], tier: str) -> None:
-    referrals = pytest.importorskip("shared.referrals")
+    referrals = pytest.importorskip("services.intake.rules")
     network = pytest.importorskip("shared.network")
-    scenario = pytest.importorskip("shared.scenario").load_scenario_dict(scenarios[tier])
+    scenario = pytest.importorskip("tools.scenario").load_scenario_dict(scenarios[tier])
     net = network.NetworkIndex(scenario.network)
     raw = {r["case"]: r for r in _referrals(scenarios[tier])}
     refused = 0

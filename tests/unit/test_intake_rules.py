@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
+from services.intake.rules import looks_like_bsn, referral_problems, to_case_event
+from shared.inputs import ReferralEvent
 from shared.kinds import KINDS, add_months, eligible_window, lapse_date
-from shared.network import NetworkIndex
-from shared.referrals import looks_like_bsn, referral_problems, to_case_event
-from shared.scenario import ReferralEvent, ScenarioError, load_scenario, load_scenario_dict
+from shared.network import NetworkIndex, ScenarioError
 from shared.settings import DEMO_NETWORK
+from tools.scenario import load_scenario, load_scenario_dict
 
 SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "scenarios" / "landsdeel-zuid.json"
 NET = NetworkIndex(load_scenario(DEMO_NETWORK).network)

@@ -14,16 +14,10 @@ import pytest
 
 from services.notifier.engine import Notice, NotificationEngine
 from shared import events as ev
+from shared.inputs import CapacityEvent, ReferralEvent, TimeoutRequestEvent
 from shared.kinds import lapse_date
-from shared.scenario import (
-    CapacityEvent,
-    Network,
-    Person,
-    ReferralEvent,
-    Scenario,
-    TimeoutRequestEvent,
-    load_scenario,
-)
+from shared.network import Network, Person
+from tools.scenario import Scenario, load_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / ".." / "shared" / "scenarios" / "landsdeel-zuid.json"
@@ -533,8 +527,8 @@ def test_notices_are_sorted_and_keys_unique() -> None:
 
 def sample_events() -> list[Any]:
     """The sample's events as intake would publish them, plus simple scheduler decisions."""
+    from services.intake.rules import to_case_event
     from shared.network import NetworkIndex
-    from shared.referrals import to_case_event
 
     net = NetworkIndex(network())
     out: list[Any] = []

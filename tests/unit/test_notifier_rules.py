@@ -14,7 +14,7 @@ import yaml
 from services.notifier.engine import NotificationEngine
 from services.notifier.rules import DEFAULT_RULES, RulesError, load_rules, parse_rules
 from shared import events as ev
-from shared.scenario import load_scenario
+from tools.scenario import load_scenario
 
 SAMPLE = Path(__file__).resolve().parents[2] / ".." / "shared" / "scenarios" / "landsdeel-zuid.json"
 T0 = datetime(2026, 1, 5, 10, 0)

@@ -19,7 +19,7 @@ from shared.events import (
     TimeoutAssigned,
     decision_adapter,
 )
-from shared.scenario import MeetingOut, StayOut, WaitingOut
+from tools.scenario import MeetingOut, StayOut, WaitingOut
 
 D = START
 

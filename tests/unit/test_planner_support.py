@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from services.intake.rules import to_case_event
 from services.scheduler.core import Scheduler, SolverConfig
-from services.scheduler.simulate import simulate
 from shared.events import Decision
-from shared.network import NetworkIndex
-from shared.referrals import to_case_event
-from shared.scenario import Network, load_scenario_dict
-from shared.validator import ValidationResult, validate_report
+from shared.network import Network, NetworkIndex
+from tools.scenario import load_scenario_dict
+from tools.simulate import simulate
+from tools.validator import ValidationResult, validate_report
 
 JSON = dict[str, Any]
 START = date(2026, 1, 5)  # a Monday

@@ -33,21 +33,19 @@ from typing import Any
 import pytest
 
 from services.scheduler.core import SolverConfig
-from services.scheduler.simulate import simulate
-from shared.kinds import KINDS, lapse_date
-from shared.scenario import (
+from shared.inputs import (
     CloseEvent,
     DischargeEvent,
     MachtigingEvent,
     MeetingHeldEvent,
     ReferralEvent,
-    Scenario,
     TimeoutRequestEvent,
     WithdrawEvent,
-    load_scenario,
-    load_scenario_dict,
 )
+from shared.kinds import KINDS, lapse_date
 from shared.workdays import WorkCalendar
+from tools.scenario import Scenario, load_scenario, load_scenario_dict
+from tools.simulate import simulate
 
 SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "scenarios" / "landsdeel-zuid.json"
 # The optimized policy with one solver thread, bounded by deterministic time only (the wall-clock limits

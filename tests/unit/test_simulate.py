@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from services.scheduler.simulate import main, simulate
-from shared.scenario import load_scenario
-from shared.validator import validate_report
+from tools.scenario import load_scenario
+from tools.simulate import main, simulate
+from tools.validator import validate_report
 
 SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "scenarios" / "landsdeel-zuid.json"
 
@@ -79,8 +79,8 @@ def test_unknown_policy_is_refused(sample: dict) -> None:
 
 
 def test_bench_writes_one_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from services.scheduler import bench
-    from services.scheduler.generator import generate
+    from tools import bench
+    from tools.generator import generate
 
     monkeypatch.setattr(bench, "generate", lambda tier, seed: generate(tier, seed, days=30))
     out = tmp_path / "bench.md"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.validator import ValidationResult, Violation, add_months, main, validate_report
+from tools.validator import ValidationResult, Violation, add_months, main, validate_report
 
 JSON = dict[str, Any]
 

@@ -55,9 +55,10 @@ from shared.events import (
     TimeoutAssigned,
     TimeoutRequested,
 )
+from shared.inputs import Machtiging
 from shared.kinds import KINDS
-from shared.network import NetworkIndex
-from shared.scenario import Machtiging, Network, fmt_local
+from shared.network import Network, NetworkIndex
+from shared.types import fmt_local
 
 Policy = Literal["optimized", "fcfs"]
 STAY_MARGIN = 60  # bed profiles reach this many nights past the horizon (the longest stay is 56)
@@ -835,7 +836,7 @@ class Scheduler:
         policy: Policy | None = None,
         config: SolverConfig = SolverConfig(),
     ) -> Scheduler:
-        from shared.scenario import parse_local
+        from shared.types import parse_local
 
         s = cls(network, policy=policy or data.get("policy", "optimized"), config=config)
         for raw in data.get("cases", []):

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from shared.kinds import lapse_date
-from shared.scenario import fmt_local, parse_local
+from shared.types import fmt_local, parse_local
 
 URGENCY_RANK = {"crisis": 0, "urgent": 1, "normal": 2}
 

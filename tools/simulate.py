@@ -12,26 +12,15 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from services.intake.rules import referral_problems, to_case_event
 from services.scheduler.core import Scheduler, SchedulerStats, SolverConfig
 from shared.clock import VirtualClock
 from shared.events import Decision, TimeoutAddressRecorded
+from shared.inputs import CapacityEvent, MachtigingEvent, ReferralEvent, TimeoutRequestEvent
 from shared.kinds import lapse_date
-from shared.network import NetworkIndex
-from shared.referrals import referral_problems, to_case_event
-from shared.scenario import (
-    CapacityEvent,
-    Kpis,
-    MachtigingEvent,
-    NotificationOut,
-    ReferralEvent,
-    Report,
-    Scenario,
-    ScenarioError,
-    SolverStats,
-    TimeoutRequestEvent,
-    fmt_local,
-    load_scenario,
-)
+from shared.network import NetworkIndex, ScenarioError
+from shared.types import fmt_local
+from tools.scenario import Kpis, NotificationOut, Report, Scenario, SolverStats, load_scenario
 
 
 class _Notifier(Protocol):
@@ -198,7 +187,7 @@ def _apply(run: _Run, net: NetworkIndex, ev: Any, now: datetime) -> None:
     run.notify(decisions, now)
 
 
-# --- KPIs (as `shared.validator.validate_report` defines them) -------------------------------
+# --- KPIs (as `tools.validator.validate_report` defines them) -------------------------------
 
 
 def compute_kpis(scenario: Scenario, stays: list[dict[str, Any]], meetings: list[dict[str, Any]]) -> Kpis:

@@ -1082,7 +1082,7 @@ def validate_report(scenario: JSON, report: JSON) -> ValidationResult:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m shared.validator", description="Check a report against its scenario."
+        prog="python -m tools.validator", description="Check a report against its scenario."
     )
     parser.add_argument("scenario", help="scenario JSON file")
     parser.add_argument("report", help="report JSON file")

@@ -823,7 +823,7 @@ def generate(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m services.scheduler.generator",
+        prog="python -m tools.generator",
         description="Write a seeded ThuisBest scenario as JSON.",
     )
     parser.add_argument("tier", choices=TIERS)

@@ -18,7 +18,7 @@ from shared.events import (
     StartgesprekPlanned,
     TimeoutAssigned,
 )
-from shared.scenario import ReferralEvent
+from shared.inputs import ReferralEvent
 
 CASE_COLUMNS = (
     "case_id, kind, closed, stay, timeouts, meetings, waiting_reason, expected_start, refusals, received_at"

@@ -18,9 +18,10 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from shared.events import ALL_TOPICS
-from shared.scenario import ScenarioError, load_scenario
+from shared.network import ScenarioError
 from shared.service import DEFAULT_PORTS
 from shared.settings import DEMO_NETWORK
+from tools.scenario import load_scenario
 
 SERVICES = ("intake", "scheduler", "notifier")
 
@@ -93,7 +94,7 @@ class ServiceProcesses:
     def prepare(self) -> None:
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         asyncio.run(create_databases(self.dsn, [self.database(n) for n in SERVICES]))
-        from shared.embedded import create_topics
+        from tools.embedded import create_topics
 
         asyncio.run(create_topics(self.bootstrap, [self.topic_prefix + t for t in ALL_TOPICS]))
 
@@ -170,7 +171,7 @@ class Stack:
     """The embedded PostgreSQL and broker, and the three services on them."""
 
     def __init__(self, data_dir: Path, network: Path, ports: dict[str, int], kafka_port: int | None) -> None:
-        from shared.embedded import EmbeddedKafka, EmbeddedPostgres
+        from tools.embedded import EmbeddedKafka, EmbeddedPostgres
 
         self.data_dir, self.network, self.ports = data_dir, network, ports
         self.postgres = EmbeddedPostgres(data_dir=data_dir / "pg")
@@ -286,22 +287,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         return cmd_up(args)
     if args.command == "simulate":
-        from services.scheduler.simulate import main as simulate_main
+        from tools.simulate import main as simulate_main
 
         return simulate_main(rest)
     if args.command == "bench":
-        from services.scheduler.bench import main as bench_main
+        from tools.bench import main as bench_main
 
         return bench_main(rest)
     if args.command == "latency":
-        from services.latency import main as latency_main
+        from tools.latency import main as latency_main
 
         return latency_main(rest)
     if args.command == "generate":
-        from services.scheduler.generator import main as generate_main
+        from tools.generator import main as generate_main
 
         return generate_main(rest)
-    from shared.validator import main as validate_main
+    from tools.validator import main as validate_main
 
     return validate_main(rest)
 

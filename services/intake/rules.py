@@ -15,9 +15,7 @@ from shared.events import (
     ReferralWithdrawn,
     TimeoutRequested,
 )
-from shared.kinds import KINDS, age_on, eligible_window, lapse_date
-from shared.network import NetworkIndex
-from shared.scenario import (
+from shared.inputs import (
     CaseEvent,
     CloseEvent,
     DischargeEvent,
@@ -27,6 +25,8 @@ from shared.scenario import (
     TimeoutRequestEvent,
     WithdrawEvent,
 )
+from shared.kinds import KINDS, age_on, eligible_window, lapse_date
+from shared.network import NetworkIndex
 
 MAX_LEAD_DAYS = 366  # a referral is for a placement within a year; a later start is a typing error
 

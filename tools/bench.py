@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from services.scheduler.core import SolverConfig
-from services.scheduler.generator import TIERS, generate
-from services.scheduler.simulate import run_simulation
-from shared.scenario import load_scenario_dict
-from shared.validator import validate_report
+from tools.generator import TIERS, generate
+from tools.scenario import load_scenario_dict
+from tools.simulate import run_simulation
+from tools.validator import validate_report
 
 
 @dataclass

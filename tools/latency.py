@@ -14,8 +14,9 @@ from typing import Any
 
 import httpx
 
-from shared.scenario import Network, load_scenario
+from shared.network import Network
 from shared.settings import DEMO_NETWORK
+from tools.scenario import load_scenario
 
 
 def sample_referral(net: Network, rng: random.Random, today: date) -> dict[str, Any]:

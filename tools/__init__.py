@@ -1,0 +1,1 @@
+"""Tooling beside the services: the embedded stack, simulation, bench, generator, validator, latency."""

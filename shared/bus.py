@@ -13,14 +13,15 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.middlewares import BaseMiddleware
 from prometheus_client import CollectorRegistry, Counter
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from shared.settings import ServiceSettings
 
@@ -48,6 +49,18 @@ def subscriber_options(settings: ServiceSettings, group: str) -> dict[str, Any]:
         "rebalance_timeout_ms": settings.kafka_rebalance_timeout_ms,
         "max_poll_interval_ms": settings.kafka_max_poll_interval_ms,
     }
+
+
+def subscribe(
+    broker: KafkaBroker,
+    settings: ServiceSettings,
+    topic: str,
+    group: str,
+    handler: Callable[[Any], Awaitable[None]],
+) -> None:
+    """Subscribe a typed handler: its payload type is the schema in /asyncapi.json, and the
+    message is decoded into it before the call (undecodable: dead letter, see below)."""
+    broker.subscriber(settings.topic(topic), **subscriber_options(settings, group))(handler)
 
 
 @dataclass(frozen=True)
@@ -82,7 +95,7 @@ async def first_time(conn: asyncpg.Connection, consumer: str, event_id: Any) -> 
         consumer,
         event_id,
     )
-    return status.endswith(" 1")
+    return str(status).endswith(" 1")
 
 
 class OutboxRelay:
@@ -199,8 +212,6 @@ class DeadLetters:
         )
 
 
-T = TypeVar("T")
-
 # Failures worth a retry (the message is nacked and redelivered): the database or broker is away
 # or busy. Anything else an event raises would fail again on every redelivery and stop the
 # partition for every case behind it: that event goes to the dead-letter topic instead.
@@ -217,34 +228,44 @@ TRANSIENT: tuple[type[Exception], ...] = (
 )
 
 
-async def decode_or_dead_letter(msg: KafkaMessage, adapter: TypeAdapter[T], dead: DeadLetters) -> T | None:
-    try:
-        return adapter.validate_json(msg.body)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:10]
-        )
-        await dead.send(msg, f"undecodable event: {problems}")
-        return None
+def _decode_problems(exc: ValidationError) -> str:
+    # The first place of a location is the handler's parameter name: leave it out.
+    found = []
+    for err in exc.errors()[:10]:
+        place = ".".join(str(p) for p in err["loc"][1:] or err["loc"]) or "body"
+        found.append(f"{place}: {err['msg']}")
+    return "; ".join(found)
 
 
-async def consume(
-    msg: KafkaMessage,
-    adapter: TypeAdapter[T],
-    dead: DeadLetters,
-    handler: Callable[[T], Awaitable[object]],
-) -> None:
-    """Decode and handle one message. Undecodable, or failing for a reason a retry cannot cure
-    (a poison message): dead letter with the reason, so later events still flow. Transient
-    failures propagate: the offset is not committed and the message comes again."""
-    event = await decode_or_dead_letter(msg, adapter, dead)
-    if event is None:
-        return
+def _event_id(body: bytes) -> str:
     try:
-        await handler(event)
-    except TRANSIENT:
-        raise
-    except Exception as exc:
-        event_id = getattr(event, "event_id", "?")
-        log.exception("event %s cannot be processed; dead-lettered", event_id)
-        await dead.send(msg, f"unprocessable event {event_id}: {type(exc).__name__}: {exc}"[:2000])
+        value = json.loads(body)
+    except ValueError:
+        return "?"
+    return str(value.get("event_id", "?")) if isinstance(value, dict) else "?"
+
+
+def dead_letter_middleware(dead: DeadLetters) -> type[BaseMiddleware]:
+    """Handlers take typed payloads; this decides what a failure means for the message.
+
+    Undecodable, or failing for a reason a retry cannot cure (a poison message): dead letter with
+    the reason, so later events still flow. Transient failures propagate: the offset is not
+    committed and the message comes again."""
+
+    class DeadLetterMiddleware(BaseMiddleware):
+        async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: Any) -> Any:
+            try:
+                return await call_next(msg)
+            except TRANSIENT:
+                raise
+            except ValidationError as exc:
+                await dead.send(msg, f"undecodable event: {_decode_problems(exc)}")
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                await dead.send(msg, f"undecodable event: not valid JSON: {exc}")
+            except Exception as exc:
+                event_id = _event_id(msg.body)
+                log.exception("event %s cannot be processed; dead-lettered", event_id)
+                await dead.send(msg, f"unprocessable event {event_id}: {type(exc).__name__}: {exc}"[:2000])
+            return None
+
+    return DeadLetterMiddleware

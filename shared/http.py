@@ -1,34 +1,116 @@
-"""HTTP helpers shared by the services: JSON bodies read by hand so every refusal names field and reason."""
+"""HTTP edges every service shares: one problem format for every refusal, documented in OpenAPI,
+and the actor of a request."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from shared.actor import Actor
+from shared.errors import HasFieldAndReason, Problem, Refused
 from shared.types import describe_errors
 
 
-def problem_response(problems: list[dict[str, str]], status: int = 422) -> JSONResponse:
-    return JSONResponse({"detail": "the request was refused", "problems": problems}, status_code=status)
+class ProblemItem(BaseModel):
+    field: str
+    reason: str
 
 
-def validation_problems(exc: ValidationError) -> list[dict[str, str]]:
+class ProblemBody(BaseModel):
+    """Every refusal: a summary and each problem with the field it concerns and the reason."""
+
+    detail: str
+    problems: list[ProblemItem]
+
+
+STATUS_TEXT = {
+    404: "Unknown",
+    409: "Conflicts with what was accepted before",
+    422: "Refused: every problem named by field and reason",
+    503: "The database or broker is temporarily unavailable; retry",
+}
+
+
+def problems_documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route that may answer with these problem statuses."""
+    return {status: {"model": ProblemBody, "description": STATUS_TEXT[status]} for status in statuses}
+
+
+def problem_response(problems: Iterable[HasFieldAndReason], status: int = 422) -> JSONResponse:
+    body = ProblemBody(
+        detail="the request was refused",
+        problems=[ProblemItem(field=p.field, reason=p.reason) for p in problems],
+    )
+    return JSONResponse(body.model_dump(), status_code=status)
+
+
+def validation_problems(exc: ValidationError) -> list[Problem]:
     problems = []
     for line in describe_errors(exc):
         field, _, reason = line.partition(": ")
-        problems.append({"field": field, "reason": reason})
+        problems.append(Problem(field, reason))
     return problems
 
 
-async def read_json_object(request: Request) -> dict[str, Any] | JSONResponse:
-    try:
-        body = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return problem_response([{"field": "body", "reason": f"not valid JSON: {exc}"}])
-    if not isinstance(body, dict):
-        return problem_response([{"field": "body", "reason": "must be a JSON object"}])
-    return body
+def request_problems(exc: RequestValidationError) -> list[Problem]:
+    """FastAPI's validation errors as problems: `body.` and a union's tag are left out of the field."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    tag = body.get("type") if isinstance(body.get("type"), str) else None
+    problems = []
+    for err in exc.errors():
+        loc = [p for p in err["loc"] if p not in ("body", "query", "path")]
+        if loc and tag is not None and loc[0] == tag:
+            loc = loc[1:]
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "body"
+        reason = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            reason = "unknown key"
+        elif err["type"] == "json_invalid":
+            field, reason = "body", f"not valid JSON: {err.get('ctx', {}).get('error', reason)}"
+        elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            ctx = err.get("ctx", {})
+            field = str(ctx.get("discriminator", "type")).strip("'")
+            reason = f"must be one of {ctx['expected_tags']}" if "expected_tags" in ctx else "required"
+        elif err["type"] in ("model_attributes_type", "dict_type") and not loc:
+            reason = "must be a JSON object"
+        problems.append(Problem(field, reason))
+    return problems
+
+
+ExtraProblems = Callable[[dict[str, Any]], list[Problem]]
+
+
+def install_problem_handlers(app: FastAPI, extra: Mapping[str, ExtraProblems] | None = None) -> None:
+    """Refusals from use cases and from request validation answer in the one problem format.
+
+    `extra` maps a route's path to a function that finds more problems in a body that failed
+    validation (e.g. unknown references), so that one answer names every problem."""
+    extra = dict(extra or {})
+
+    async def refused(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Refused)
+        return problem_response(exc.problems, exc.status)
+
+    async def invalid(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        found = request_problems(exc)
+        route = request.scope.get("route")
+        more = extra.get(getattr(route, "path", ""))
+        if more is not None and isinstance(exc.body, dict):
+            named = {p.field for p in found}
+            found += [p for p in more(exc.body) if p.field not in named]
+        return problem_response(found, 422)
+
+    app.add_exception_handler(Refused, refused)
+    app.add_exception_handler(RequestValidationError, invalid)
+
+
+def current_actor(request: Request) -> Actor:
+    """The person asking (the `x-user` header until sign-in replaces it) and where from."""
+    client = request.client.host if request.client else None
+    return Actor(id=request.headers.get("x-user", "api"), role="api", address=client)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import Field, StrictInt, ValidationInfo, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from shared.types import CaseId, Day, LocalTime, Strict, Text
 
@@ -33,8 +34,8 @@ Kind = Literal["thuisbest", "thuisbest_open"]
 Urgency = Literal["normal", "urgent", "crisis"]
 
 
-class ReferralEvent(_CaseEvent):
-    type: Literal["referral"] = "referral"
+class ReferralFields(Strict):
+    case: CaseId
     kind: str  # checked by intake rules so that a wrong kind is a rejection, not a load error
     birth_date: Day
     home_region: str
@@ -47,7 +48,7 @@ class ReferralEvent(_CaseEvent):
     machtiging: Machtiging | None = None
 
 
-class MachtigingEvent(_CaseEvent):
+class MachtigingFields(Strict):
     type: Literal["machtiging"] = "machtiging"
     valid_from: Day
     valid_until: Day
@@ -65,35 +66,77 @@ class MachtigingEvent(_CaseEvent):
         return Machtiging(valid_from=self.valid_from, valid_until=self.valid_until)
 
 
-class DischargeEvent(_CaseEvent):
+class DischargeFields(Strict):
     type: Literal["discharge"] = "discharge"
     date: Day
 
 
-class TimeoutRequestEvent(_CaseEvent):
+class TimeoutRequestFields(Strict):
     type: Literal["timeout_request"] = "timeout_request"
     days: int = Field(ge=1, le=14)
 
 
-class MeetingHeldEvent(_CaseEvent):
+class MeetingHeldFields(Strict):
     type: Literal["meeting_held"] = "meeting_held"
     meeting: Literal["startgesprek", "kennismaking"]
 
 
-class WithdrawEvent(_CaseEvent):
+class WithdrawFields(Strict):
     type: Literal["withdraw"] = "withdraw"
 
 
-class CloseEvent(_CaseEvent):
+class CloseFields(Strict):
     type: Literal["close"] = "close"
 
 
-class CapacityEvent(_Event):
-    type: Literal["capacity"] = "capacity"
+class CapacityFields(Strict):
     group: str
     beds: int = Field(ge=0)
     from_: Day = Field(alias="from")
     until: Day
+
+    @field_validator("until")
+    @classmethod
+    def _after_from(cls, value: date, info: ValidationInfo) -> date:
+        first = info.data.get("from_")
+        if first is not None and value <= first:
+            raise ValueError("must be after from")
+        return value
+
+
+# --- a scenario's events: what happened, when, to which case --------------------------------
+
+
+class ReferralEvent(_CaseEvent, ReferralFields):
+    type: Literal["referral"] = "referral"
+
+
+class MachtigingEvent(_CaseEvent, MachtigingFields):
+    pass
+
+
+class DischargeEvent(_CaseEvent, DischargeFields):
+    pass
+
+
+class TimeoutRequestEvent(_CaseEvent, TimeoutRequestFields):
+    pass
+
+
+class MeetingHeldEvent(_CaseEvent, MeetingHeldFields):
+    pass
+
+
+class WithdrawEvent(_CaseEvent, WithdrawFields):
+    pass
+
+
+class CloseEvent(_CaseEvent, CloseFields):
+    pass
+
+
+class CapacityEvent(_Event, CapacityFields):
+    type: Literal["capacity"] = "capacity"
 
 
 CaseEvent = (
@@ -107,3 +150,78 @@ CaseEvent = (
 )
 ScenarioEvent = Annotated[CaseEvent | CapacityEvent, Field(discriminator="type")]
 
+
+# --- request bodies: the same facts as the services' HTTP APIs take them ---------------------
+
+
+class ReferralRequest(ReferralFields):
+    """`POST /v1/referrals`: intake stamps the time it receives the referral itself."""
+
+    type: Literal["referral"] = "referral"
+    at: SkipJsonSchema[None] = None
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _no_backdating(cls, value: object) -> None:
+        raise ValueError("unknown key (intake records the time it receives the referral)")
+
+    def event(self, at: datetime) -> ReferralEvent:
+        return ReferralEvent.model_validate(self.model_dump(exclude={"at"}) | {"at": at})
+
+
+class _LaterRequest(Strict):
+    # When it happened; intake takes the time it receives the event when left out.
+    at: LocalTime | None = None
+
+
+class MachtigingRequest(_LaterRequest, MachtigingFields):
+    pass
+
+
+class DischargeRequest(_LaterRequest, DischargeFields):
+    pass
+
+
+class TimeoutRequestRequest(_LaterRequest, TimeoutRequestFields):
+    pass
+
+
+class MeetingHeldRequest(_LaterRequest, MeetingHeldFields):
+    pass
+
+
+class WithdrawRequest(_LaterRequest, WithdrawFields):
+    pass
+
+
+class CloseRequest(_LaterRequest, CloseFields):
+    pass
+
+
+LaterEventRequest = Annotated[
+    MachtigingRequest
+    | DischargeRequest
+    | TimeoutRequestRequest
+    | MeetingHeldRequest
+    | WithdrawRequest
+    | CloseRequest,
+    Field(discriminator="type"),
+]
+LATER_EVENTS: dict[str, type[CaseEvent]] = {
+    "machtiging": MachtigingEvent,
+    "discharge": DischargeEvent,
+    "timeout_request": TimeoutRequestEvent,
+    "meeting_held": MeetingHeldEvent,
+    "withdraw": WithdrawEvent,
+    "close": CloseEvent,
+}
+
+
+def later_event(case: str, request: _LaterRequest, at: datetime) -> CaseEvent:
+    """The case event a later-event request reports (at `at` when the request names no time)."""
+    data = request.model_dump(by_alias=True, exclude={"at"}) | {"case": case, "at": request.at or at}
+    return LATER_EVENTS[data["type"]].model_validate(data)
+
+
+class CapacityRequest(CapacityFields):
+    """`POST /v1/capacity`: a group has `beds` beds on the nights in [from, until)."""

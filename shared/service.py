@@ -4,26 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel
 
-from shared.bus import TRANSIENT, DeadLetters, OutboxRelay, make_broker
+from shared.bus import TRANSIENT, DeadLetters, OutboxRelay, dead_letter_middleware, make_broker
 from shared.db import create_pool, migrate
+from shared.errors import Problem
 from shared.events import TOPIC_DEAD_LETTER
-from shared.http import problem_response
+from shared.http import ExtraProblems, install_problem_handlers, problem_response
 from shared.network import Network, load_network
 from shared.settings import ServiceSettings
 
 PLATFORM_MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
+
+
+class Health(BaseModel):
+    service: str
+    database: str  # "ok" or "down: <why>"
+    broker: str
 
 
 class Runtime:
@@ -36,6 +44,7 @@ class Runtime:
         self.registry = CollectorRegistry()
         self.broker = make_broker(settings, name, self.registry)
         self.dead = DeadLetters(self.broker, self.registry, name, settings.topic(TOPIC_DEAD_LETTER))
+        self.broker.add_middleware(dead_letter_middleware(self.dead))
         self.network: Network = load_network(settings.network_file)
         self._pool: asyncpg.Pool | None = None
         self._relay: OutboxRelay | None = None
@@ -104,6 +113,7 @@ def make_app(
     description: str,
     on_start: Callable[[], Awaitable[None]] | None = None,
     on_stop: Callable[[], Awaitable[None]] | None = None,
+    extra_problems: Mapping[str, ExtraProblems] | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -125,20 +135,32 @@ def make_app(
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
         # The database or broker is away: a clear 503 the caller may retry, not a bare 500.
         log.warning("%s: dependency unavailable: %s", runtime.name, exc)
-        return problem_response(
-            [{"field": "service", "reason": f"temporarily unavailable ({type(exc).__name__}); retry"}], 503
-        )
+        reason = f"temporarily unavailable ({type(exc).__name__}); retry"
+        return problem_response([Problem("service", reason)], 503)
 
     for error in TRANSIENT:
         app.add_exception_handler(error, unavailable)
+    install_problem_handlers(app, extra_problems)
 
-    @app.get("/healthz", tags=["ops"], summary="200 when the broker and database connections work")
+    @app.get(
+        "/healthz",
+        tags=["ops"],
+        summary="200 when the broker and database connections work",
+        response_model=Health,
+        responses={503: {"model": Health, "description": "The database or the broker is down"}},
+    )
     async def healthz() -> JSONResponse:
         status = await runtime.health()
         healthy = status["database"] == "ok" and status["broker"] == "ok"
         return JSONResponse(status, status_code=200 if healthy else 503)
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -7,13 +7,12 @@ import html
 import logging
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, JSONResponse
-from faststream.kafka import KafkaMessage
-from pydantic import TypeAdapter
+from fastapi import Depends, FastAPI
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
 
 from services.notifier.channels import (
     Channel,
@@ -27,40 +26,38 @@ from services.notifier.dispatcher import Dispatcher
 from services.notifier.engine import NotificationEngine
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.rules import load_rules
-from services.notifier.store import AlertRow, NotifierStore
-from shared.bus import consume, subscriber_options
+from services.notifier.store import NotifierStore
+from services.notifier.usecases import (
+    Acknowledged,
+    DeadLetterView,
+    NotificationView,
+    Notifier,
+    Requeued,
+)
+from shared.actor import Actor
+from shared.bus import subscribe
 from shared.clock import Clock, SystemClock
+from shared.errors import NotFound
 from shared.events import (
     TOPIC_CASE_EVENTS,
     TOPIC_DECISIONS,
     TOPIC_TIMEOUT_ADDRESS,
+    CaseEventV1,
+    DecisionV1,
     TimeoutAddressRecorded,
-    case_event_adapter,
-    decision_adapter,
 )
-from shared.http import problem_response
+from shared.http import current_actor, problems_documented
 from shared.service import Runtime, make_app
 from shared.settings import ServiceSettings
-from shared.types import is_case_id
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
-address_adapter: TypeAdapter[TimeoutAddressRecorded] = TypeAdapter(TimeoutAddressRecorded)
+ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
-def notification_view(row: AlertRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "at": row.due_at.strftime("%Y-%m-%dT%H:%M"),
-        "case": row.case,
-        "kind": row.kind,
-        "to": row.recipient,
-        "channel": row.channel,
-        "level": row.level,
-        "status": row.status,
-        "sent_at": row.sent_at.isoformat(timespec="seconds") if row.sent_at else None,
-        "acked_by": row.acked_by,
-    }
+class CaseNotifications(BaseModel):
+    case: str
+    notifications: list[NotificationView]
 
 
 def channels_for(settings: ServiceSettings) -> dict[str, Channel]:
@@ -86,30 +83,27 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
     stop = asyncio.Event()
     holder: dict[str, Any] = {}
 
-    def store() -> NotifierStore:
-        return holder["store"]  # type: ignore[no-any-return]
+    def notifier() -> Notifier:
+        return holder["notifier"]  # type: ignore[no-any-return]
 
-    async def process(event: Any) -> None:
-        await store().process(event, engine, clock.now())
+    async def on_case_event(event: CaseEventV1) -> None:
+        await notifier().take_event(event)
 
-    options = subscriber_options(settings, "notifier")
+    async def on_decision(decision: DecisionV1) -> None:
+        await notifier().take_event(decision)
 
-    @rt.broker.subscriber(settings.topic(TOPIC_CASE_EVENTS), **options)
-    async def on_case_event(msg: KafkaMessage) -> None:
-        await consume(msg, case_event_adapter, rt.dead, process)
+    async def on_timeout_address(event: TimeoutAddressRecorded) -> None:
+        await notifier().take_event(event)
 
-    @rt.broker.subscriber(settings.topic(TOPIC_DECISIONS), **options)
-    async def on_decision(msg: KafkaMessage) -> None:
-        await consume(msg, decision_adapter, rt.dead, process)
-
-    @rt.broker.subscriber(settings.topic(TOPIC_TIMEOUT_ADDRESS), **options)
-    async def on_timeout_address(msg: KafkaMessage) -> None:
-        await consume(msg, address_adapter, rt.dead, process)
+    subscribe(rt.broker, settings, TOPIC_CASE_EVENTS, "notifier", on_case_event)
+    subscribe(rt.broker, settings, TOPIC_DECISIONS, "notifier", on_decision)
+    subscribe(rt.broker, settings, TOPIC_TIMEOUT_ADDRESS, "notifier", on_timeout_address)
 
     async def on_start() -> None:
-        holder["store"] = NotifierStore(rt.pool, metrics=metrics)
+        store = NotifierStore(rt.pool, metrics=metrics)
+        holder["notifier"] = Notifier(store, engine, clock)
         dispatcher = Dispatcher(
-            holder["store"],
+            store,
             channels_for(settings),
             address_of=address_book(rt.network),
             base_url=settings.base_url or f"http://{settings.http_host}:{settings.http_port or 8083}",
@@ -143,27 +137,31 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
         on_stop=on_stop,
     )
 
-    @app.get("/v1/notifications", tags=["notifications"], summary="Notifications of a case")
-    async def list_notifications(case: str) -> list[dict[str, Any]]:
-        if not is_case_id(case):
-            return []
-        return [notification_view(row) for row in await store().alerts(case)]
+    @app.get(
+        "/v1/notifications",
+        tags=["notifications"],
+        summary="Notifications of a case",
+        response_model=list[NotificationView],
+    )
+    async def list_notifications(case: str, actor: ActorDep) -> list[NotificationView]:
+        return await notifier().notifications_of(case, actor)
 
-    async def acknowledge(alert_id: int, token: str) -> JSONResponse:
-        result = await store().ack(alert_id, token, clock.now()) if 0 < alert_id < 2**63 else None
-        if result is None:
-            return problem_response(
-                [{"field": "token", "reason": "unknown notification or wrong token"}], 404
-            )
-        return JSONResponse(
-            {"id": alert_id, "alert": result.alert, "acked_by": result.acked_by, "first": result.first}
-        )
+    @app.post(
+        "/v1/notifications/{alert_id}/ack",
+        tags=["notifications"],
+        summary="Acknowledge an alert",
+        response_model=Acknowledged,
+        responses=problems_documented(404, 422),
+    )
+    async def ack_post(alert_id: int, token: str, actor: ActorDep) -> Acknowledged:
+        return await notifier().acknowledge(alert_id, token, actor)
 
-    @app.post("/v1/notifications/{alert_id}/ack", tags=["notifications"], summary="Acknowledge an alert")
-    async def ack_post(alert_id: int, token: str) -> JSONResponse:
-        return await acknowledge(alert_id, token)
-
-    @app.get("/v1/notifications/{alert_id}/ack", tags=["notifications"], summary="Acknowledge (mail link)")
+    @app.get(
+        "/v1/notifications/{alert_id}/ack",
+        tags=["notifications"],
+        summary="Acknowledge (mail link): a page that asks first",
+        response_class=HTMLResponse,
+    )
     async def ack_link(alert_id: int, token: str) -> HTMLResponse:
         # Opening the link only asks: mail scanners that follow links must not acknowledge for a person.
         action = html.escape(f"/v1/notifications/{alert_id}/ack/confirm?{urlencode({'token': token})}")
@@ -173,41 +171,45 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
         )
 
     @app.post(
-        "/v1/notifications/{alert_id}/ack/confirm", tags=["notifications"], summary="Acknowledge (mail page)"
+        "/v1/notifications/{alert_id}/ack/confirm",
+        tags=["notifications"],
+        summary="Acknowledge (mail page)",
+        response_class=HTMLResponse,
+        responses={404: {"description": "The link is not valid", "content": {"text/html": {}}}},
     )
-    async def ack_confirm(alert_id: int, token: str) -> HTMLResponse:
-        answer = await acknowledge(alert_id, token)
-        if answer.status_code != 200:
+    async def ack_confirm(alert_id: int, token: str, actor: ActorDep) -> HTMLResponse:
+        try:
+            await notifier().acknowledge(alert_id, token, actor)
+        except NotFound:
             return HTMLResponse("<p>This link is not valid.</p>", status_code=404)
         return HTMLResponse("<p>Thank you: the alert is acknowledged and will not be repeated.</p>")
 
     @app.get(
-        "/v1/cases/{case}", tags=["notifications"], summary="Where message links lead: the case's alerts"
+        "/v1/cases/{case}",
+        tags=["notifications"],
+        summary="Where message links lead: the case's alerts",
+        response_model=CaseNotifications,
     )
-    async def case_alerts(case: str) -> dict[str, Any]:
-        return {"case": case, "notifications": await list_notifications(case)}
+    async def case_alerts(case: str, actor: ActorDep) -> CaseNotifications:
+        return CaseNotifications(case=case, notifications=await notifier().notifications_of(case, actor))
 
-    @app.get("/v1/dead-letters", tags=["ops"], summary="Notifications given up after all retries")
-    async def dead_letters() -> list[dict[str, Any]]:
-        return [
-            {
-                "id": d.id,
-                "alert_id": d.alert_id,
-                "case": d.case,
-                "kind": d.kind,
-                "to": d.recipient,
-                "channel": d.channel,
-                "attempts": d.attempts,
-                "reason": d.reason,
-                "at": d.at.isoformat(timespec="seconds"),
-            }
-            for d in await store().dead_letters()
-        ]
+    @app.get(
+        "/v1/dead-letters",
+        tags=["ops"],
+        summary="Notifications given up after all retries",
+        response_model=list[DeadLetterView],
+    )
+    async def dead_letters(actor: ActorDep) -> list[DeadLetterView]:
+        return await notifier().dead_letters(actor)
 
-    @app.post("/v1/dead-letters/{dead_id}/requeue", tags=["ops"], summary="Try a dead letter again")
-    async def requeue(dead_id: int) -> JSONResponse:
-        if not await store().requeue(dead_id, clock.now()):
-            return problem_response([{"field": "dead_id", "reason": "unknown or already requeued"}], 404)
-        return JSONResponse({"id": dead_id, "requeued": True})
+    @app.post(
+        "/v1/dead-letters/{dead_id}/requeue",
+        tags=["ops"],
+        summary="Try a dead letter again",
+        response_model=Requeued,
+        responses=problems_documented(404, 422),
+    )
+    async def requeue(dead_id: int, actor: ActorDep) -> Requeued:
+        return await notifier().requeue(dead_id, actor)
 
     return app

@@ -1,4 +1,7 @@
-"""A poison message must not stop a partition: dead-lettered with its reason; transient failures retry."""
+"""A poison message must not stop a partition: dead-lettered with its reason; transient failures retry.
+
+Typed handlers on an in-memory broker (faststream's TestKafkaBroker) with the dead-letter middleware.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +10,15 @@ from typing import Any
 
 import asyncpg
 import pytest
-from pydantic import BaseModel, TypeAdapter
+from faststream.kafka import KafkaBroker, TestKafkaBroker
+from pydantic import BaseModel
 
-from shared.bus import consume
+from shared.bus import dead_letter_middleware
 
 
 class Event(BaseModel):
     event_id: str
     n: int
-
-
-@dataclass
-class Message:
-    body: bytes
-    raw_message: Any = None
 
 
 @dataclass
@@ -31,19 +29,20 @@ class Dead:
         self.letters.append(reason)
 
 
-ADAPTER = TypeAdapter(Event)
-
-
 async def run(body: bytes, error: BaseException | None) -> tuple[list[Event], Dead]:
     seen: list[Event] = []
     dead = Dead()
+    broker = KafkaBroker("127.0.0.1:9")
+    broker.add_middleware(dead_letter_middleware(dead))  # type: ignore[arg-type]
 
     async def handler(event: Event) -> None:
         seen.append(event)
         if error is not None:
             raise error
 
-    await consume(Message(body), ADAPTER, dead, handler)  # type: ignore[arg-type]
+    broker.subscriber("events", group_id="g")(handler)
+    async with TestKafkaBroker(broker) as br:
+        await br.publish(body, topic="events", headers={"content-type": "application/json"})
     return seen, dead
 
 
@@ -54,7 +53,13 @@ async def test_a_good_event_is_handled_and_nothing_is_dead_lettered() -> None:
 
 async def test_an_undecodable_message_is_dead_lettered_with_the_field() -> None:
     seen, dead = await run(b'{"event_id": "e1", "n": "many"}', None)
-    assert seen == [] and len(dead.letters) == 1 and "n:" in dead.letters[0]
+    assert seen == [] and len(dead.letters) == 1
+    assert dead.letters[0].startswith("undecodable event: n:"), dead.letters
+
+
+async def test_a_message_that_is_not_json_is_dead_lettered() -> None:
+    seen, dead = await run(b"{oops", None)
+    assert seen == [] and len(dead.letters) == 1 and dead.letters[0].startswith("undecodable event")
 
 
 async def test_an_event_that_fails_for_good_is_dead_lettered_with_the_reason() -> None:

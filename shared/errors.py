@@ -1,0 +1,48 @@
+"""Refusals a use case raises: each names the field and the reason, and maps to one HTTP status."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple, Protocol
+
+
+class Problem(NamedTuple):
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+class HasFieldAndReason(Protocol):
+    @property
+    def field(self) -> str: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+class Refused(Exception):
+    """The request cannot be done as asked (422 unless a subclass says otherwise)."""
+
+    status = 422
+
+    def __init__(self, problems: Iterable[HasFieldAndReason]) -> None:
+        self.problems = [Problem(p.field, p.reason) for p in problems]
+        super().__init__("; ".join(map(str, self.problems)))
+
+    @classmethod
+    def one(cls, field: str, reason: str) -> Refused:
+        return cls([Problem(field, reason)])
+
+
+class NotFound(Refused):
+    """Nothing of that name (or nothing the actor may know of)."""
+
+    status = 404
+
+
+class Conflict(Refused):
+    """The request contradicts what was accepted before."""
+
+    status = 409

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from prometheus_client import Gauge
 from pydantic import BaseModel
 
@@ -45,6 +45,58 @@ class RecordedOut(BaseModel):
     at: str
 
 
+def use_intake(request: Request) -> Intake:
+    intake: Intake = request.app.state.intake
+    return intake
+
+
+IntakeDep = Annotated[Intake, Depends(use_intake)]
+router = APIRouter()
+
+
+@router.post(
+    "/v1/referrals",
+    tags=["cases"],
+    summary="Register a referral (idempotent on `case`)",
+    status_code=201,
+    response_model=RegistrationOut,
+    responses={
+        200: {"model": RegistrationOut, "description": "A repeat of a referral already registered"},
+        **problems_documented(409, 422, 503),
+    },
+)
+async def post_referral(
+    body: ReferralRequest, response: Response, actor: ActorDep, intake: IntakeDep
+) -> Registration:
+    registration = await intake.register_referral(body, actor)
+    if not registration.created:
+        response.status_code = 200
+    return registration
+
+
+@router.post(
+    "/v1/cases/{case}/events",
+    tags=["cases"],
+    summary="Record a later event of a case",
+    status_code=202,
+    response_model=RecordedOut,
+    responses=problems_documented(404, 409, 422, 503),
+)
+async def post_event(case: str, body: LaterEventRequest, actor: ActorDep, intake: IntakeDep) -> RecordedEvent:
+    return await intake.record_event(case, body, actor)
+
+
+@router.get(
+    "/v1/cases/{case}",
+    tags=["cases"],
+    summary="The case's status, stay, meetings and wait",
+    response_model=CaseView,
+    responses=problems_documented(404, 503),
+)
+async def get_case(case: str, actor: ActorDep, intake: IntakeDep) -> CaseView:
+    return await intake.read_case(case, actor)
+
+
 def create_app(settings: ServiceSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or ServiceSettings()
     clock = clock or SystemClock()
@@ -57,26 +109,19 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
     rt.broker.publisher(
         settings.topic(TOPIC_TIMEOUT_ADDRESS), schema=TimeoutAddressRecorded, title=TOPIC_TIMEOUT_ADDRESS
     )
-    holder: dict[str, Intake] = {}
-
-    def intake() -> Intake:
-        return holder["intake"]
 
     async def on_start() -> None:
-        holder["intake"] = Intake(rt.pool, rt.relay, net, clock, settings, rt.registry)
+        app.state.intake = Intake(rt.pool, rt.relay, net, clock, settings, rt.registry)
 
     async def on_decision(decision: DecisionV1) -> None:
-        await intake().apply_decision(decision)
+        await app.state.intake.apply_decision(decision)
 
     subscribe(rt.broker, settings, TOPIC_DECISIONS, "intake", on_decision)
 
     def unknown_references(body: dict[str, Any]) -> list[Problem]:
-        if intake_ready():
-            intake().count_invalid()
+        if hasattr(app.state, "intake"):
+            app.state.intake.count_invalid()
         return [Problem(p.field, p.reason) for p in reference_problems(body, net)]
-
-    def intake_ready() -> bool:
-        return "intake" in holder
 
     app = make_app(
         rt,
@@ -85,49 +130,12 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
         on_start=on_start,
         extra_problems={"/v1/referrals": unknown_references},
     )
-
-    @app.post(
-        "/v1/referrals",
-        tags=["cases"],
-        summary="Register a referral (idempotent on `case`)",
-        status_code=201,
-        response_model=RegistrationOut,
-        responses={
-            200: {"model": RegistrationOut, "description": "A repeat of a referral already registered"},
-            **problems_documented(409, 422, 503),
-        },
-    )
-    async def post_referral(body: ReferralRequest, response: Response, actor: ActorDep) -> Registration:
-        registration = await intake().register_referral(body, actor)
-        if not registration.created:
-            response.status_code = 200
-        return registration
-
-    @app.post(
-        "/v1/cases/{case}/events",
-        tags=["cases"],
-        summary="Record a later event of a case",
-        status_code=202,
-        response_model=RecordedOut,
-        responses=problems_documented(404, 409, 422, 503),
-    )
-    async def post_event(case: str, body: LaterEventRequest, actor: ActorDep) -> RecordedEvent:
-        return await intake().record_event(case, body, actor)
-
-    @app.get(
-        "/v1/cases/{case}",
-        tags=["cases"],
-        summary="The case's status, stay, meetings and wait",
-        response_model=CaseView,
-        responses=problems_documented(404, 503),
-    )
-    async def get_case(case: str, actor: ActorDep) -> CaseView:
-        return await intake().read_case(case, actor)
+    app.include_router(router)
 
     @app.middleware("http")
     async def refresh_gauges(request: Request, call_next: Any) -> Any:
         if request.url.path == "/metrics":
-            counts = await intake().count_by_status()
+            counts = await app.state.intake.count_by_status()
             for status in STATUSES:
                 cases_by_status.labels(status).set(counts.get(status, 0))
         return await call_next(request)

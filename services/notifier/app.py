@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
@@ -74,6 +74,97 @@ def channels_for(settings: ServiceSettings) -> dict[str, Channel]:
     return channels
 
 
+def use_notifier(request: Request) -> Notifier:
+    notifier: Notifier = request.app.state.notifier
+    return notifier
+
+
+NotifierDep = Annotated[Notifier, Depends(use_notifier)]
+router = APIRouter()
+
+
+@router.get(
+    "/v1/notifications",
+    tags=["notifications"],
+    summary="Notifications of a case",
+    response_model=list[NotificationView],
+)
+async def list_notifications(case: str, actor: ActorDep, notifier: NotifierDep) -> list[NotificationView]:
+    return await notifier.notifications_of(case, actor)
+
+
+@router.post(
+    "/v1/notifications/{alert_id}/ack",
+    tags=["notifications"],
+    summary="Acknowledge an alert",
+    response_model=Acknowledged,
+    responses=problems_documented(404, 422),
+)
+async def ack_post(alert_id: int, token: str, actor: ActorDep, notifier: NotifierDep) -> Acknowledged:
+    return await notifier.acknowledge(alert_id, token, actor)
+
+
+@router.get(
+    "/v1/notifications/{alert_id}/ack",
+    tags=["notifications"],
+    summary="Acknowledge (mail link): a page that asks first",
+    response_class=HTMLResponse,
+)
+async def ack_link(alert_id: int, token: str) -> HTMLResponse:
+    # Opening the link only asks: mail scanners that follow links must not acknowledge for a person.
+    action = html.escape(f"/v1/notifications/{alert_id}/ack/confirm?{urlencode({'token': token})}")
+    return HTMLResponse(
+        "<p>Acknowledge this alert? It then stops repeating and escalating.</p>"
+        f'<form method="post" action="{action}"><button type="submit">Acknowledge</button></form>'
+    )
+
+
+@router.post(
+    "/v1/notifications/{alert_id}/ack/confirm",
+    tags=["notifications"],
+    summary="Acknowledge (mail page)",
+    response_class=HTMLResponse,
+    responses={404: {"description": "The link is not valid", "content": {"text/html": {}}}},
+)
+async def ack_confirm(alert_id: int, token: str, actor: ActorDep, notifier: NotifierDep) -> HTMLResponse:
+    try:
+        await notifier.acknowledge(alert_id, token, actor)
+    except NotFound:
+        return HTMLResponse("<p>This link is not valid.</p>", status_code=404)
+    return HTMLResponse("<p>Thank you: the alert is acknowledged and will not be repeated.</p>")
+
+
+@router.get(
+    "/v1/cases/{case}",
+    tags=["notifications"],
+    summary="Where message links lead: the case's alerts",
+    response_model=CaseNotifications,
+)
+async def case_alerts(case: str, actor: ActorDep, notifier: NotifierDep) -> CaseNotifications:
+    return CaseNotifications(case=case, notifications=await notifier.notifications_of(case, actor))
+
+
+@router.get(
+    "/v1/dead-letters",
+    tags=["ops"],
+    summary="Notifications given up after all retries",
+    response_model=list[DeadLetterView],
+)
+async def dead_letters(actor: ActorDep, notifier: NotifierDep) -> list[DeadLetterView]:
+    return await notifier.dead_letters(actor)
+
+
+@router.post(
+    "/v1/dead-letters/{dead_id}/requeue",
+    tags=["ops"],
+    summary="Try a dead letter again",
+    response_model=Requeued,
+    responses=problems_documented(404, 422),
+)
+async def requeue(dead_id: int, actor: ActorDep, notifier: NotifierDep) -> Requeued:
+    return await notifier.requeue(dead_id, actor)
+
+
 def create_app(settings: ServiceSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or ServiceSettings()
     clock = clock or SystemClock()
@@ -83,17 +174,14 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
     stop = asyncio.Event()
     holder: dict[str, Any] = {}
 
-    def notifier() -> Notifier:
-        return holder["notifier"]  # type: ignore[no-any-return]
-
     async def on_case_event(event: CaseEventV1) -> None:
-        await notifier().take_event(event)
+        await app.state.notifier.take_event(event)
 
     async def on_decision(decision: DecisionV1) -> None:
-        await notifier().take_event(decision)
+        await app.state.notifier.take_event(decision)
 
     async def on_timeout_address(event: TimeoutAddressRecorded) -> None:
-        await notifier().take_event(event)
+        await app.state.notifier.take_event(event)
 
     subscribe(rt.broker, settings, TOPIC_CASE_EVENTS, "notifier", on_case_event)
     subscribe(rt.broker, settings, TOPIC_DECISIONS, "notifier", on_decision)
@@ -101,7 +189,7 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
 
     async def on_start() -> None:
         store = NotifierStore(rt.pool, metrics=metrics)
-        holder["notifier"] = Notifier(store, engine, clock)
+        app.state.notifier = Notifier(store, engine, clock)
         dispatcher = Dispatcher(
             store,
             channels_for(settings),
@@ -137,79 +225,5 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
         on_stop=on_stop,
     )
 
-    @app.get(
-        "/v1/notifications",
-        tags=["notifications"],
-        summary="Notifications of a case",
-        response_model=list[NotificationView],
-    )
-    async def list_notifications(case: str, actor: ActorDep) -> list[NotificationView]:
-        return await notifier().notifications_of(case, actor)
-
-    @app.post(
-        "/v1/notifications/{alert_id}/ack",
-        tags=["notifications"],
-        summary="Acknowledge an alert",
-        response_model=Acknowledged,
-        responses=problems_documented(404, 422),
-    )
-    async def ack_post(alert_id: int, token: str, actor: ActorDep) -> Acknowledged:
-        return await notifier().acknowledge(alert_id, token, actor)
-
-    @app.get(
-        "/v1/notifications/{alert_id}/ack",
-        tags=["notifications"],
-        summary="Acknowledge (mail link): a page that asks first",
-        response_class=HTMLResponse,
-    )
-    async def ack_link(alert_id: int, token: str) -> HTMLResponse:
-        # Opening the link only asks: mail scanners that follow links must not acknowledge for a person.
-        action = html.escape(f"/v1/notifications/{alert_id}/ack/confirm?{urlencode({'token': token})}")
-        return HTMLResponse(
-            "<p>Acknowledge this alert? It then stops repeating and escalating.</p>"
-            f'<form method="post" action="{action}"><button type="submit">Acknowledge</button></form>'
-        )
-
-    @app.post(
-        "/v1/notifications/{alert_id}/ack/confirm",
-        tags=["notifications"],
-        summary="Acknowledge (mail page)",
-        response_class=HTMLResponse,
-        responses={404: {"description": "The link is not valid", "content": {"text/html": {}}}},
-    )
-    async def ack_confirm(alert_id: int, token: str, actor: ActorDep) -> HTMLResponse:
-        try:
-            await notifier().acknowledge(alert_id, token, actor)
-        except NotFound:
-            return HTMLResponse("<p>This link is not valid.</p>", status_code=404)
-        return HTMLResponse("<p>Thank you: the alert is acknowledged and will not be repeated.</p>")
-
-    @app.get(
-        "/v1/cases/{case}",
-        tags=["notifications"],
-        summary="Where message links lead: the case's alerts",
-        response_model=CaseNotifications,
-    )
-    async def case_alerts(case: str, actor: ActorDep) -> CaseNotifications:
-        return CaseNotifications(case=case, notifications=await notifier().notifications_of(case, actor))
-
-    @app.get(
-        "/v1/dead-letters",
-        tags=["ops"],
-        summary="Notifications given up after all retries",
-        response_model=list[DeadLetterView],
-    )
-    async def dead_letters(actor: ActorDep) -> list[DeadLetterView]:
-        return await notifier().dead_letters(actor)
-
-    @app.post(
-        "/v1/dead-letters/{dead_id}/requeue",
-        tags=["ops"],
-        summary="Try a dead letter again",
-        response_model=Requeued,
-        responses=problems_documented(404, 422),
-    )
-    async def requeue(dead_id: int, actor: ActorDep) -> Requeued:
-        return await notifier().requeue(dead_id, actor)
-
+    app.include_router(router)
     return app

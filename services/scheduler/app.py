@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from prometheus_client import Gauge
 
 from services.scheduler.usecases import Planner
@@ -24,6 +24,49 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
+def use_planner(request: Request) -> Planner:
+    planner: Planner = request.app.state.planner
+    return planner
+
+
+PlannerDep = Annotated[Planner, Depends(use_planner)]
+router = APIRouter()
+
+
+@router.get(
+    "/v1/plan",
+    tags=["plan"],
+    summary="The current plan: stays, meetings, waiting, rejected",
+    response_model=PlanView,
+)
+async def get_plan(planner: PlannerDep) -> PlanView:
+    return planner.plan()
+
+
+@router.get(
+    "/v1/cases/{case}/explanation",
+    tags=["plan"],
+    summary="Why this case is planned as it is",
+    response_model=Explanation,
+    responses=problems_documented(404),
+)
+async def explain(case: str, planner: PlannerDep) -> Explanation:
+    return await planner.explain(case)
+
+
+@router.post(
+    "/v1/capacity",
+    tags=["plan"],
+    summary="A group has this many beds on nights in [from, until)",
+    status_code=202,
+    response_model=CapacityAccepted,
+    responses=problems_documented(422, 503),
+)
+async def post_capacity(body: CapacityRequest, actor: ActorDep, planner: PlannerDep) -> CapacityAccepted:
+    await planner.change_capacity(body, actor)
+    return CapacityAccepted(group=body.group, beds=body.beds)
+
+
 def create_app(settings: ServiceSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or ServiceSettings()
     clock = clock or SystemClock()
@@ -36,18 +79,14 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
     )
     waiting = Gauge("thuisbest_waiting_list_length", "Cases waiting for a placement", registry=rt.registry)
     rt.broker.publisher(settings.topic(TOPIC_DECISIONS), schema=DecisionV1, title=TOPIC_DECISIONS)
-    holder: dict[str, Planner] = {}
-
-    def planner() -> Planner:
-        return holder["planner"]
 
     async def on_case_event(event: CaseEventV1) -> None:
-        await planner().record_case_event(event)
+        await app.state.planner.record_case_event(event)
 
     subscribe(rt.broker, settings, TOPIC_CASE_EVENTS, "scheduler", on_case_event)
 
     async def on_start() -> None:
-        holder["planner"] = p = Planner(rt.pool, rt.relay, rt.network, clock, settings, rt.registry)
+        app.state.planner = p = Planner(rt.pool, rt.relay, rt.network, clock, settings, rt.registry)
         await p.load()
         p.dirty.set()  # catch up with the clock at once
         rt.background.append(asyncio.create_task(p.run(settings.replan_debounce_seconds)))
@@ -58,49 +97,19 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
         description="Plans beds, time-outs, MST therapists, trajectbegeleiders and startgesprekken.",
         on_start=on_start,
     )
-
-    @app.get(
-        "/v1/plan",
-        tags=["plan"],
-        summary="The current plan: stays, meetings, waiting, rejected",
-        response_model=PlanView,
-    )
-    async def get_plan() -> PlanView:
-        return planner().plan()
-
-    @app.get(
-        "/v1/cases/{case}/explanation",
-        tags=["plan"],
-        summary="Why this case is planned as it is",
-        response_model=Explanation,
-        responses=problems_documented(404),
-    )
-    async def explain(case: str) -> Explanation:
-        return await planner().explain(case)
-
-    @app.post(
-        "/v1/capacity",
-        tags=["plan"],
-        summary="A group has this many beds on nights in [from, until)",
-        status_code=202,
-        response_model=CapacityAccepted,
-        responses=problems_documented(422, 503),
-    )
-    async def post_capacity(body: CapacityRequest, actor: ActorDep) -> CapacityAccepted:
-        await planner().change_capacity(body, actor)
-        return CapacityAccepted(group=body.group, beds=body.beds)
+    app.include_router(router)
 
     @app.middleware("http")
     async def refresh_gauges(request: Request, call_next: Any) -> Any:
-        if request.url.path == "/metrics" and "planner" in holder:
+        if request.url.path == "/metrics" and hasattr(app.state, "planner"):
             today = clock.now().date().isoformat()
-            plan = planner().plan()
+            plan = app.state.planner.plan()
             occupied: dict[str, int] = {}
             for stay in plan.stays:
                 if stay.start <= today < stay.end:
                     occupied[stay.group] = occupied.get(stay.group, 0) + 1
             totals: dict[tuple[str, str, str], int] = {}
-            for gid, info in planner().net.groups.items():
+            for gid, info in app.state.planner.net.groups.items():
                 used = occupied.get(gid, 0)
                 for state, n in (("occupied", used), ("free", max(info.group.beds - used, 0))):
                     key = (info.region, info.group.kind, state)

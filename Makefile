@@ -23,4 +23,6 @@ bench: install
 	$(BIN)/thuisbest bench --out bench.md
 
 lint: install
-	$(BIN)/ruff check services shared tests
+	$(BIN)/ruff check services shared tools tests
+	$(BIN)/ruff format --check services shared tools tests
+	$(BIN)/mypy --strict services shared tools

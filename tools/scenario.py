@@ -28,8 +28,6 @@ class Scenario(Network):
         return Network.model_validate(self.model_dump(by_alias=True, exclude={"events"}))
 
 
-
-
 def load_scenario_dict(data: Any) -> Scenario:
     try:
         return Scenario.model_validate(data)

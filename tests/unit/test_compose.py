@@ -34,10 +34,21 @@ def test_services_get_the_environment_their_settings_read() -> None:
             assert required in env, (name, required)
         assert env["THUISBEST_DATABASE_URL"].endswith("/" + name), "each service owns its database"
         assert env["THUISBEST_HTTP_PORT"] == str(port)
-        assert svc["build"]["args"]["SERVICE"] == name
+        assert svc["command"] == ["python", "-m", f"services.{name}"], "the command picks the service"
+        assert (ROOT / "services" / name / "__main__.py").is_file()
         assert (ROOT / svc["build"]["dockerfile"]).is_file()
         deps = svc["depends_on"]
         assert deps["kafka"]["condition"] == deps["postgres"]["condition"] == "service_healthy"
+
+
+def test_the_three_services_share_one_image() -> None:
+    """One build of deploy/Dockerfile, no per-service build arguments: only the command differs."""
+    services = [COMPOSE["services"][name] for name in ("intake", "scheduler", "notifier")]
+    assert len({svc["image"] for svc in services}) == 1
+    for svc in services:
+        assert svc["build"] == {"context": ".", "dockerfile": "deploy/Dockerfile"}
+        network = svc["environment"].get("THUISBEST_NETWORK_FILE")
+        assert network is None, "the image has no source tree: the packaged demo network is the default"
 
 
 def test_prometheus_scrapes_all_three_and_grafana_is_provisioned() -> None:

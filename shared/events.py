@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shared.inputs import Machtiging
+from shared.kinds import KindName
 from shared.types import Day, LocalTime
 
 # Topics: <domain>.<event>.v<N>. Case events are keyed by case so that one case's events
@@ -39,7 +40,7 @@ class EventBase(BaseModel):
 
 class ReferralRegistered(EventBase):
     type: Literal["referral_registered"] = "referral_registered"
-    kind: Literal["thuisbest", "thuisbest_open"]
+    kind: KindName
     home_region: str
     referrer: str
     urgency: Literal["normal", "urgent", "crisis"]
@@ -109,7 +110,7 @@ class PlacementPlanned(EventBase):
 
     type: Literal["placement_planned"] = "placement_planned"
     change: Literal["new", "moved", "discharged"] = "new"
-    kind: Literal["thuisbest", "thuisbest_open"]
+    kind: KindName
     home_region: str
     referrer: str
     group: str

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StrictInt, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from shared.kinds import KindName
 from shared.types import CaseId, Day, LocalTime, Strict, Text
 
 
@@ -30,7 +31,7 @@ class _CaseEvent(_Event):
     case: CaseId
 
 
-Kind = Literal["thuisbest", "thuisbest_open"]
+Kind = KindName  # a kind name of the kinds table (shared/kinds.py)
 Urgency = Literal["normal", "urgent", "crisis"]
 
 

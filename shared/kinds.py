@@ -1,28 +1,161 @@
-"""The trajectory kinds of DOMAIN.md and what each allows (age, group kind, stay, court order)."""
+"""The trajectory kinds of DOMAIN.md and PATHWAY-V2.md: the one table of what differs by kind.
+
+Every service and tool asks this table (age range, residence, stay bounds, court order, staff,
+time-out rule) instead of comparing kind names; adding a kind is one new row in `KIND_TABLE`.
+"""
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+
+class TimeoutRule(StrEnum):
+    """How a time-out request of a case in its home phase is answered (DOMAIN.md rule 9).
+
+    A refusing rule's value is the reason code of the refusal.
+    """
+
+    CLOSED_GROUP = "closed_group"  # served on a closed group, starting the day of the request or the next
+    INFORMAL_NETWORK = "informal_network"  # refused: the family's own informal-network address
+    NO_TIMEOUT = "no_timeout_in_kind"  # refused: the kind has no time-out at all
+
+
+# The group kind a time-out is served on, per serving rule.
+_TIMEOUT_GROUP_KIND = {TimeoutRule.CLOSED_GROUP: "closed"}
 
 
 @dataclass(frozen=True)
 class KindSpec:
+    """One row of the kinds table: everything that differs by trajectory kind."""
+
     name: str
-    group_kind: str  # "closed" or "open"
-    min_age: int
-    max_age: int  # inclusive: age at placement start
-    min_stay: int
-    max_stay: int
-    default_stay: int
-    needs_machtiging: bool
-    timeout_on_group: bool
+    group_kind: str  # the residence: the kind of group a placement uses ("closed", "open", ...)
+    min_age: int  # age at placement start, inclusive
+    max_age: int  # inclusive: "up to 18" is 17
+    min_stay: int  # days
+    max_stay: int  # days
+    default_stay: int  # days, when the referral names none
+    needs_machtiging: bool  # a court order must cover every stay (regular and time-out)
+    needs_mst_therapist: bool
+    needs_trajectbegeleider: bool
+    timeout: TimeoutRule
+
+    def __post_init__(self) -> None:
+        if not self.min_age <= self.max_age:
+            raise ValueError(f"kind {self.name}: min_age {self.min_age} > max_age {self.max_age}")
+        if not 0 < self.min_stay <= self.default_stay <= self.max_stay:
+            raise ValueError(
+                f"kind {self.name}: stays must satisfy 0 < min_stay <= default_stay <= max_stay, "
+                f"got {self.min_stay}, {self.default_stay}, {self.max_stay}"
+            )
+        object.__setattr__(self, "timeout", TimeoutRule(self.timeout))
+
+    @property
+    def timeout_on_group(self) -> bool:
+        """Whether a time-out request is served with a stay on a group."""
+        return self.timeout in _TIMEOUT_GROUP_KIND
+
+    @property
+    def timeout_group_kind(self) -> str | None:
+        """The group kind a time-out is served on, or None when the kind refuses time-outs."""
+        return _TIMEOUT_GROUP_KIND.get(self.timeout)
+
+    @property
+    def timeout_refusal(self) -> str | None:
+        """The reason code every time-out request of this kind is refused with, or None when served."""
+        return None if self.timeout_on_group else self.timeout.value
+
+    @property
+    def timeout_address_expected(self) -> bool:
+        """Whether the family names a time-out address in its informal network at referral."""
+        return self.timeout is TimeoutRule.INFORMAL_NETWORK
+
+    def age_fits(self, age: int) -> bool:
+        return self.min_age <= age <= self.max_age
+
+    def stay_fits(self, days: int) -> bool:
+        return self.min_stay <= days <= self.max_stay
 
 
-KINDS: dict[str, KindSpec] = {
-    "thuisbest": KindSpec("thuisbest", "closed", 12, 17, 42, 56, 56, True, True),
-    "thuisbest_open": KindSpec("thuisbest_open", "open", 10, 19, 28, 42, 42, False, False),
-}
+KIND_TABLE: tuple[KindSpec, ...] = (
+    KindSpec(
+        name="thuisbest",
+        group_kind="closed",
+        min_age=12,
+        max_age=17,
+        min_stay=42,
+        max_stay=56,
+        default_stay=56,
+        needs_machtiging=True,
+        needs_mst_therapist=True,
+        needs_trajectbegeleider=True,
+        timeout=TimeoutRule.CLOSED_GROUP,
+    ),
+    KindSpec(
+        name="thuisbest_open",
+        group_kind="open",
+        min_age=10,
+        max_age=19,
+        min_stay=28,
+        max_stay=42,
+        default_stay=42,
+        needs_machtiging=False,
+        needs_mst_therapist=True,
+        needs_trajectbegeleider=True,
+        timeout=TimeoutRule.INFORMAL_NETWORK,
+    ),
+)
+
+# The table by name. Callers look kinds up here at call time, so a row added to it (even by a
+# test) is honoured everywhere.
+KINDS: dict[str, KindSpec] = {spec.name: spec for spec in KIND_TABLE}
+
+
+def known_kinds() -> str:
+    return ", ".join(KINDS)
+
+
+def unknown_kind(name: object) -> str:
+    """The plain-words reason a kind name is refused."""
+    return f"unknown kind {name!r} (known: {known_kinds()})"
+
+
+def kind_spec(name: str) -> KindSpec:
+    """The row of `name`; a KeyError naming the known kinds when there is none."""
+    spec = KINDS.get(name)
+    if spec is None:
+        raise KeyError(unknown_kind(name))
+    return spec
+
+
+def kinds_on(group_kind: str) -> list[KindSpec]:
+    """The kinds whose placements use a group of `group_kind`, in table order."""
+    return [spec for spec in KINDS.values() if spec.group_kind == group_kind]
+
+
+def kind_for_group_kind(group_kind: str) -> KindSpec:
+    """The one kind placed on groups of `group_kind` (a ValueError when none or several are)."""
+    found = kinds_on(group_kind)
+    if len(found) != 1:
+        names = ", ".join(spec.name for spec in found) or "none"
+        raise ValueError(f"expected one kind on {group_kind} groups, found {names}")
+    return found[0]
+
+
+def _known_kind(name: str) -> str:
+    if name not in KINDS:
+        raise ValueError(unknown_kind(name))
+    return name
+
+
+# A kind name validated against the table (pydantic fields of events and request bodies).
+KindName = Annotated[str, AfterValidator(_known_kind)]
 
 
 def age_on(birth_date: date, day: date) -> int:
@@ -42,15 +175,11 @@ def birthday(birth_date: date, age: int) -> date:
 
 def eligible_window(kind: KindSpec, birth_date: date) -> tuple[date, date]:
     """First and last placement start day on which the youth's age fits the kind."""
-    from datetime import timedelta
-
     return birthday(birth_date, kind.min_age), birthday(birth_date, kind.max_age + 1) - timedelta(1)
 
 
 def add_months(day: date, months: int) -> date:
     """Calendar month arithmetic, clamping to the month's last day (31 Jan + 1 = 28/29 Feb)."""
-    import calendar
-
     month0 = day.month - 1 + months
     year, month = day.year + month0 // 12, month0 % 12 + 1
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))

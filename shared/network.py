@@ -86,7 +86,6 @@ class Busy(Strict):
         return self
 
 
-
 class Network(Strict):
     """The static part of a scenario: what the live services load."""
 
@@ -144,7 +143,6 @@ class Network(Strict):
         return self
 
 
-
 class ScenarioError(ValueError):
     """A scenario or network file that cannot be read; the message names key and place."""
 
@@ -167,7 +165,6 @@ def load_network(path: str | Path) -> Network:
         return Network.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(f"{path}: invalid network:\n  " + "\n  ".join(describe_errors(exc))) from None
-
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,6 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-
 def describe_errors(exc: ValidationError) -> list[str]:
     lines = []
     for err in exc.errors():
@@ -107,4 +106,3 @@ def describe_errors(exc: ValidationError) -> list[str]:
             msg = "unknown key"
         lines.append(f"{loc or '(top level)'}: {msg}")
     return lines
-

@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from shared.kinds import KINDS, KindSpec, kind_for_group_kind
+
+JSON = dict[str, Any]
+
 TIERS = ("region", "tight", "national")
 
 DEFAULT_DAYS = {"region": 180, "tight": 180, "national": 365}
@@ -23,22 +27,23 @@ BUSY_CAP = 25_000
 # fill this share of the regular closed beds (a yearly occupancy of roughly 80-85%).
 TARGET_CLOSED_LOAD = 0.84
 
-# Shares per referral.
-P_THUISBEST = {"region": 0.74, "tight": 0.74, "national": 0.75}
+# Shares per referral. Referrals are for the kind placed on closed groups (P_CLOSED) or for the
+# kind placed on open groups (the rest); what a kind allows comes from its row in shared/kinds.py.
+P_CLOSED = {"region": 0.74, "tight": 0.74, "national": 0.75}
 P_CRISIS, P_URGENT = 0.10, 0.25
 P_INVALID = 0.02
-P_NO_MACHTIGING = 0.25  # thuisbest referrals that arrive before the court decided
-P_RENEWAL = 0.30  # of thuisbest cases with a short (< 8 months) machtiging
+P_NO_MACHTIGING = 0.25  # referrals of a kind with a court order that arrive before the court decided
+P_RENEWAL = 0.30  # of cases with a short (< 8 months) machtiging
 P_WITHDRAW = 0.05
 P_CLOSE = 0.50
 P_DISCHARGE = 0.30
-P_TIMEOUT = {"thuisbest": 0.20, "thuisbest_open": 0.10}  # open ones exercise the refusal path
-STAY_CHOICES = {
-    "thuisbest": ((42, 49, 56), (0.2, 0.3, 0.5)),
-    "thuisbest_open": ((28, 35, 42), (0.3, 0.3, 0.4)),
-}
-DEFAULT_STAY = {"thuisbest": 56, "thuisbest_open": 42}
-AGE_RANGE = {"thuisbest": (12, 17), "thuisbest_open": (10, 19)}
+# Time-out requests per valid case: of kinds served on a group, and of kinds that refuse them
+# (those exercise the refusal path).
+P_TIMEOUT_SERVED, P_TIMEOUT_REFUSED = 0.20, 0.10
+# A stay is the kind's min_stay, the midpoint or its max_stay, with these weights by the kind's
+# residence (closed stays mostly use the whole court-ordered stay).
+STAY_WEIGHTS = {"closed": (0.2, 0.3, 0.5)}
+STAY_WEIGHTS_OTHER = (0.3, 0.3, 0.4)
 MST_DAYS = 20 * 7
 TIMEOUT_ADDRESSES = (
     "informal network: aunt, same town",
@@ -198,6 +203,10 @@ class _Case:
     close: date | None = None
     follow: list[tuple[datetime, dict[str, Any]]] = field(default_factory=list)
 
+    @property
+    def spec(self) -> KindSpec:
+        return KINDS[self.kind]
+
 
 def _referral_times(rng: random.Random, n: int, start: date, days: int) -> list[datetime]:
     out = []
@@ -217,6 +226,11 @@ def _at(d: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(d, time(hour, minute))
 
 
+def _stay_choices(spec: KindSpec) -> tuple[int, int, int]:
+    """A short, a middle and a long stay within the kind's bounds."""
+    return spec.min_stay, (spec.min_stay + spec.max_stay) // 2, spec.max_stay
+
+
 def _weekday(d: date) -> date:
     """The day itself, or the Monday after a weekend day."""
     return d + timedelta(days=(7 - d.weekday()) if d.weekday() >= 5 else 0)
@@ -234,8 +248,9 @@ def _make_cases(
 ) -> list[_Case]:
     cases: list[_Case] = []
     # Stratified: the shares hold exactly for every seed, only the order is random.
-    n_thuisbest = round(P_THUISBEST[tier] * n)
-    kinds = ["thuisbest"] * n_thuisbest + ["thuisbest_open"] * (n - n_thuisbest)
+    n_closed = round(P_CLOSED[tier] * n)
+    closed, opened = kind_for_group_kind("closed").name, kind_for_group_kind("open").name
+    kinds = [closed] * n_closed + [opened] * (n - n_closed)
     n_crisis, n_urgent = round(P_CRISIS * n), round(P_URGENT * n)
     urgencies = ["crisis"] * n_crisis + ["urgent"] * n_urgent
     urgencies += ["normal"] * (n - len(urgencies))
@@ -249,20 +264,20 @@ def _make_cases(
         referrer = rng.choices(referrers[home], (0.6, 0.4))[0]
         lead = {"crisis": (0, 1), "urgent": (0, 7), "normal": (2, 14)}[urgency]
         earliest = at.date() + timedelta(days=rng.randint(*lead))
-        stays, stay_w = STAY_CHOICES[kind]
-        stay = rng.choices(stays, stay_w)[0]
+        spec = KINDS[kind]
+        stay = rng.choices(_stay_choices(spec), STAY_WEIGHTS.get(spec.group_kind, STAY_WEIGHTS_OTHER))[0]
         case = _Case(f"c{i:05d}", at, kind, urgency, home, referrer, earliest, stay)
-        case.omit_stay = stay == DEFAULT_STAY[kind] and rng.random() < 0.25
-        lo_age, hi_age = AGE_RANGE[kind]
+        case.omit_stay = stay == spec.default_stay and rng.random() < 0.25
+        lo_age, hi_age = spec.min_age, spec.max_age
         # Valid: in range at the earliest start and still ~4 months later.
         case.birth = _between(
             rng,
             _years_before(earliest + timedelta(150), hi_age + 1) + timedelta(1),
             _years_before(earliest, lo_age),
         )
-        if kind == "thuisbest_open":
+        if spec.timeout_address_expected:
             case.timeout_address = rng.choice(TIMEOUT_ADDRESSES)
-        elif rng.random() >= (0.4 if urgency == "crisis" else P_NO_MACHTIGING):
+        if spec.needs_machtiging and rng.random() >= (0.4 if urgency == "crisis" else P_NO_MACHTIGING):
             valid_from = max(at.date(), earliest - timedelta(days=rng.choice((0, 0, 0, 1, 2))))
             case.machtiging = (valid_from, valid_from + timedelta(days=rng.randint(182, 364)))
         # else: the court decides later (a `machtiging` event follows the referral)
@@ -272,10 +287,11 @@ def _make_cases(
 
 def _make_invalid(rng: random.Random, case: _Case) -> None:
     es = case.earliest
-    lo_age, hi_age = AGE_RANGE[case.kind]
-    if case.kind == "thuisbest" and rng.random() < 0.4:
+    spec = case.spec
+    lo_age, hi_age = spec.min_age, spec.max_age
+    if spec.needs_machtiging and rng.random() < 0.4:
         case.invalid = "stay_longer_than_machtiging"
-        case.stay, case.omit_stay = 56, False
+        case.stay, case.omit_stay = spec.max_stay, False
         case.machtiging = (es, es + timedelta(days=rng.randint(28, 48)))
         return
     if rng.random() < 0.5:  # too old: already past the upper age at the earliest start
@@ -288,7 +304,7 @@ def _make_invalid(rng: random.Random, case: _Case) -> None:
         case.birth = _between(
             rng, _years_before(es + timedelta(200), lo_age) + timedelta(1), _years_before(es, lo_age - 1)
         )
-    if case.kind == "thuisbest" and case.machtiging is None:
+    if spec.needs_machtiging and case.machtiging is None:
         case.machtiging = (es, es + timedelta(days=182))
 
 
@@ -302,7 +318,7 @@ def _follow_ups(rng: random.Random, case: _Case) -> None:
 
     ready = case.earliest
     granted = case.machtiging  # the referral's own machtiging stays as it was sent
-    if case.kind == "thuisbest":
+    if case.spec.needs_machtiging:
         if granted is None:
             if case.urgency == "crisis":  # an urgent court order within a couple of days
                 at = after_ref(_at(ref_day + timedelta(days=rng.randint(0, 2)), 11))
@@ -343,7 +359,7 @@ def _follow_ups(rng: random.Random, case: _Case) -> None:
         close = _weekday(max(close, end + timedelta(days=rng.randint(7, 21))))
     mach_until = granted[1] if granted else None
 
-    if rng.random() < P_TIMEOUT[case.kind]:
+    if rng.random() < (P_TIMEOUT_SERVED if case.spec.timeout_on_group else P_TIMEOUT_REFUSED):
         at_day = max(ref_day + timedelta(days=rng.randint(60, 90)), end + timedelta(days=rng.randint(3, 14)))
         days = rng.choices((1, 2, 3, 5, 7, 10, 14), (1, 3, 3, 3, 3, 1, 1))[0]
         fits = mach_until is None or at_day + timedelta(days=days + 1) < mach_until
@@ -454,8 +470,9 @@ def closed_bed_demand(scenario: dict[str, Any]) -> float:
     discharged = {e["case"] for e in scenario["events"] if e["type"] == "discharge"}
     withdrawn = {e["case"] for e in scenario["events"] if e["type"] == "withdraw"}
     for e in scenario["events"]:
-        if e["type"] == "referral" and e["kind"] == "thuisbest" and e["case"] not in withdrawn:
-            nights += e.get("stay_days", 56) if e["case"] not in discharged else 49
+        spec = KINDS.get(e["kind"]) if e["type"] == "referral" else None
+        if spec is not None and spec.group_kind == "closed" and e["case"] not in withdrawn:
+            nights += e.get("stay_days", spec.default_stay) if e["case"] not in discharged else 49
         elif e["type"] == "timeout_request":
             nights += e["days"]
     return nights / max(1, days)
@@ -464,7 +481,9 @@ def closed_bed_demand(scenario: dict[str, Any]) -> float:
 # --- network builders ----------------------------------------------------------------------
 
 
-def _zuid_network(rng: random.Random) -> tuple[list, list, list, list, dict]:
+def _zuid_network(
+    rng: random.Random,
+) -> tuple[list[JSON], list[list[Any]], list[JSON], list[JSON], dict[str, list[str]]]:
     regions = [{"code": c, "name": n} for c, n in ZUID_REGIONS]
     travel = [list(t) for t in ZUID_TRAVEL]
     locations = []
@@ -506,8 +525,9 @@ def _zuid_network(rng: random.Random) -> tuple[list, list, list, list, dict]:
     return regions, travel, locations, people, referrers
 
 
-def _national_regions(rng: random.Random) -> tuple[list, list, list[float]]:
-    regions, points = [], []
+def _national_regions(rng: random.Random) -> tuple[list[JSON], list[list[Any]], list[float]]:
+    regions: list[JSON] = []
+    points: list[tuple[float, float]] = []
     for i, (name, _town, x, y) in enumerate(NATIONAL_REGIONS, start=1):
         regions.append({"code": f"R{i:02d}", "name": name})
         points.append((x + rng.uniform(-4, 4), y + rng.uniform(-4, 4)))
@@ -546,7 +566,7 @@ def _fit_sizes(rng: random.Random, per_loc: list[list[int]], target: int) -> Non
 
 
 def _national_locations(
-    rng: random.Random, regions: list[dict], weights: list[float], closed_regular: int, open_beds: int
+    rng: random.Random, regions: list[JSON], weights: list[float], closed_regular: int, open_beds: int
 ) -> list[dict[str, Any]]:
     """~25 locations; closed beds minus time-out beds == closed_regular, open beds == open_beds."""
     n_loc = rng.randint(24, 26)
@@ -595,7 +615,7 @@ def _chunks(rng: random.Random, items: list[Any], lo: int, hi: int) -> list[list
 
 
 def _national_people(
-    rng: random.Random, regions: list[dict], locations: list[dict], cases: list[_Case], start: date, days: int
+    rng: random.Random, regions: list[JSON], locations: list[JSON], cases: list[_Case], start: date, days: int
 ) -> list[dict[str, Any]]:
     codes = [r["code"] for r in regions]
     by_region = _concurrent(cases, days, start, lambda c: c.home)
@@ -625,9 +645,9 @@ def _national_people(
         supervisors.append({"id": sid, "role": "mst_supervisor", "regions": team_regions})
 
     # Trajectbegeleiders: the load of a location follows its share of closed / open beds.
-    by_kind = _concurrent(cases, days, start, lambda c: c.kind)
-    need_closed = _high(by_kind.get("thuisbest", []))
-    need_open = _high(by_kind.get("thuisbest_open", []))
+    by_group_kind = _concurrent(cases, days, start, lambda c: c.spec.group_kind)
+    need_closed = _high(by_group_kind.get("closed", []))
+    need_open = _high(by_group_kind.get("open", []))
     total_closed = sum(g["beds"] for loc in locations for g in loc["groups"] if g["kind"] == "closed") or 1
     total_open = sum(g["beds"] for loc in locations for g in loc["groups"] if g["kind"] == "open") or 1
     need_by_region: dict[str, float] = {}
@@ -649,7 +669,7 @@ def _national_people(
                 {"id": f"tb-{code}-{k}", "role": "trajectbegeleider", "regions": [code], "max_cases": cap}
             )
     people: list[dict[str, Any]] = list(supervisors)
-    by_code: dict[str, list[dict]] = {}
+    by_code: dict[str, list[JSON]] = {}
     for th in therapists:
         by_code.setdefault(th["regions"][0], []).append(th)
     for code in codes:
@@ -671,7 +691,7 @@ def _national_people(
 
 
 def _busy(
-    rng: random.Random, people: list[dict], start: date, end: date, holidays: set[date], per_day: float
+    rng: random.Random, people: list[JSON], start: date, end: date, holidays: set[date], per_day: float
 ) -> list[dict[str, str]]:
     """1-2 blocks (2-3 hours, morning and/or afternoon) on some working days per person."""
     ids = [p["id"] for p in people if p["role"] in ("mst_therapist", "trajectbegeleider", "referrer")]
@@ -694,7 +714,7 @@ def _busy(
 
 
 def _capacity(
-    rng: random.Random, locations: list[dict], n: int, start: date, days: int
+    rng: random.Random, locations: list[JSON], n: int, start: date, days: int
 ) -> list[tuple[datetime, dict[str, Any]]]:
     groups = [g for loc in locations for g in loc["groups"]]
     out = []
@@ -767,7 +787,7 @@ def generate(
             if c.invalid or c.withdrawn or c.likely_start is None or c.likely_end is None:
                 continue
             nights = (c.likely_end - c.likely_start).days
-            if c.kind == "thuisbest":
+            if c.spec.group_kind == "closed":
                 timeouts = [b["days"] for _, b in c.follow if b["type"] == "timeout_request"]
                 closed_nights += nights + sum(timeouts)
             else:

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from shared.kinds import kind_for_group_kind
 from shared.network import Network
 from shared.settings import DEMO_NETWORK
 from tools.scenario import load_scenario
@@ -22,20 +23,21 @@ from tools.scenario import load_scenario
 def sample_referral(net: Network, rng: random.Random, today: date) -> dict[str, Any]:
     """A valid referral for `net`: a youth of 14 or 15, a machtiging covering a full stay."""
     referrer = rng.choice([p for p in net.people if p.role == "referrer"])
-    open_kind = rng.random() < 0.3
+    # Three in ten referrals for the kind on open groups, the others for the kind on closed groups.
+    kind = kind_for_group_kind("open" if rng.random() < 0.3 else "closed")
     body: dict[str, Any] = {
         "case": "lat-" + uuid.uuid4().hex[:12],
-        "kind": "thuisbest_open" if open_kind else "thuisbest",
+        "kind": kind.name,
         "birth_date": (today - timedelta(days=365 * 14 + rng.randrange(300))).isoformat(),
         "home_region": referrer.regions[0],
         "referrer": referrer.id,
         "urgency": rng.choice(["normal", "normal", "urgent", "crisis"]),
         "earliest_start": (today + timedelta(days=rng.randrange(1, 10))).isoformat(),
         "conflicts_with": [],
-        "timeout_address": "informal network: aunt, same town" if open_kind else None,
+        "timeout_address": "informal network: aunt, same town" if kind.timeout_address_expected else None,
         "machtiging": None,
     }
-    if not open_kind:
+    if kind.needs_machtiging:
         body["machtiging"] = {
             "valid_from": today.isoformat(),
             "valid_until": (today + timedelta(days=200)).isoformat(),

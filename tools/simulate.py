@@ -17,7 +17,7 @@ from services.scheduler.core import Scheduler, SchedulerStats, SolverConfig
 from shared.clock import VirtualClock
 from shared.events import Decision, TimeoutAddressRecorded
 from shared.inputs import CapacityEvent, MachtigingEvent, ReferralEvent, TimeoutRequestEvent
-from shared.kinds import lapse_date
+from shared.kinds import KINDS, lapse_date
 from shared.network import NetworkIndex, ScenarioError
 from shared.types import fmt_local
 from tools.scenario import Kpis, NotificationOut, Report, Scenario, SolverStats, load_scenario
@@ -172,8 +172,9 @@ def _apply(run: _Run, net: NetworkIndex, ev: Any, now: datetime) -> None:
     elif ev.case not in run.referred:
         # Intake never publishes events of a case it does not know; it refuses them itself.
         if isinstance(ev, TimeoutRequestEvent):
-            kind = run.refused_kind.get(ev.case)
-            reason = "informal_network" if kind == "thuisbest_open" else "not_in_home_phase"
+            # The kind's own refusal holds for any request of it (intake knows the kind it refused).
+            spec = KINDS.get(run.refused_kind.get(ev.case, ""))
+            reason = (spec.timeout_refusal if spec else None) or "not_in_home_phase"
         else:
             reason = "unknown_case"
         run.reject(ev.case, ev.type, ev.at, reason)
@@ -225,7 +226,8 @@ def compute_kpis(scenario: Scenario, stays: list[dict[str, Any]], meetings: list
             continue
         start, end = date.fromisoformat(s["start"]), date.fromisoformat(s["end"])
         ready = max(ref.at.date(), ref.earliest_start)
-        if ref.kind == "thuisbest":
+        spec = KINDS.get(ref.kind)
+        if spec is not None and spec.needs_machtiging:
             for vf, vu in machtigingen[s["case"]]:
                 if vf <= start and end <= vu + timedelta(1) and start <= lapse_date(vf):
                     ready = max(ready, vf)
@@ -262,7 +264,8 @@ def compute_kpis(scenario: Scenario, stays: list[dict[str, Any]], meetings: list
     served = asked = 0
     for case, day in requests:
         ref = referrals.get(case)
-        if ref is None or ref.kind != "thuisbest":
+        spec = KINDS.get(ref.kind) if ref is not None else None
+        if spec is None or not spec.timeout_on_group:
             continue
         asked += 1
         for k, start in enumerate(timeouts.get(case, [])):

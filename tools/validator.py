@@ -16,12 +16,14 @@ from typing import Any
 
 import holidays
 
+from shared.kinds import KINDS, KindSpec
+
 JSON = dict[str, Any]
 
-GROUP_KIND = {"thuisbest": "closed", "thuisbest_open": "open"}
-AGE_RANGE = {"thuisbest": (12, 17), "thuisbest_open": (10, 19)}  # inclusive, at placement start
-DEFAULT_STAY = {"thuisbest": 56, "thuisbest_open": 42}  # days, when the referral names none
-TIMEOUT_REASONS = frozenset({"informal_network", "not_in_home_phase", "no_machtiging", "no_bed"})
+# What differs by kind (residence, age range, default stay, court order, staff, time-out rule) is
+# the spec's table, read from shared/kinds.py; every check on a report is the validator's own.
+# Refusal reasons of a time-out request besides the kinds' own (a kind that never serves one).
+TIMEOUT_REASONS = frozenset({"not_in_home_phase", "no_machtiging", "no_bed"})
 ENDED = {"close": "closed", "withdraw": "withdrawn"}
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -177,6 +179,15 @@ class _Case:
     @property
     def close_date(self) -> date | None:
         return next((at for _, kind, at in self.ends if kind == "close"), None)
+
+    @property
+    def spec(self) -> KindSpec | None:
+        """The kind's row of the kinds table; None for a kind it does not know."""
+        return KINDS.get(self.kind)
+
+    @property
+    def needs_machtiging(self) -> bool:
+        return self.spec is not None and self.spec.needs_machtiging
 
 
 @dataclass(frozen=True)
@@ -445,7 +456,7 @@ class _Validator:
 
     def wait_days(self, stay: _Stay, facts: _Case) -> int:
         ready = max(facts.referral_date, facts.earliest_start)
-        if facts.kind == "thuisbest":
+        if facts.needs_machtiging:
             machtiging = self.machtiging_for(stay, facts)
             if machtiging is not None:
                 ready = max(ready, machtiging[0])
@@ -553,12 +564,14 @@ class _Validator:
         group = stay.group
         # Rule 2: kind of group.
         if group is not None:
-            wanted = GROUP_KIND.get(facts.kind)
-            if stay.type == "timeout" and group.kind != "closed":
+            spec = facts.spec
+            wanted = spec.group_kind if spec else None
+            timeout_kind = (spec.timeout_group_kind if spec else None) or "closed"
+            if stay.type == "timeout" and group.kind != timeout_kind:
                 self.add(
                     "group_kind",
                     stay.case,
-                    f"{stay.label}: a time-out must be on a closed group, {group.id} is {group.kind}",
+                    f"{stay.label}: a time-out must be on a {timeout_kind} group, {group.id} is {group.kind}",
                 )
             elif stay.type == "placement" and wanted is not None and group.kind != wanted:
                 self.add(
@@ -567,7 +580,7 @@ class _Validator:
                     f"{stay.label}: a {facts.kind} case needs a {wanted} group, {group.id} is {group.kind}",
                 )
         # Rule 3: machtiging.
-        if facts.kind == "thuisbest" and self.machtiging_for(stay, facts) is None:
+        if facts.needs_machtiging and self.machtiging_for(stay, facts) is None:
             self.add("machtiging", stay.case, f"{stay.label}: {self._why_no_machtiging(stay, facts)}")
         # Rule 4: start bounds.
         if stay.start < facts.referral_date:
@@ -580,7 +593,7 @@ class _Validator:
             self.add(
                 "start_bounds", stay.case, f"{stay.label} starts before earliest_start {facts.earliest_start}"
             )
-        if facts.kind == "thuisbest" and facts.machtigingen:
+        if facts.needs_machtiging and facts.machtigingen:
             first_valid = min(valid_from for valid_from, _ in facts.machtigingen)
             if stay.start < first_valid:
                 self.add(
@@ -638,7 +651,8 @@ class _Validator:
     def _check_length(self, stay: _Stay, facts: _Case) -> None:
         # SCENARIO.md: a placement lasts stay_days (or the kind's default) unless a discharge
         # counts: it arrives while the stay runs and is dated after the start; then it ends then.
-        planned = stay.start + timedelta(facts.stay_days or DEFAULT_STAY.get(facts.kind, 0))
+        default = facts.spec.default_stay if facts.spec else 0
+        planned = stay.start + timedelta(facts.stay_days or default)
         end = planned
         for (at, day), stamp in sorted(zip(facts.discharges, facts.discharge_times, strict=True)):
             if at > self.last_day or (stay.case, "discharge", stamp) in self.refused:
@@ -655,7 +669,7 @@ class _Validator:
 
     def _check_age(self, stay: _Stay, facts: _Case) -> None:
         # Rule 5.
-        low, high = AGE_RANGE.get(facts.kind, (0, 200))
+        low, high = (facts.spec.min_age, facts.spec.max_age) if facts.spec else (0, 200)
         if facts.birth_date is None:
             self.add("age", stay.case, f"{stay.label}: the referral has no valid birth_date")
             return
@@ -666,17 +680,29 @@ class _Validator:
             )
 
     def _check_staff(self, stay: _Stay, facts: _Case) -> None:
-        # Rule 7, first half: the right people for the regions.
+        # Rule 7, first half: the right people for the regions, as many as the kind needs.
+        spec = facts.spec
         needs = [
-            ("mst_therapist", stay.therapist, facts.home_region, "the home region"),
+            (
+                "mst_therapist",
+                spec is None or spec.needs_mst_therapist,
+                stay.therapist,
+                facts.home_region,
+                "the home region",
+            ),
             (
                 "trajectbegeleider",
+                spec is None or spec.needs_trajectbegeleider,
                 stay.trajectbegeleider,
                 stay.group.region if stay.group else None,
                 "the location's region",
             ),
         ]
-        for role, person_id, region, which in needs:
+        for role, needed, person_id, region, which in needs:
+            if not needed:
+                if person_id:
+                    self.add("staffing", stay.case, f"{stay.label}: a {facts.kind} case has no {role}")
+                continue
             person = self.people.get(person_id or "")
             if person is None:
                 self.add("staffing", stay.case, f"{stay.label}: {role} {person_id!r} is not a known person")
@@ -840,17 +866,19 @@ class _Validator:
             c: sorted(s, key=lambda s: s.start) for c, s in self.timeouts.items()
         }
         self.served_within_1_day = 0
-        self.thuisbest_requests = 0
+        self.on_group_requests = 0
+        kind_refusals = {r for spec in KINDS.values() if (r := spec.timeout_refusal) is not None}
         for request in self.requests:
             facts = self.cases.get(request.case)
             kind = facts.kind if facts else None
+            spec = facts.spec if facts else None
             refused = refusals.get((request.case, request.at), [])
             refusal = refused.pop(0) if refused else None
             # A refused request is answered; a time-out then answers a later request or none.
             served = None if refusal else self._take_timeout(unused.get(request.case, []), request)
             where = f"time-out request of {request.case} at {request.at}"
-            if kind == "thuisbest" and request.in_run:
-                self.thuisbest_requests += 1
+            if spec is not None and spec.timeout_on_group and request.in_run:
+                self.on_group_requests += 1
                 self.served_within_1_day += int(served is not None)
             if served is not None:
                 self._check_served(request, served, facts)
@@ -865,22 +893,25 @@ class _Validator:
                 )
             else:
                 code = _reason_code(refusal.get("reason"))
-                if code not in TIMEOUT_REASONS:
+                reasons = TIMEOUT_REASONS | kind_refusals
+                if code not in reasons:
                     self.add(
                         "timeout",
                         request.case,
                         f"{where} is rejected with reason "
-                        f"{refusal.get('reason')!r}, not one of {sorted(TIMEOUT_REASONS)}",
+                        f"{refusal.get('reason')!r}, not one of {sorted(reasons)}",
                     )
-                elif kind == "thuisbest_open" and code != "informal_network":
+                elif spec is not None and spec.timeout_refusal is not None and code != spec.timeout_refusal:
                     self.add(
                         "timeout",
                         request.case,
-                        f"{where}: an open-variant request is refused with informal_network, not {code}",
+                        f"{where}: a {kind} request is refused with {spec.timeout_refusal}, not {code}",
                     )
-                elif kind == "thuisbest" and code == "informal_network":
+                elif spec is not None and spec.timeout_on_group and code in kind_refusals:
                     self.add(
-                        "timeout", request.case, f"{where}: informal_network is only for the open variant"
+                        "timeout",
+                        request.case,
+                        f"{where}: {code} is only for a kind without time-outs on a group, not {kind}",
                     )
         for stays in unused.values():
             for stay in stays:
@@ -908,10 +939,10 @@ class _Validator:
         where = f"{stay.label} for the request at {request.at}"
         if facts is None:
             return
-        if facts.kind != "thuisbest":
-            self.add(
-                "timeout", request.case, f"{where}: a {facts.kind} request must be refused (informal_network)"
-            )
+        spec = facts.spec
+        if spec is None or not spec.timeout_on_group:
+            refusal = spec.timeout_refusal if spec else "unknown kind"
+            self.add("timeout", request.case, f"{where}: a {facts.kind} request must be refused ({refusal})")
         planned_end = stay.start + timedelta(request.days)
         discharged = any(stay.start <= at < planned_end and day == stay.end for at, day in facts.discharges)
         if stay.end != planned_end and not discharged:
@@ -1014,8 +1045,8 @@ class _Validator:
             else 100.0,
             "bed_nights_used_pct": round(100.0 * used / offered, 2) if offered else 0.0,
             "timeouts_requested": sum(request.in_run for request in self.requests),
-            "timeouts_within_1_day_pct": round(100.0 * self.served_within_1_day / self.thuisbest_requests, 2)
-            if self.thuisbest_requests
+            "timeouts_within_1_day_pct": round(100.0 * self.served_within_1_day / self.on_group_requests, 2)
+            if self.on_group_requests
             else 100.0,
         }
 
@@ -1048,11 +1079,12 @@ def validate_report(scenario: JSON, report: JSON) -> ValidationResult:
     - referrals: the number of `referral` events in the run.
     - placed: the number of placements in `stays`.
     - mean_wait_days, p90_wait_days: the wait of a placement is its `start` minus the latest of
-      the referral's `at` date, its `earliest_start` and, for `thuisbest`, the `valid_from` of the
-      machtiging it was placed under: the first of the case's machtigingen (the referral's own,
-      then `machtiging` events in event order) with valid_from <= start, end <= valid_until + 1
-      day and start <= valid_from + 3 calendar months (day clamped to the month's end). Mean of
-      the waits; p90 by nearest rank: sorted waits, index ceil(0.9 * n) - 1. 0.0 when none placed.
+      the referral's `at` date, its `earliest_start` and, for a kind with a court order
+      (`thuisbest`), the `valid_from` of the machtiging it was placed under: the first of the
+      case's machtigingen (the referral's own, then `machtiging` events in event order) with
+      valid_from <= start, end <= valid_until + 1 day and start <= valid_from + 3 calendar
+      months (day clamped to the month's end). Mean of the waits; p90 by nearest rank: sorted
+      waits, index ceil(0.9 * n) - 1. 0.0 when none placed.
     - home_region_pct: placements whose location's region is the case's home region, as a
       percentage of placed; 100.0 when none placed.
     - mean_travel_minutes: mean over placements of the travel minutes between the home region
@@ -1072,9 +1104,10 @@ def validate_report(scenario: JSON, report: JSON) -> ValidationResult:
       events applied: for a night the latest-announced event covering it wins), as a
       percentage; 0.0 when there are no beds.
     - timeouts_requested: the number of `timeout_request` events in the run (every kind).
-    - timeouts_within_1_day_pct: thuisbest time-out requests served by a time-out stay of that
-      case starting on the request's date or the next day, as a percentage of all time-out
-      requests of thuisbest cases in the run; 100.0 when there are none. Requests are matched to time-out
+    - timeouts_within_1_day_pct: time-out requests of kinds with time-outs on a group
+      (`thuisbest`) served by a time-out stay of that case starting on the request's date or the
+      next day, as a percentage of all time-out requests of such cases in the run; 100.0 when
+      there are none. Requests are matched to time-out
       stays in event order, each stay used once, the earliest fitting stay first.
     """
     return _Validator(scenario, report).run()

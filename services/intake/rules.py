@@ -25,7 +25,7 @@ from shared.inputs import (
     TimeoutRequestEvent,
     WithdrawEvent,
 )
-from shared.kinds import KINDS, age_on, eligible_window, lapse_date
+from shared.kinds import KINDS, age_on, eligible_window, kind_spec, lapse_date, unknown_kind
 from shared.network import NetworkIndex
 
 MAX_LEAD_DAYS = 366  # a referral is for a placement within a year; a later start is a typing error
@@ -56,7 +56,7 @@ def reference_problems(data: dict[str, Any], net: NetworkIndex) -> list[Problem]
     problems: list[Problem] = []
     kind, region, referrer = data.get("kind"), data.get("home_region"), data.get("referrer")
     if isinstance(kind, str) and kind not in KINDS:
-        problems.append(Problem("kind", f"unknown kind {kind!r} (known: {', '.join(KINDS)})"))
+        problems.append(Problem("kind", unknown_kind(kind)))
     if isinstance(region, str) and region not in net.regions:
         problems.append(Problem("home_region", f"unknown region {region!r}"))
     if isinstance(referrer, str):
@@ -90,10 +90,10 @@ def referral_problems(ref: ReferralEvent, net: NetworkIndex) -> list[Problem]:
     if kind is None:
         return problems
     age = age_on(ref.birth_date, ref.earliest_start)
-    if not kind.min_age <= age <= kind.max_age:
+    if not kind.age_fits(age):
         problem("birth_date", f"age {age} is outside {kind.min_age}-{kind.max_age} for {kind.name}")
     stay = ref.stay_days if ref.stay_days is not None else kind.default_stay
-    if not kind.min_stay <= stay <= kind.max_stay:
+    if not kind.stay_fits(stay):
         problem("stay_days", f"{stay} is outside {kind.min_stay}-{kind.max_stay} days for {kind.name}")
     m = ref.machtiging
     if not kind.needs_machtiging:
@@ -119,11 +119,11 @@ def to_case_event(ev: CaseEvent, net: NetworkIndex) -> CaseEventT:
     common = {"case": ev.case, "occurred_at": ev.at}
     match ev:
         case ReferralEvent():
-            kind = KINDS[ev.kind]
+            kind = kind_spec(ev.kind)
             eligible_from, eligible_until = eligible_window(kind, ev.birth_date)
             return ReferralRegistered(
                 **common,
-                kind=ev.kind,  # type: ignore[arg-type]
+                kind=ev.kind,
                 home_region=ev.home_region,
                 referrer=ev.referrer,
                 urgency=ev.urgency,

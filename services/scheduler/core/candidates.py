@@ -9,7 +9,6 @@ import numpy as np
 
 from services.scheduler.core.profiles import Profiles
 from services.scheduler.core.state import Case, Placement
-from shared.kinds import KINDS
 from shared.network import NetworkIndex
 
 # Objective weights (integers), in the soft order of DOMAIN.md: an unplaced case outweighs any
@@ -67,9 +66,9 @@ class CaseInput:
         return (UNPLACED + AGE_PER_DAY * self.waited) * URGENCY_FACTOR.get(self.case.urgency, 1) + lost
 
 
-def groups_in_reach(net: NetworkIndex, case: Case) -> dict[str, int]:
-    """Groups of the case's kind whose region is reachable from home, with the travel minutes."""
-    wanted = KINDS[case.kind].group_kind
+def groups_in_reach(net: NetworkIndex, case: Case, group_kind: str | None = None) -> dict[str, int]:
+    """Groups of `group_kind` (default: the case's residence) reachable from home, with the travel minutes."""
+    wanted = case.spec.group_kind if group_kind is None else group_kind
     out: dict[str, int] = {}
     for gid, info in net.groups.items():
         if info.group.kind != wanted:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 from services.scheduler.core.state import Case
-from shared.kinds import KINDS
 from shared.network import NetworkIndex
 
 
@@ -40,7 +39,7 @@ def placement_text(
     moved: bool,
     fcfs: bool,
 ) -> str:
-    kind = KINDS[case.kind].group_kind
+    kind = case.spec.group_kind
     verb = "Moved to" if moved else "Placed on"
     parts = [f"{verb} {where(net, case, group)} from {start}, {why_start(case, start)}."]
     if net.groups[group].region != case.home_region:

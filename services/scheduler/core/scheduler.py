@@ -56,7 +56,6 @@ from shared.events import (
     TimeoutRequested,
 )
 from shared.inputs import Machtiging
-from shared.kinds import KINDS
 from shared.network import Network, NetworkIndex
 from shared.types import fmt_local
 
@@ -284,8 +283,9 @@ class Scheduler:
     def _timeout(self, ev: TimeoutRequested, now: datetime) -> list[Decision]:
         case = self.cases.get(ev.case)
         day = ev.occurred_at.date()
-        if case is not None and case.kind == "thuisbest_open":
-            return self._refuse(ev, "timeout_request", "informal_network", now)
+        refusal = case.spec.timeout_refusal if case is not None else None
+        if refusal is not None:  # the kind has no time-out on a group
+            return self._refuse(ev, "timeout_request", refusal, now)
         p = case.placement if case else None
         if case is None or p is None or not case.open or p.start > day or p.end > day:
             return self._refuse(ev, "timeout_request", "not_in_home_phase", now)
@@ -294,12 +294,13 @@ class Scheduler:
         starts = [
             s
             for s in (day, day + timedelta(1))
-            if case.machtiging_for(s, s + timedelta(ev.days), placement=False) is not None
+            if not case.needs_machtiging
+            or case.machtiging_for(s, s + timedelta(ev.days), placement=False) is not None
         ]
         if not starts:
             return self._refuse(ev, "timeout_request", "no_machtiging", now)
         prof = self._fixed_profile(day, days=16, load_days=1)
-        reach = groups_in_reach(self.net, case)
+        reach = groups_in_reach(self.net, case, case.spec.timeout_group_kind)
         order = sorted(reach, key=lambda g: (self.net.groups[g].group.timeout_beds == 0, reach[g], g))
         conflicts = set(case.conflicts_with)
         for s in starts:
@@ -685,7 +686,7 @@ class Scheduler:
         self, case: Case, ci: CaseInput, final: Profiles, horizon_end: date, now: datetime
     ) -> str | None:
         """Set the case's waiting reason; return an explanation when it must be published anew."""
-        kind = KINDS[case.kind].group_kind
+        kind = case.spec.group_kind
         if not ci.allowed.any():
             code, reason = describe_window(case, now.date(), horizon_end)
             expected = None

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from shared.kinds import lapse_date
+from shared.kinds import KindSpec, kind_spec, lapse_date
 from shared.types import fmt_local, parse_local
 
 URGENCY_RANK = {"crisis": 0, "urgent": 1, "normal": 2}
@@ -81,8 +81,13 @@ class Case:
         return self.status == "open"
 
     @property
+    def spec(self) -> KindSpec:
+        """The case's row of the kinds table."""
+        return kind_spec(self.kind)
+
+    @property
     def needs_machtiging(self) -> bool:
-        return self.kind == "thuisbest"
+        return self.spec.needs_machtiging
 
     def ready_day(self) -> date:
         """The first day the rules let this case start (ignoring beds and people)."""

@@ -110,6 +110,23 @@ def install_problem_handlers(app: FastAPI, extra: Mapping[str, ExtraProblems] | 
     app.add_exception_handler(RequestValidationError, invalid)
 
 
+def problems_in_openapi(schema: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI documents its own validation error body for 422; ours is the problem format."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    problem = ProblemBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(problem.pop("$defs", {}))
+    components["ProblemBody"] = problem
+    ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ProblemBody"}}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            answer = operation.get("responses", {}).get("422")
+            if answer is not None:
+                answer.update(description=STATUS_TEXT[422], content=ref)
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    return schema
+
+
 def current_actor(request: Request) -> Actor:
     """The person asking (the `x-user` header until sign-in replaces it) and where from."""
     client = request.client.host if request.client else None

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -20,7 +21,7 @@ from shared.bus import TRANSIENT, DeadLetters, OutboxRelay, dead_letter_middlewa
 from shared.db import create_pool, migrate
 from shared.errors import Problem
 from shared.events import TOPIC_DEAD_LETTER
-from shared.http import ExtraProblems, install_problem_handlers, problem_response
+from shared.http import ExtraProblems, install_problem_handlers, problem_response, problems_in_openapi
 from shared.network import Network, load_network
 from shared.settings import ServiceSettings
 
@@ -141,6 +142,16 @@ def make_app(
     for error in TRANSIENT:
         app.add_exception_handler(error, unavailable)
     install_problem_handlers(app, extra_problems)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            app.openapi_schema = problems_in_openapi(schema)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get(
         "/healthz",

@@ -90,9 +90,12 @@ class CloseFields(Strict):
     type: Literal["close"] = "close"
 
 
+MAX_BEDS = 1000  # a group has a few beds; far more is a typing error (and overflows the column)
+
+
 class CapacityFields(Strict):
     group: str
-    beds: int = Field(ge=0)
+    beds: int = Field(ge=0, le=MAX_BEDS)
     from_: Day = Field(alias="from")
     until: Day
 

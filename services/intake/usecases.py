@@ -25,6 +25,7 @@ from shared.errors import Conflict, NotFound, Problem, Refused
 from shared.events import TOPIC_CASE_EVENTS, TOPIC_TIMEOUT_ADDRESS, Decision, TimeoutAddressRecorded
 from shared.http import validation_problems
 from shared.inputs import LaterEventRequest, ReferralRequest, later_event
+from shared.kinds import KINDS
 from shared.network import NetworkIndex
 from shared.settings import ServiceSettings
 from shared.types import is_case_id
@@ -88,6 +89,7 @@ class Intake:
             raise Refused(problems)
         # A repeat is the same referral however it is spelled (defaults written out or left away).
         same = ref.model_dump(mode="json", exclude={"at"})
+        same["stay_days"] = ref.stay_days if ref.stay_days is not None else KINDS[ref.kind].default_stay
         digest = hashlib.sha256(json.dumps(same, sort_keys=True).encode()).hexdigest()
         async with self.unit() as uow:
             created = await uow.cases.add_referral(ref, digest)

@@ -2,8 +2,9 @@
 
 One in-memory planning core (pure, `services/scheduler/core`) is changed only under a lock, and
 every change is saved with its decisions in one unit of work (snapshot, outbox and the event's
-dedupe record). Readers get the plan as published after the last committed change, so they never
-see a re-plan half done, and are never blocked by one.
+dedupe record). Readers of the plan (and metrics) get the plan as published after the last
+committed change, so they never see a re-plan half done and are never blocked by one; an
+explanation reads the core itself and waits for a running re-plan to finish.
 """
 
 from __future__ import annotations

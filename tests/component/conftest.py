@@ -1,0 +1,161 @@
+"""Component tier: a service's app in this process, its broker in memory (TestKafkaBroker), its
+database a fresh one on the real embedded PostgreSQL. No processes, no real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker, TestKafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from shared.clock import VirtualClock
+from shared.settings import ServiceSettings
+
+SAMPLE_NETWORK = Path(__file__).resolve().parents[2] / "shared" / "data" / "demo-network.json"
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One message a watcher saw on a topic: its key, raw bytes and the JSON it decodes to (or None)."""
+
+    key: str
+    raw: bytes
+    body: Any
+
+
+@dataclass
+class Watcher:
+    """Records every message published on one topic of the in-memory broker."""
+
+    topic: str
+    messages: list[Seen] = field(default_factory=list)
+
+    async def handle(self, msg: KafkaMessage) -> None:
+        raw = bytes(msg.body or b"")
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        key = msg.raw_message.key  # type: ignore[union-attr]
+        self.messages.append(Seen((key or b"").decode(), raw, body))
+
+    def bodies(self, **match: Any) -> list[Any]:
+        """The decoded messages whose top-level fields equal `match`."""
+        return [
+            m.body
+            for m in self.messages
+            if isinstance(m.body, dict) and all(m.body.get(k) == v for k, v in match.items())
+        ]
+
+    async def wait_for(self, count: int = 1, within: float = 10.0, **match: Any) -> list[Any]:
+        """At least `count` messages matching `match`; fails after `within` seconds."""
+        found: list[Any] = await eventually(lambda: self.bodies(**match), lambda f: len(f) >= count, within)
+        return found
+
+
+async def eventually(
+    probe: Callable[[], Any], ok: Callable[[Any], bool] = bool, within: float = 10.0, what: str = ""
+) -> Any:
+    """Poll `probe()` (sync or async) until `ok(result)`; the last result, or fail after `within` s."""
+    deadline = time.monotonic() + within
+    while True:
+        result = probe()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if ok(result):
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within} s: {what or probe}: {result!r}")
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class Running:
+    app: FastAPI
+    broker: KafkaBroker  # the in-memory test broker: publish to drive subscribers
+    http: httpx.AsyncClient
+    clock: VirtualClock
+    settings: ServiceSettings
+    dsn: str
+    watchers: dict[str, Watcher] = field(default_factory=dict)
+
+    def topic(self, name: str) -> str:
+        return self.settings.topic(name)
+
+    def seen(self, name: str) -> Watcher:
+        """The watcher of topic `name` (unprefixed), as asked for with `running(..., watch=)`."""
+        return self.watchers[name]
+
+    async def publish(self, name: str, payload: Any, key: str | None = None) -> None:
+        """Publish on topic `name` (unprefixed) as the relay does: JSON bytes, keyed by case.
+        The in-memory broker runs the subscribers before this returns."""
+        if hasattr(payload, "model_dump_json"):
+            data = payload.model_dump_json().encode()
+        elif isinstance(payload, bytes):
+            data = payload
+        else:
+            data = json.dumps(payload).encode()
+        await self.broker.publish(
+            data,
+            topic=self.topic(name),
+            key=(key or "").encode() or None,
+            headers={"content-type": "application/json"},
+        )
+
+    async def db(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            return list(await conn.fetch(query, *args))
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+def service_settings(fresh_db: str, tmp_path: Path) -> ServiceSettings:
+    return ServiceSettings(
+        database_url=fresh_db,
+        kafka_bootstrap="127.0.0.1:9",  # never reached: the broker is the in-memory test broker
+        network_file=SAMPLE_NETWORK,
+        mail_dir=tmp_path / "mail",
+        topic_prefix=f"c-{uuid.uuid4().hex[:8]}.",  # the services must apply it everywhere
+        solver_time_limit_seconds=1.0,
+        outbox_poll_seconds=0.05,
+        replan_debounce_seconds=0.05,
+        dispatch_poll_seconds=0.1,
+    )
+
+
+AppFactory = Callable[..., FastAPI]
+
+
+@contextlib.asynccontextmanager
+async def running(
+    factory: AppFactory, settings: ServiceSettings, now: datetime, watch: Iterable[str] = ()
+) -> AsyncIterator[Running]:
+    """The app with its lifespan run (migrations, use cases, relay) inside TestKafkaBroker.
+
+    `watch`: unprefixed topic names to record every message of (see `Running.seen`); the
+    watchers subscribe before the test broker starts, as subscribers must."""
+    clock = VirtualClock(now)
+    app = factory(settings, clock)
+    broker = app.state.runtime.broker
+    watchers = {name: Watcher(settings.topic(name)) for name in watch}
+    for watcher in watchers.values():
+        broker.subscriber(watcher.topic)(watcher.handle)
+    async with TestKafkaBroker(broker) as test_broker, app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield Running(app, test_broker, client, clock, settings, settings.database_url, watchers)

@@ -1,0 +1,302 @@
+"""The scheduler's use cases and handlers: case events in from Kafka, decisions out through the
+outbox, the plan and capacity over HTTP, re-plans in the background."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import AsyncIterator
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from services.scheduler.app import create_app
+from services.scheduler.core import Scheduler
+from shared.events import (
+    TOPIC_CASE_EVENTS,
+    TOPIC_DEAD_LETTER,
+    TOPIC_DECISIONS,
+    CaseEventV1,
+    DecisionV1,
+    ReferralRegistered,
+)
+from shared.inputs import CapacityRequest
+from shared.kinds import eligible_window, kind_spec
+from shared.settings import ServiceSettings
+from tests.component.conftest import SAMPLE_NETWORK, Running, eventually, running
+from tests.component.contracts import Probe, check_asyncapi, check_openapi
+
+NOW = datetime(2026, 3, 2, 10, 0)  # a Monday
+NETWORK = json.loads(SAMPLE_NETWORK.read_text())
+GROUPS = {g["id"]: g | {"region": loc["region"]} for loc in NETWORK["locations"] for g in loc["groups"]}
+PEOPLE = {p["id"]: p for p in NETWORK["people"]}
+WATCH = (TOPIC_DECISIONS, TOPIC_DEAD_LETTER)
+
+
+def referred(
+    case: str, *, region: str = "ZL", earliest: date = date(2026, 3, 5), **extra: Any
+) -> ReferralRegistered:
+    """The event intake publishes for a thuisbest_open referral of a 13-year-old."""
+    kind = kind_spec("thuisbest_open")
+    eligible_from, eligible_until = eligible_window(kind, date(2012, 5, 1))
+    fields: dict[str, Any] = {
+        "occurred_at": NOW,
+        "case": case,
+        "kind": kind.name,
+        "home_region": region,
+        "referrer": f"ref-{region}",
+        "urgency": "normal",
+        "earliest_start": earliest,
+        "stay_days": kind.default_stay,
+        "eligible_from": eligible_from,
+        "eligible_until": eligible_until,
+    }
+    return ReferralRegistered(**(fields | extra))
+
+
+def fields_of(response: Any) -> set[str]:
+    body = response.json()
+    assert set(body) == {"detail", "problems"} and all(p["reason"] for p in body["problems"]), body
+    return {p["field"] for p in body["problems"]}
+
+
+def stays_of(plan: dict[str, Any], case: str) -> list[dict[str, Any]]:
+    return [s for s in plan["stays"] if s["case"] == case]
+
+
+async def planned(svc: Running, case: str) -> dict[str, Any]:
+    """Once the case has a placement decision, that decision (the last one for the case)."""
+    await svc.seen(TOPIC_DECISIONS).wait_for(case=case, type="placement_planned")
+    decision: dict[str, Any] = svc.seen(TOPIC_DECISIONS).bodies(case=case, type="placement_planned")[-1]
+    return decision
+
+
+async def current_plan(svc: Running) -> dict[str, Any]:
+    answer = await svc.http.get("/v1/plan")
+    assert answer.status_code == 200, answer.text
+    plan: dict[str, Any] = answer.json()
+    return plan
+
+
+async def plan_with(svc: Running, case: str) -> dict[str, Any]:
+    found = lambda plan: bool(stays_of(plan, case))  # noqa: E731
+    plan: dict[str, Any] = await eventually(lambda: current_plan(svc), found, what=f"{case} in /v1/plan")
+    return plan
+
+
+async def replans(svc: Running) -> float:
+    text = (await svc.http.get("/metrics")).text
+    [line] = [line for line in text.splitlines() if line.startswith("thuisbest_replans_total ")]
+    return float(line.split()[1])
+
+
+async def settled(svc: Running, case: str) -> dict[str, Any]:
+    """The plan once it has the case and the background re-plans have come to rest."""
+    await plan_with(svc, case)
+    count = await replans(svc)
+    while True:
+        await asyncio.sleep(2 * svc.settings.replan_debounce_seconds)
+        # A re-plan under way holds the planner's lock, and so does an explanation: a barrier.
+        assert (await svc.http.get(f"/v1/cases/{case}/explanation")).status_code == 200
+        if (now := await replans(svc)) == count:
+            return await current_plan(svc)
+        count = now
+
+
+@pytest.fixture
+async def scheduler(service_settings: ServiceSettings) -> AsyncIterator[Running]:
+    async with running(create_app, service_settings, NOW, watch=WATCH) as svc:
+        yield svc
+
+
+async def test_a_referral_leads_to_a_placement_decision_and_into_the_plan(scheduler: Running) -> None:
+    event = referred("c-1")
+    await scheduler.publish(TOPIC_CASE_EVENTS, event, key="c-1")
+    decision = await planned(scheduler, "c-1")
+
+    # The decision keeps the rules of DOMAIN.md for this case.
+    group = GROUPS[decision["group"]]
+    assert group["kind"] == "open" and decision["region"] == group["region"]
+    start, end = date.fromisoformat(decision["start"]), date.fromisoformat(decision["end"])
+    assert start >= event.earliest_start and (end - start).days == event.stay_days
+    assert event.eligible_from <= start <= event.eligible_until
+    therapist, coach = PEOPLE[decision["mst_therapist"]], PEOPLE[decision["trajectbegeleider"]]
+    assert therapist["role"] == "mst_therapist" and "ZL" in therapist["regions"]
+    assert coach["role"] == "trajectbegeleider" and group["region"] in coach["regions"]
+    assert decision["explanation"]
+
+    plan = await plan_with(scheduler, "c-1")
+    [stay] = stays_of(plan, "c-1")
+    assert (stay["group"], stay["start"], stay["end"]) == (
+        decision["group"],
+        decision["start"],
+        decision["end"],
+    )
+    assert not [w for w in plan["waiting"] if w["case"] == "c-1"]
+
+    # The same event delivered again changes nothing: still one new placement, one stay.
+    await scheduler.publish(TOPIC_CASE_EVENTS, event, key="c-1")
+    await asyncio.sleep(3 * scheduler.settings.replan_debounce_seconds)
+    news = scheduler.seen(TOPIC_DECISIONS).bodies(case="c-1", type="placement_planned", change="new")
+    assert len(news) == 1, news
+    assert len(stays_of(await current_plan(scheduler), "c-1")) == 1
+
+    explained = await scheduler.http.get("/v1/cases/c-1/explanation")
+    assert explained.status_code == 200 and explained.json()["explanation"], explained.text
+    assert scheduler.seen(TOPIC_DEAD_LETTER).messages == []
+    unpublished = "SELECT 1 FROM outbox WHERE published_at IS NULL"
+    await eventually(lambda: scheduler.db(unpublished), lambda rows: rows == [], what=unpublished)
+
+
+async def test_a_burst_of_referrals_is_planned_within_every_capacity(scheduler: Running) -> None:
+    cases = [(f"c-{i:02d}", ("ZL", "WBW", "WBO")[i % 3]) for i in range(28)]  # 24 open beds in all
+    for i, (case, region) in enumerate(cases):
+        urgency = "crisis" if i % 7 == 0 else "normal"
+        await scheduler.publish(TOPIC_CASE_EVENTS, referred(case, region=region, urgency=urgency), key=case)
+
+    def decided(plan: dict[str, Any]) -> bool:
+        return {s["case"] for s in plan["stays"]} | {w["case"] for w in plan["waiting"]} >= {
+            c for c, _ in cases
+        }
+
+    await eventually(lambda: current_plan(scheduler), decided, what="every case in the plan")
+    plan = await settled(scheduler, cases[0][0])
+    assert decided(plan)
+
+    nights: dict[tuple[str, date], int] = {}
+    load: dict[tuple[str, date], int] = {}
+    weeks = NETWORK["settings"]["mst_weeks"]
+    for stay in plan["stays"]:
+        start, end = date.fromisoformat(stay["start"]), date.fromisoformat(stay["end"])
+        assert start >= date(2026, 3, 5) and GROUPS[stay["group"]]["kind"] == "open", stay
+        for n in range((end - start).days):
+            key = (stay["group"], start + timedelta(days=n))
+            nights[key] = nights.get(key, 0) + 1
+        for n in range(7 * weeks):
+            key = (stay["mst_therapist"], start + timedelta(days=n))
+            load[key] = load.get(key, 0) + 1
+    assert all(used <= GROUPS[group]["beds"] for (group, _), used in nights.items())
+    later = [s for s in plan["stays"] if s["start"] > "2026-03-05"]
+    assert later or plan["waiting"], "more cases than open beds: not everyone starts at once"
+    assert all(used <= PEOPLE[person]["max_cases"] for (person, _), used in load.items())
+
+    # Every stay in the plan was announced: the last placement decision of each case is its stay.
+    decisions = scheduler.seen(TOPIC_DECISIONS)
+    for stay in plan["stays"]:
+        last = decisions.bodies(case=stay["case"], type="placement_planned")[-1]
+        assert (last["group"], last["start"], last["end"]) == (stay["group"], stay["start"], stay["end"])
+
+
+async def test_capacity_changes_are_checked_by_field_and_move_planned_stays(scheduler: Running) -> None:
+    unknown = await scheduler.http.post(
+        "/v1/capacity", json={"group": "L99-g9", "beds": 2, "from": "2026-03-05", "until": "2026-04-01"}
+    )
+    assert unknown.status_code == 422 and fields_of(unknown) == {"group"}, unknown.text
+    for until in ("2026-03-05", "2026-03-04"):
+        backwards = await scheduler.http.post(
+            "/v1/capacity", json={"group": "L02-g1", "beds": 2, "from": "2026-03-05", "until": until}
+        )
+        assert backwards.status_code == 422 and fields_of(backwards) == {"until"}, backwards.text
+    negative = await scheduler.http.post(
+        "/v1/capacity", json={"group": "L02-g1", "beds": -1, "from": "2026-03-05", "until": "2026-04-01"}
+    )
+    assert negative.status_code == 422 and fields_of(negative) == {"beds"}, negative.text
+    huge = await scheduler.http.post(
+        "/v1/capacity", json={"group": "L02-g1", "beds": 2**31, "from": "2026-03-05", "until": "2026-04-01"}
+    )
+    assert huge.status_code == 422 and fields_of(huge) == {"beds"}, huge.text
+
+    await scheduler.publish(TOPIC_CASE_EVENTS, referred("c-1"), key="c-1")
+    [stay] = stays_of(await settled(scheduler, "c-1"), "c-1")
+    decisions = scheduler.seen(TOPIC_DECISIONS)
+    told = len(decisions.bodies(case="c-1", type="placement_planned"))
+    closing = {"group": stay["group"], "beds": 0, "from": "2026-03-01", "until": "2026-06-01"}
+    accepted = await scheduler.http.post("/v1/capacity", json=closing)
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json() == {"group": stay["group"], "beds": 0}
+
+    # The group has no beds any more: a re-plan moves the (not yet started) stay and says so.
+    await decisions.wait_for(told + 1, case="c-1", type="placement_planned")
+    moved = decisions.bodies(case="c-1", type="placement_planned")[-1]
+    assert moved["change"] == "moved" and moved["group"] != stay["group"], moved
+    assert GROUPS[moved["group"]]["kind"] == "open" and moved["start"] >= stay["start"]
+    plan = await current_plan(scheduler)
+    assert [s["group"] for s in stays_of(plan, "c-1")] == [moved["group"]]
+
+
+async def test_the_plan_answers_the_last_published_plan_while_a_replan_runs(
+    scheduler: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await scheduler.publish(TOPIC_CASE_EVENTS, referred("c-1"), key="c-1")
+    before = await settled(scheduler, "c-1")
+
+    entered, release = threading.Event(), threading.Event()
+    original = Scheduler.replan
+
+    def held_replan(self: Scheduler, now: datetime) -> Any:
+        entered.set()
+        release.wait(10)
+        return original(self, now)
+
+    monkeypatch.setattr(Scheduler, "replan", held_replan)
+    try:
+        await scheduler.publish(TOPIC_CASE_EVENTS, referred("c-2"), key="c-2")
+        # The plan as of the last committed change (the event), before or during its re-plan.
+        published = await current_plan(scheduler)
+        assert stays_of(published, "c-1") == stays_of(before, "c-1")
+        assert await asyncio.to_thread(entered.wait, 10), "no re-plan started"
+        for _ in range(3):  # readers are not blocked, and see no re-plan half done
+            answer = await asyncio.wait_for(scheduler.http.get("/v1/plan"), timeout=2)
+            assert answer.status_code == 200, answer.text
+            assert answer.json() == published
+        metrics = await asyncio.wait_for(scheduler.http.get("/metrics"), timeout=2)
+        assert metrics.status_code == 200
+    finally:
+        release.set()
+    await planned(scheduler, "c-2")
+    assert stays_of(await plan_with(scheduler, "c-2"), "c-2") != stays_of(published, "c-2")
+
+
+async def test_an_unknown_case_has_no_explanation_and_a_bad_event_is_dead_lettered(
+    scheduler: Running,
+) -> None:
+    answer = await scheduler.http.get("/v1/cases/c-404/explanation")
+    assert answer.status_code == 404 and fields_of(answer) == {"case"}, answer.text
+
+    broken = referred("c-1").model_dump(mode="json")
+    broken["stay_days"] = "long"
+    await scheduler.publish(TOPIC_CASE_EVENTS, broken, key="c-1")
+    [dead] = await scheduler.seen(TOPIC_DEAD_LETTER).wait_for(1)
+    assert dead["service"] == "scheduler" and dead["topic"] == scheduler.topic(TOPIC_CASE_EVENTS)
+    assert "stay_days" in dead["reason"], dead
+
+    await scheduler.publish(TOPIC_CASE_EVENTS, referred("c-2"), key="c-2")
+    await planned(scheduler, "c-2")
+    assert (await scheduler.http.get("/v1/cases/c-1/explanation")).status_code == 404
+
+
+async def test_the_contracts_document_bodies_problems_and_event_schemas(
+    service_settings: ServiceSettings,
+) -> None:
+    capacity = {"group": "L02-g1", "beds": 2, "from": "2026-03-05", "until": "2026-04-01"}
+    async with running(create_app, service_settings, NOW) as scheduler:
+        await check_openapi(
+            scheduler,
+            probes=[
+                Probe("post", "/v1/capacity", 202, capacity),
+                Probe("post", "/v1/capacity", 422, capacity | {"group": "nope"}),
+                Probe("post", "/v1/capacity", 422, capacity | {"until": "2026-03-01"}),
+                Probe("post", "/v1/capacity", 422, {}),
+                Probe("get", "/v1/plan", 200),
+                Probe("get", "/v1/cases/c-404/explanation", 404),
+            ],
+            bodies={("post", "/v1/capacity"): CapacityRequest},
+        )
+    await check_asyncapi(
+        create_app,
+        service_settings,
+        receives={TOPIC_CASE_EVENTS: CaseEventV1},
+        sends={TOPIC_DECISIONS: DecisionV1},
+    )

@@ -4,9 +4,9 @@ and the actor of a request."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
@@ -127,7 +127,19 @@ def problems_in_openapi(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def from_state(name: str) -> Callable[[Request], Any]:
+    """A dependency giving what the app factory put on `app.state` (a service's use cases)."""
+
+    def get(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return get
+
+
 def current_actor(request: Request) -> Actor:
     """The person asking (the `x-user` header until sign-in replaces it) and where from."""
     client = request.client.host if request.client else None
     return Actor(id=request.headers.get("x-user", "api"), role="api", address=client)
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]

@@ -12,7 +12,6 @@ from pydantic import BaseModel
 from services.intake.domain import STATUSES, CaseView
 from services.intake.rules import reference_problems
 from services.intake.usecases import Intake, RecordedEvent, Registration
-from shared.actor import Actor
 from shared.bus import subscribe
 from shared.clock import Clock, SystemClock
 from shared.errors import Problem
@@ -24,14 +23,13 @@ from shared.events import (
     DecisionV1,
     TimeoutAddressRecorded,
 )
-from shared.http import current_actor, problems_documented
+from shared.http import ActorDep, from_state, problems_documented
 from shared.inputs import LaterEventRequest, ReferralRequest
 from shared.network import NetworkIndex
 from shared.service import Runtime, make_app
 from shared.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
 class RegistrationOut(BaseModel):
@@ -45,12 +43,7 @@ class RecordedOut(BaseModel):
     at: str
 
 
-def use_intake(request: Request) -> Intake:
-    intake: Intake = request.app.state.intake
-    return intake
-
-
-IntakeDep = Annotated[Intake, Depends(use_intake)]
+IntakeDep = Annotated[Intake, Depends(from_state("intake"))]
 router = APIRouter()
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
@@ -34,7 +34,6 @@ from services.notifier.usecases import (
     Notifier,
     Requeued,
 )
-from shared.actor import Actor
 from shared.bus import subscribe
 from shared.clock import Clock, SystemClock
 from shared.errors import NotFound
@@ -46,13 +45,12 @@ from shared.events import (
     DecisionV1,
     TimeoutAddressRecorded,
 )
-from shared.http import current_actor, problems_documented
+from shared.http import ActorDep, from_state, problems_documented
 from shared.service import Runtime, make_app
 from shared.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
-ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
 class CaseNotifications(BaseModel):
@@ -74,12 +72,7 @@ def channels_for(settings: ServiceSettings) -> dict[str, Channel]:
     return channels
 
 
-def use_notifier(request: Request) -> Notifier:
-    notifier: Notifier = request.app.state.notifier
-    return notifier
-
-
-NotifierDep = Annotated[Notifier, Depends(use_notifier)]
+NotifierDep = Annotated[Notifier, Depends(from_state("notifier"))]
 router = APIRouter()
 
 

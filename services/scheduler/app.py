@@ -11,25 +11,18 @@ from prometheus_client import Gauge
 
 from services.scheduler.usecases import Planner
 from services.scheduler.views import CapacityAccepted, Explanation, PlanView
-from shared.actor import Actor
 from shared.bus import subscribe
 from shared.clock import Clock, SystemClock
 from shared.events import TOPIC_CASE_EVENTS, TOPIC_DECISIONS, CaseEventV1, DecisionV1
-from shared.http import current_actor, problems_documented
+from shared.http import ActorDep, from_state, problems_documented
 from shared.inputs import CapacityRequest
 from shared.service import Runtime, make_app
 from shared.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
-def use_planner(request: Request) -> Planner:
-    planner: Planner = request.app.state.planner
-    return planner
-
-
-PlannerDep = Annotated[Planner, Depends(use_planner)]
+PlannerDep = Annotated[Planner, Depends(from_state("planner"))]
 router = APIRouter()
 
 

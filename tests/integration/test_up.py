@@ -94,9 +94,10 @@ class Up:
             self.proc.wait()
 
 
-def test_up_decides_stops_cleanly_on_ctrl_c_and_keeps_its_data(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    log = tmp_path / "up.log"
+def test_up_decides_stops_cleanly_on_ctrl_c_and_keeps_its_data(pg_tmp_path: Path) -> None:
+    # Outside pytest's tmp_path: the embedded PostgreSQL runs as another user (see tests/conftest.py).
+    data_dir = pg_tmp_path / "data"
+    log = pg_tmp_path / "up.log"
     ports = {name: free_port() for name in SERVICES}
     rng = random.Random(7)
     body, unread = (sample_referral(load_scenario(DEMO_NETWORK).network, rng, date.today()) for _ in range(2))

@@ -23,6 +23,7 @@ from faststream.middlewares import BaseMiddleware
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, ValidationError
 
+from shared.events import MessageDeadLettered
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -197,19 +198,15 @@ class DeadLetters:
         topic = getattr(raw, "topic", "?")
         self.counter.labels(self.service, topic).inc()
         log.warning("dead letter from %s: %s", topic, reason)
-        await self.broker.publish(
-            json.dumps(
-                {
-                    "service": self.service,
-                    "topic": topic,
-                    "partition": getattr(raw, "partition", None),
-                    "offset": getattr(raw, "offset", None),
-                    "reason": reason,
-                    "body": msg.body.decode("utf-8", errors="replace"),
-                }
-            ).encode(),
-            topic=self.topic,
+        letter = MessageDeadLettered(
+            service=self.service,
+            topic=topic,
+            partition=getattr(raw, "partition", None),
+            offset=getattr(raw, "offset", None),
+            reason=reason,
+            body=msg.body.decode("utf-8", errors="replace"),
         )
+        await self.broker.publish(letter.model_dump_json().encode(), topic=self.topic)
 
 
 # Failures worth a retry (the message is nacked and redelivered): the database or broker is away

@@ -207,3 +207,14 @@ decision_adapter: TypeAdapter[Decision] = TypeAdapter(DecisionV1)
 
 def day_of(moment: datetime) -> date:
     return moment.date()
+
+
+class MessageDeadLettered(BaseModel):
+    """On `platform.dead-letter.v1`: a message a service could not decode or process, and why."""
+
+    service: str
+    topic: str
+    partition: int | None
+    offset: int | None
+    reason: str
+    body: str  # the message as received (UTF-8, undecodable bytes replaced)

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from shared.bus import TRANSIENT, DeadLetters, OutboxRelay, dead_letter_middleware, make_broker
 from shared.db import create_pool, migrate
 from shared.errors import Problem
-from shared.events import TOPIC_DEAD_LETTER
+from shared.events import TOPIC_DEAD_LETTER, MessageDeadLettered
 from shared.http import ExtraProblems, install_problem_handlers, problem_response, problems_in_openapi
 from shared.network import Network, load_network
 from shared.settings import ServiceSettings
@@ -46,6 +46,7 @@ class Runtime:
         self.broker = make_broker(settings, name, self.registry)
         self.dead = DeadLetters(self.broker, self.registry, name, settings.topic(TOPIC_DEAD_LETTER))
         self.broker.add_middleware(dead_letter_middleware(self.dead))
+        self.broker.publisher(self.dead.topic, schema=MessageDeadLettered, title=TOPIC_DEAD_LETTER)
         self.network: Network = load_network(settings.network_file)
         self._pool: asyncpg.Pool | None = None
         self._relay: OutboxRelay | None = None

@@ -19,6 +19,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from shared.clock import VirtualClock
+from shared.events import TOPIC_DEAD_LETTER, MessageDeadLettered
 from shared.settings import ServiceSettings
 from tests.component.conftest import AppFactory, Running
 
@@ -133,7 +134,9 @@ async def check_asyncapi(
     """`/asyncapi.json` of a service as built (not started: under TestKafkaBroker the spec would
     also show the test broker's stand-in subscribers of each publisher).
 
-    `receives`/`sends`: unprefixed topic -> the schema (or union) its messages follow."""
+    `receives`/`sends`: unprefixed topic -> the schema (or union) its messages follow. Every service
+    also sends dead letters, so that topic is expected without being named."""
+    sends = {**sends, TOPIC_DEAD_LETTER: MessageDeadLettered}
     transport = httpx.ASGITransport(app=factory(settings, VirtualClock(datetime(2026, 1, 5))))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         answer = await client.get("/asyncapi.json")

@@ -310,24 +310,11 @@ def _make_invalid(rng: random.Random, case: _Case) -> None:
 
 def _follow_ups(rng: random.Random, case: _Case) -> None:
     """Machtiging, withdraw, discharge, time-out, renewal and close events of one valid case."""
-    ref = case.at
-    ref_day = ref.date()
-
-    def after_ref(t: datetime) -> datetime:
-        return t if t > ref else ref + timedelta(minutes=rng.choice((30, 45, 60, 90)))
-
     ready = case.earliest
     granted = case.machtiging  # the referral's own machtiging stays as it was sent
     if case.spec.needs_machtiging:
         if granted is None:
-            if case.urgency == "crisis":  # an urgent court order within a couple of days
-                at = after_ref(_at(ref_day + timedelta(days=rng.randint(0, 2)), 11))
-            else:
-                at = _at(_weekday(ref_day + timedelta(days=rng.randint(1, 20))), 11)
-            valid_from = at.date() + timedelta(days=1)
-            granted = (valid_from, valid_from + timedelta(days=rng.randint(182, 364)))
-            body = {"type": "machtiging", "valid_from": valid_from, "valid_until": granted[1]}
-            case.follow.append((at, body))
+            granted = _court_decision(rng, case)
         ready = max(ready, granted[0])
     wait = rng.randint(0, 1) if case.urgency == "crisis" else rng.randint(0, 6)
     start = ready + timedelta(days=wait)
@@ -335,48 +322,88 @@ def _follow_ups(rng: random.Random, case: _Case) -> None:
     end = start + timedelta(days=case.stay)
 
     if rng.random() < P_WITHDRAW:
-        case.withdrawn = True
-        days = rng.randint(1, max(1, min(6, (start - ref_day).days + 1)))
-        at = after_ref(_at(ref_day + timedelta(days=days), rng.randrange(9, 17)))
-        case.follow = [f for f in case.follow if f[0] < at]
-        case.follow.append((at, {"type": "withdraw"}))
+        _withdraw(rng, case, start)
         return
-
     if rng.random() < P_DISCHARGE:
-        planned = end
-        if rng.random() < 0.65:  # earlier than planned
-            end = _weekday(planned - timedelta(days=rng.randint(5, min(21, case.stay - 14))))
-            at = _at(end, 9)
-        else:  # later: announced a few days before the planned end
-            end = planned + timedelta(days=rng.randint(1, 10))
-            at = _at(planned - timedelta(days=rng.randint(1, 5)), rng.choice((9, 10, 14)))
-        case.follow.append((after_ref(at), {"type": "discharge", "date": end}))
+        end = _discharge(rng, case, end)
     case.likely_end = end
 
     close: date | None = None
     if rng.random() < P_CLOSE:
-        close = ref_day + timedelta(days=rng.randint(90, 180))
+        close = case.at.date() + timedelta(days=rng.randint(90, 180))
         close = _weekday(max(close, end + timedelta(days=rng.randint(7, 21))))
     mach_until = granted[1] if granted else None
-
     if rng.random() < (P_TIMEOUT_SERVED if case.spec.timeout_on_group else P_TIMEOUT_REFUSED):
-        at_day = max(ref_day + timedelta(days=rng.randint(60, 90)), end + timedelta(days=rng.randint(3, 14)))
-        days = rng.choices((1, 2, 3, 5, 7, 10, 14), (1, 3, 3, 3, 3, 1, 1))[0]
-        fits = mach_until is None or at_day + timedelta(days=days + 1) < mach_until
-        if fits and (close is None or at_day + timedelta(days=days + 2) < close):
-            at = _at(at_day, rng.randrange(8, 21), rng.choice((0, 15, 30, 45)))
-            case.follow.append((after_ref(at), {"type": "timeout_request", "days": days}))
-
+        _timeout_request(rng, case, end, mach_until, close)
     if granted is not None and (granted[1] - granted[0]).days <= 240 and rng.random() < P_RENEWAL:
-        # a renewal, announced two to four weeks before the running order ends
-        at = _at(_weekday(granted[1] - timedelta(days=rng.randint(16, 30))), 11)
-        if at > ref and (close is None or at.date() < close):
-            until = granted[1] + timedelta(days=rng.randint(182, 364))
-            body = {"type": "machtiging", "valid_from": granted[1], "valid_until": until}
-            case.follow.append((at, body))
+        _renewal(rng, case, granted, close)
     if close is not None:
         case.close = close
-        case.follow.append((after_ref(_at(close, rng.choice((15, 16, 16, 17)))), {"type": "close"}))
+        at = _after_referral(rng, case, _at(close, rng.choice((15, 16, 16, 17))))
+        case.follow.append((at, {"type": "close"}))
+
+
+def _after_referral(rng: random.Random, case: _Case, t: datetime) -> datetime:
+    """`t`, or a little after the referral when `t` is not later than it: no event precedes its case."""
+    return t if t > case.at else case.at + timedelta(minutes=rng.choice((30, 45, 60, 90)))
+
+
+def _court_decision(rng: random.Random, case: _Case) -> tuple[date, date]:
+    """The machtiging a referral without one gets later (a `machtiging` event), valid from the next day."""
+    ref_day = case.at.date()
+    if case.urgency == "crisis":  # an urgent court order within a couple of days
+        at = _after_referral(rng, case, _at(ref_day + timedelta(days=rng.randint(0, 2)), 11))
+    else:
+        at = _at(_weekday(ref_day + timedelta(days=rng.randint(1, 20))), 11)
+    valid_from = at.date() + timedelta(days=1)
+    granted = (valid_from, valid_from + timedelta(days=rng.randint(182, 364)))
+    body = {"type": "machtiging", "valid_from": valid_from, "valid_until": granted[1]}
+    case.follow.append((at, body))
+    return granted
+
+
+def _withdraw(rng: random.Random, case: _Case, start: date) -> None:
+    """Withdraw the referral within days, before its likely start; later follow-ups never happen."""
+    ref_day = case.at.date()
+    case.withdrawn = True
+    days = rng.randint(1, max(1, min(6, (start - ref_day).days + 1)))
+    at = _after_referral(rng, case, _at(ref_day + timedelta(days=days), rng.randrange(9, 17)))
+    case.follow = [f for f in case.follow if f[0] < at]
+    case.follow.append((at, {"type": "withdraw"}))
+
+
+def _discharge(rng: random.Random, case: _Case, planned: date) -> date:
+    """A discharge earlier or later than the `planned` end; returns the new end."""
+    if rng.random() < 0.65:  # earlier than planned
+        end = _weekday(planned - timedelta(days=rng.randint(5, min(21, case.stay - 14))))
+        at = _at(end, 9)
+    else:  # later: announced a few days before the planned end
+        end = planned + timedelta(days=rng.randint(1, 10))
+        at = _at(planned - timedelta(days=rng.randint(1, 5)), rng.choice((9, 10, 14)))
+    case.follow.append((_after_referral(rng, case, at), {"type": "discharge", "date": end}))
+    return end
+
+
+def _timeout_request(
+    rng: random.Random, case: _Case, end: date, mach_until: date | None, close: date | None
+) -> None:
+    """A time-out request in the home phase, when it fits the machtiging and comes before the close."""
+    ref_day = case.at.date()
+    at_day = max(ref_day + timedelta(days=rng.randint(60, 90)), end + timedelta(days=rng.randint(3, 14)))
+    days = rng.choices((1, 2, 3, 5, 7, 10, 14), (1, 3, 3, 3, 3, 1, 1))[0]
+    fits = mach_until is None or at_day + timedelta(days=days + 1) < mach_until
+    if fits and (close is None or at_day + timedelta(days=days + 2) < close):
+        at = _at(at_day, rng.randrange(8, 21), rng.choice((0, 15, 30, 45)))
+        case.follow.append((_after_referral(rng, case, at), {"type": "timeout_request", "days": days}))
+
+
+def _renewal(rng: random.Random, case: _Case, granted: tuple[date, date], close: date | None) -> None:
+    """A renewal, announced two to four weeks before the running order ends (unless closed by then)."""
+    at = _at(_weekday(granted[1] - timedelta(days=rng.randint(16, 30))), 11)
+    if at > case.at and (close is None or at.date() < close):
+        until = granted[1] + timedelta(days=rng.randint(182, 364))
+        body = {"type": "machtiging", "valid_from": granted[1], "valid_until": until}
+        case.follow.append((at, body))
 
 
 def _add_conflicts(rng: random.Random, cases: list[_Case]) -> None:
@@ -617,7 +644,28 @@ def _chunks(rng: random.Random, items: list[Any], lo: int, hi: int) -> list[list
 def _national_people(
     rng: random.Random, regions: list[JSON], locations: list[JSON], cases: list[_Case], start: date, days: int
 ) -> list[dict[str, Any]]:
+    """MST teams, referrers, trajectbegeleiders and coordinators, sized to the cases' load."""
     codes = [r["code"] for r in regions]
+    therapists = _mst_therapists(rng, codes, cases, start, days)
+    supervisors = _mst_supervisors(rng, therapists)
+    tbs = _trajectbegeleiders(rng, codes, locations, cases, start, days)
+    people: list[dict[str, Any]] = list(supervisors)
+    by_code: dict[str, list[JSON]] = {}
+    for th in therapists:
+        by_code.setdefault(th["regions"][0], []).append(th)
+    for code in codes:
+        people += by_code.get(code, [])
+        people.append({"id": f"ref-{code}", "role": "referrer", "regions": [code]})
+        people.append({"id": f"ref-{code}-gi", "role": "referrer", "regions": [code]})
+    people += tbs
+    people += _coordinators(codes)
+    return people
+
+
+def _mst_therapists(
+    rng: random.Random, codes: list[str], cases: list[_Case], start: date, days: int
+) -> list[dict[str, Any]]:
+    """Therapists per home region, with room for the region's high MST load."""
     by_region = _concurrent(cases, days, start, lambda c: c.home)
     therapists: list[dict[str, Any]] = []
     for code in codes:
@@ -635,6 +683,11 @@ def _national_people(
             therapists.append(
                 {"id": f"th-{code}-{k}", "role": "mst_therapist", "regions": [code], "max_cases": cap}
             )
+    return therapists
+
+
+def _mst_supervisors(rng: random.Random, therapists: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One supervisor per team of 3-4 consecutive therapists; sets each therapist's `supervisor`."""
     supervisors = []
     for si, team in enumerate(_chunks(rng, therapists, 3, 4), start=1):
         sid = f"sup-{si:02d}"
@@ -643,8 +696,14 @@ def _national_people(
             th["supervisor"] = sid
             team_regions += [r for r in th["regions"] if r not in team_regions]
         supervisors.append({"id": sid, "role": "mst_supervisor", "regions": team_regions})
+    return supervisors
 
-    # Trajectbegeleiders: the load of a location follows its share of closed / open beds.
+
+def _trajectbegeleiders(
+    rng: random.Random, codes: list[str], locations: list[JSON], cases: list[_Case], start: date, days: int
+) -> list[dict[str, Any]]:
+    """At least two trajectbegeleiders per region with beds, with 30% room over its share of the load."""
+    # The load of a location follows its share of closed / open beds.
     by_group_kind = _concurrent(cases, days, start, lambda c: c.spec.group_kind)
     need_closed = _high(by_group_kind.get("closed", []))
     need_open = _high(by_group_kind.get("open", []))
@@ -668,23 +727,20 @@ def _national_people(
             tbs.append(
                 {"id": f"tb-{code}-{k}", "role": "trajectbegeleider", "regions": [code], "max_cases": cap}
             )
-    people: list[dict[str, Any]] = list(supervisors)
-    by_code: dict[str, list[JSON]] = {}
-    for th in therapists:
-        by_code.setdefault(th["regions"][0], []).append(th)
-    for code in codes:
-        people += by_code.get(code, [])
-        people.append({"id": f"ref-{code}", "role": "referrer", "regions": [code]})
-        people.append({"id": f"ref-{code}-gi", "role": "referrer", "regions": [code]})
-    people += tbs
+    return tbs
+
+
+def _coordinators(codes: list[str]) -> list[dict[str, Any]]:
+    """About one coordinator per four regions, each over a consecutive run of regions."""
+    out = []
     n_coord = max(1, round(len(codes) / 4))
     size, extra = divmod(len(codes), n_coord)
     i = 0
     for k in range(n_coord):
         take = size + (1 if k < extra else 0)
-        people.append({"id": f"coord-{k + 1:02d}", "role": "coordinator", "regions": codes[i : i + take]})
+        out.append({"id": f"coord-{k + 1:02d}", "role": "coordinator", "regions": codes[i : i + take]})
         i += take
-    return people
+    return out
 
 
 # --- calendars and capacity ----------------------------------------------------------------
@@ -746,80 +802,44 @@ def _capacity(
 # --- public API ----------------------------------------------------------------------------
 
 
+@dataclass
+class _Network:
+    """Regions, travel times, staff and groups of a generated scenario, and who refers in each region."""
+
+    regions: list[JSON]
+    travel: list[list[Any]]
+    weights: list[float]  # a region's share of the referrals
+    referrers: dict[str, list[str]]  # region code -> its referrers
+    locations: list[JSON] = field(default_factory=list)
+    people: list[JSON] = field(default_factory=list)
+
+    @property
+    def codes(self) -> list[str]:
+        """The region codes, in the regions' order."""
+        return [r["code"] for r in self.regions]
+
+
 def generate(
     tier: str, seed: int = 1, *, start: str = "2026-01-05", days: int | None = None
 ) -> dict[str, Any]:
     """A scenario dict (SCENARIO.md, version 1) for `tier`, the same for the same arguments."""
-    if tier not in TIERS:
-        raise ValueError(f"unknown tier {tier!r}; choose one of {', '.join(TIERS)}")
-    horizon = DEFAULT_DAYS[tier] if days is None else int(days)
-    if horizon < 1:
-        raise ValueError("days must be at least 1")
+    horizon = _horizon(tier, days)
+    # One random stream per tier and seed; every stage below draws from it in this order.
     rng = random.Random(f"thuisbest-{tier}-{seed}")
     first = date.fromisoformat(start)
     end = first + timedelta(days=horizon)
     scale = horizon / DEFAULT_DAYS[tier]
     holidays = dutch_holidays(first.year, end.year)
-
+    network = _national_regions_network(rng) if tier == "national" else _zuid_regions_network(seed)
+    cases = _referred_cases(rng, tier, scale, first, horizon, network)
     if tier == "national":
-        regions, travel, weights = _national_regions(rng)
-        codes = [r["code"] for r in regions]
-        referrers = {c: [f"ref-{c}", f"ref-{c}-gi"] for c in codes}
-    else:
-        # region and tight share the network for the same seed
-        regions, travel, locations, people, referrers = _zuid_network(random.Random(f"thuisbest-zuid-{seed}"))
-        codes = [r["code"] for r in regions]
-        weights = list(ZUID_WEIGHTS)
-
-    n_ref = max(1, round(BASE_REFERRALS[tier] * scale * rng.uniform(0.97, 1.03)))
-    cases = _make_cases(rng, tier, n_ref, first, horizon, codes, weights, referrers)
-    for case in rng.sample(cases, max(1, round(P_INVALID * len(cases)))):
-        _make_invalid(rng, case)
-    for case in cases:
-        if not case.invalid:
-            _follow_ups(rng, case)
-    _add_conflicts(rng, cases)
-
-    if tier == "national":
-        # Size the closed beds for ~85% of the steady-state closed demand, open ones generously.
-        closed_nights = open_nights = 0
-        for c in cases:
-            if c.invalid or c.withdrawn or c.likely_start is None or c.likely_end is None:
-                continue
-            nights = (c.likely_end - c.likely_start).days
-            if c.spec.group_kind == "closed":
-                timeouts = [b["days"] for _, b in c.follow if b["type"] == "timeout_request"]
-                closed_nights += nights + sum(timeouts)
-            else:
-                open_nights += nights
-        closed_regular = round(closed_nights / horizon / TARGET_CLOSED_LOAD)
-        open_beds = round(max(open_nights / horizon / 0.6, closed_regular * 0.8))
-        locations = _national_locations(rng, regions, weights, closed_regular, open_beds)
-        people = _national_people(rng, regions, locations, cases, first, horizon)
-        per_day = 0.8
-        n_busy_people = sum(p["role"] in ("mst_therapist", "trajectbegeleider", "referrer") for p in people)
-        workdays = sum(1 for k in range(horizon) if (first + timedelta(k)).weekday() < 5) or 1
-        per_day = min(per_day, BUSY_CAP / (1.2 * n_busy_people * workdays))
+        # The national beds and staff are sized after the cases, to the demand they make.
+        _size_national_network(rng, network, cases, first, horizon)
+        per_day = _national_busy_rate(network.people, first, horizon)
     else:
         per_day = 0.2
-
-    busy = _busy(rng, people, first, end, set(holidays), per_day)
-    n_cap = round(BASE_CAPACITY[tier] * scale)
-    timed: list[tuple[datetime, int, dict[str, Any]]] = []
-    seq = 0
-    for case in cases:
-        timed.append((case.at, seq, _referral_event(case)))
-        seq += 1
-        for at, body in sorted(case.follow, key=lambda f: f[0]):
-            timed.append((at, seq, _case_event(case, at, body)))
-            seq += 1
-    for at, ev in _capacity(rng, locations, n_cap, first, horizon):
-        timed.append((at, seq, ev))
-        seq += 1
-    limit = datetime.combine(end, time(0, 0))  # nothing on or after the end day
-    timed = [t for t in timed if t[0] < limit]
-    timed.sort(key=lambda t: (t[0], t[1]))
-
+    busy = _busy(rng, network.people, first, end, set(holidays), per_day)
+    events = _timed_events(rng, tier, scale, cases, network.locations, first, horizon)
     return {
         "scenario_version": 1,
         "name": f"{tier}-s{seed}",
@@ -832,13 +852,114 @@ def generate(
             "holidays": [h.isoformat() for h in holidays],
             "mst_weeks": 20,
         },
-        "regions": regions,
-        "travel_minutes": travel,
-        "locations": locations,
-        "people": people,
+        "regions": network.regions,
+        "travel_minutes": network.travel,
+        "locations": network.locations,
+        "people": network.people,
         "busy": busy,
-        "events": [t[2] for t in timed],
+        "events": events,
     }
+
+
+def _horizon(tier: str, days: int | None) -> int:
+    """The number of days to generate: the tier's default unless `days` is given."""
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r}; choose one of {', '.join(TIERS)}")
+    horizon = DEFAULT_DAYS[tier] if days is None else int(days)
+    if horizon < 1:
+        raise ValueError("days must be at least 1")
+    return horizon
+
+
+def _national_regions_network(rng: random.Random) -> _Network:
+    """The national regions and travel times; locations and people follow once the cases are known."""
+    regions, travel, weights = _national_regions(rng)
+    codes = [r["code"] for r in regions]
+    referrers = {c: [f"ref-{c}", f"ref-{c}-gi"] for c in codes}
+    return _Network(regions, travel, weights, referrers)
+
+
+def _zuid_regions_network(seed: int) -> _Network:
+    """Landsdeel Zuid, complete with groups and staff."""
+    # region and tight share the network for the same seed: it has its own random stream
+    regions, travel, locations, people, referrers = _zuid_network(random.Random(f"thuisbest-zuid-{seed}"))
+    return _Network(regions, travel, list(ZUID_WEIGHTS), referrers, locations, people)
+
+
+def _referred_cases(
+    rng: random.Random, tier: str, scale: float, first: date, horizon: int, network: _Network
+) -> list[_Case]:
+    """The referrals, a few of them invalid, with the follow-up events of the valid ones."""
+    n_ref = max(1, round(BASE_REFERRALS[tier] * scale * rng.uniform(0.97, 1.03)))
+    cases = _make_cases(rng, tier, n_ref, first, horizon, network.codes, network.weights, network.referrers)
+    for case in rng.sample(cases, max(1, round(P_INVALID * len(cases)))):
+        _make_invalid(rng, case)
+    for case in cases:
+        if not case.invalid:
+            _follow_ups(rng, case)
+    _add_conflicts(rng, cases)
+    return cases
+
+
+def _size_national_network(
+    rng: random.Random, network: _Network, cases: list[_Case], first: date, horizon: int
+) -> None:
+    """Add the locations and people: closed beds for ~85% of the closed demand, open ones generously."""
+    closed_nights, open_nights = _planned_bed_nights(cases)
+    closed_regular = round(closed_nights / horizon / TARGET_CLOSED_LOAD)
+    open_beds = round(max(open_nights / horizon / 0.6, closed_regular * 0.8))
+    network.locations = _national_locations(rng, network.regions, network.weights, closed_regular, open_beds)
+    network.people = _national_people(rng, network.regions, network.locations, cases, first, horizon)
+
+
+def _planned_bed_nights(cases: list[_Case]) -> tuple[int, int]:
+    """Closed bed-nights (stays and time-outs) and open bed-nights the valid cases are likely to use."""
+    closed_nights = open_nights = 0
+    for c in cases:
+        if c.invalid or c.withdrawn or c.likely_start is None or c.likely_end is None:
+            continue
+        nights = (c.likely_end - c.likely_start).days
+        if c.spec.group_kind == "closed":
+            timeouts = [b["days"] for _, b in c.follow if b["type"] == "timeout_request"]
+            closed_nights += nights + sum(timeouts)
+        else:
+            open_nights += nights
+    return closed_nights, open_nights
+
+
+def _national_busy_rate(people: list[JSON], first: date, horizon: int) -> float:
+    """The share of working days with busy blocks per person, kept under BUSY_CAP blocks in all."""
+    n_busy_people = sum(p["role"] in ("mst_therapist", "trajectbegeleider", "referrer") for p in people)
+    workdays = sum(1 for k in range(horizon) if (first + timedelta(k)).weekday() < 5) or 1
+    return min(0.8, BUSY_CAP / (1.2 * n_busy_people * workdays))
+
+
+def _timed_events(
+    rng: random.Random,
+    tier: str,
+    scale: float,
+    cases: list[_Case],
+    locations: list[JSON],
+    first: date,
+    horizon: int,
+) -> list[dict[str, Any]]:
+    """All events before the end day, in time order (equal times keep their order of making)."""
+    n_cap = round(BASE_CAPACITY[tier] * scale)
+    timed: list[tuple[datetime, int, dict[str, Any]]] = []
+    seq = 0
+    for case in cases:
+        timed.append((case.at, seq, _referral_event(case)))
+        seq += 1
+        for at, body in sorted(case.follow, key=lambda f: f[0]):
+            timed.append((at, seq, _case_event(case, at, body)))
+            seq += 1
+    for at, ev in _capacity(rng, locations, n_cap, first, horizon):
+        timed.append((at, seq, ev))
+        seq += 1
+    limit = datetime.combine(first + timedelta(days=horizon), time(0, 0))  # nothing on or after the end day
+    timed = [t for t in timed if t[0] < limit]
+    timed.sort(key=lambda t: (t[0], t[1]))
+    return [t[2] for t in timed]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from itertools import groupby
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -83,32 +84,29 @@ def run_simulation(
     network = scenario.network
     net = NetworkIndex(network)
     sched = Scheduler(network, policy=policy, config=config or SolverConfig())  # type: ignore[arg-type]
-    first = scenario.start or (scenario.events[0].at.date() if scenario.events else date.today())
-    last = scenario.end or (scenario.events[-1].at.date() if scenario.events else first)
+    first, last = _run_days(scenario)
     # The run stops at the scenario's end: later events never happen in it.
     events = [ev for ev in scenario.events if ev.at.date() <= last]
     clock = VirtualClock(datetime.combine(first, time(0, 0)))
     run = _Run(scenario, sched, _notifier(scenario, rules_file), [], [], {}, {})
+    _replay_events(run, net, clock, events)
+    _finish_last_day(run, clock, last)
+    return _final_report(run, policy, last), sched.stats
 
-    def quiet_days(until: date) -> None:
-        """Days without events: the live service still re-plans when waiting cases are due a retry."""
-        current = clock.now().date() + timedelta(1)
-        while current < until:
-            if sched.replan_due(current):
-                moment = datetime.combine(current, time(0, 0))
-                run.due(moment)
-                clock.set(moment)
-                run.notify(sched.replan(moment), moment)
-            current += timedelta(1)
 
-    i = 0
-    while i < len(events):
-        day = events[i].at.date()
-        quiet_days(day)
-        j = i
-        while j < len(events) and events[j].at.date() == day:
-            j += 1
-        for ev in events[i:j]:
+def _run_days(scenario: Scenario) -> tuple[date, date]:
+    """First and last day of the run: the scenario's own, else those of its first and last event."""
+    first = scenario.start or (scenario.events[0].at.date() if scenario.events else date.today())
+    last = scenario.end or (scenario.events[-1].at.date() if scenario.events else first)
+    return first, last
+
+
+def _replay_events(run: _Run, net: NetworkIndex, clock: VirtualClock, events: list[Any]) -> None:
+    """Apply the events day by day on the virtual clock, as the live services would see them."""
+    sched = run.scheduler
+    for day, todays in groupby(events, key=lambda ev: ev.at.date()):
+        _replan_quiet_days(run, clock, day)
+        for ev in todays:
             run.due(ev.at)
             clock.set(ev.at)
             _apply(run, net, ev, clock.now())
@@ -116,17 +114,34 @@ def run_simulation(
         if sched.replan_due(day):
             now = clock.now()
             run.notify(sched.replan(now), now)
-        i = j
-    quiet_days(last + timedelta(1))
+
+
+def _replan_quiet_days(run: _Run, clock: VirtualClock, until: date) -> None:
+    """Days without events: the live service still re-plans when waiting cases are due a retry."""
+    sched = run.scheduler
+    current = clock.now().date() + timedelta(1)
+    while current < until:
+        if sched.replan_due(current):
+            moment = datetime.combine(current, time(0, 0))
+            run.due(moment)
+            clock.set(moment)
+            run.notify(sched.replan(moment), moment)
+        current += timedelta(1)
+
+
+def _finish_last_day(run: _Run, clock: VirtualClock, last: date) -> None:
+    """The quiet days after the last event, then the notifications due by the end of the last day."""
+    _replan_quiet_days(run, clock, last + timedelta(1))
     end_of_day = datetime.combine(last, time(23, 59))
     if end_of_day > clock.now():
         run.due(end_of_day)
 
+
+def _final_report(run: _Run, policy: str, last: date) -> Report:
+    """The report of what happened by the end of the last day, with its KPIs and solver statistics."""
+    sched = run.scheduler
     plan = sched.plan(last, until=last)
-    stays, meetings = plan["stays"], plan["meetings"]
-    # A placement that would start after the end is no stay; nor are time-outs of such cases.
-    placed_by_end = {s["case"] for s in stays if s["type"] == "placement"}
-    stays = [s for s in stays if s["type"] == "placement" or s["case"] in placed_by_end]
+    stays, meetings = _stays_by_end(plan["stays"]), plan["meetings"]
     rejected = sorted(run.rejected + plan["rejected"], key=lambda r: (r["at"], r["case"], r["event"]))
     notifications = sorted(
         (NotificationOut(at=n.at, case=n.case, kind=n.kind, to=n.to, channel=n.channel) for n in run.notices),
@@ -135,7 +150,7 @@ def run_simulation(
     st = sched.stats
     report = Report.model_validate(
         {
-            "scenario": scenario.name,
+            "scenario": run.scenario.name,
             "policy": policy,
             "stays": stays,
             "meetings": meetings,
@@ -144,11 +159,18 @@ def run_simulation(
         }
     )
     report.notifications = notifications
-    report.kpis = compute_kpis(scenario, stays, meetings)
+    report.kpis = compute_kpis(run.scenario, stays, meetings)
     report.solver = SolverStats(
         runs=st.runs, total_seconds=round(st.total_seconds, 3), max_seconds=round(st.max_seconds, 3)
     )
-    return report, st
+    return report
+
+
+def _stays_by_end(planned: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The plan's stays that are real by the end: placements, and time-outs of cases placed by then."""
+    # A placement that would start after the end is no stay; nor are time-outs of such cases.
+    placed_by_end = {s["case"] for s in planned if s["type"] == "placement"}
+    return [s for s in planned if s["type"] == "placement" or s["case"] in placed_by_end]
 
 
 def _apply(run: _Run, net: NetworkIndex, ev: Any, now: datetime) -> None:
@@ -191,48 +213,91 @@ def _apply(run: _Run, net: NetworkIndex, ev: Any, now: datetime) -> None:
 # --- KPIs (as `tools.validator.validate_report` defines them) -------------------------------
 
 
+_ParsedMeeting = tuple[dict[str, Any], datetime, datetime]  # a report meeting, its start and end
+
+
+@dataclass
+class _EventFacts:
+    """What the scenario's events tell the KPIs: referrals, court orders, time-out requests, beds."""
+
+    referrals: dict[str, ReferralEvent]  # case -> its first referral
+    machtigingen: defaultdict[str, list[tuple[date, date]]]  # case -> (valid_from, valid_until)
+    timeout_requests: list[tuple[str, date]]  # (case, day asked), in the run
+    n_referrals: int  # referral events in the run, repeated referrals of a case included
+    capacity: dict[tuple[str, int], int]  # (group, night ordinal) -> beds; the latest event wins
+
+
 def compute_kpis(scenario: Scenario, stays: list[dict[str, Any]], meetings: list[dict[str, Any]]) -> Kpis:
+    """The report's KPIs of these stays and meetings, recomputed from the scenario as the validator does."""
     net = NetworkIndex(scenario.network)
     first = scenario.start or date.min
     last = scenario.end or date.max
-    referrals: dict[str, ReferralEvent] = {}
-    machtigingen: dict[str, list[tuple[date, date]]] = defaultdict(list)
-    requests: list[tuple[str, date]] = []
-    n_referrals = 0
-    capacity: dict[tuple[str, int], int] = {}
+    facts = _event_facts(scenario, last)
+    placements = [s for s in stays if s["type"] == "placement"]
+    waits, home, travel = _placement_outcomes(net, facts, placements)
+    placed = len(placements)
+    on_time, needed = _startgesprek_counts(net, scenario, placements, meetings, facts.referrals, last)
+    used, offered = _bed_nights(net, facts, stays, first, last)
+    served, asked = _timeouts_served(facts, stays)
+    return Kpis(
+        referrals=facts.n_referrals,
+        placed=placed,
+        mean_wait_days=_mean(waits),
+        p90_wait_days=round(float(waits[math.ceil(0.9 * len(waits)) - 1]), 2) if waits else 0.0,
+        home_region_pct=_pct(home, placed, 100.0),
+        mean_travel_minutes=_mean(travel),
+        startgesprek_on_time_pct=_pct(on_time, needed, 100.0),
+        bed_nights_used_pct=_pct(used, offered, 0.0),
+        timeouts_requested=len(facts.timeout_requests),
+        timeouts_within_1_day_pct=_pct(served, asked, 100.0),
+    )
+
+
+def _pct(part: int, whole: int, empty: float) -> float:
+    """A percentage to 2 decimals; `empty` when there is nothing to count."""
+    return round(100.0 * part / whole, 2) if whole else empty
+
+
+def _mean(values: list[int]) -> float:
+    """The mean to 2 decimals, 0.0 for no values."""
+    return round(sum(values) / len(values), 2) if values else 0.0
+
+
+def _event_facts(scenario: Scenario, last: date) -> _EventFacts:
+    """Collect the events' facts; referrals and time-out requests after `last` are not in the run."""
+    facts = _EventFacts({}, defaultdict(list), [], 0, {})
     for ev in scenario.events:
         in_run = ev.at.date() <= last
         if isinstance(ev, ReferralEvent):
-            n_referrals += int(in_run)
-            if ev.case not in referrals:
-                referrals[ev.case] = ev
+            facts.n_referrals += int(in_run)
+            if ev.case not in facts.referrals:
+                facts.referrals[ev.case] = ev
                 if ev.machtiging:
-                    machtigingen[ev.case].insert(0, (ev.machtiging.valid_from, ev.machtiging.valid_until))
+                    # As the validator orders them: the referral's own first, then events in order.
+                    window = (ev.machtiging.valid_from, ev.machtiging.valid_until)
+                    facts.machtigingen[ev.case].insert(0, window)
         elif isinstance(ev, MachtigingEvent):
-            machtigingen[ev.case].append((ev.valid_from, ev.valid_until))
+            facts.machtigingen[ev.case].append((ev.valid_from, ev.valid_until))
         elif isinstance(ev, TimeoutRequestEvent) and in_run:
-            requests.append((ev.case, ev.at.date()))
+            facts.timeout_requests.append((ev.case, ev.at.date()))
         elif isinstance(ev, CapacityEvent):
             for n in range(ev.from_.toordinal(), ev.until.toordinal()):
-                capacity[(ev.group, n)] = ev.beds
+                facts.capacity[(ev.group, n)] = ev.beds
+    return facts
 
-    placements = [s for s in stays if s["type"] == "placement"]
+
+def _placement_outcomes(
+    net: NetworkIndex, facts: _EventFacts, placements: list[dict[str, Any]]
+) -> tuple[list[int], int, list[int]]:
+    """Sorted wait days, placements in the home region and travel minutes of the referred placements."""
     waits: list[int] = []
     home = 0
     travel: list[int] = []
     for s in placements:
-        ref = referrals.get(s["case"])
+        ref = facts.referrals.get(s["case"])
         if ref is None:
             continue
-        start, end = date.fromisoformat(s["start"]), date.fromisoformat(s["end"])
-        ready = max(ref.at.date(), ref.earliest_start)
-        spec = KINDS.get(ref.kind)
-        if spec is not None and spec.needs_machtiging:
-            for vf, vu in machtigingen[s["case"]]:
-                if vf <= start and end <= vu + timedelta(1) and start <= lapse_date(vf):
-                    ready = max(ready, vf)
-                    break
-        waits.append((start - ready).days)
+        waits.append((date.fromisoformat(s["start"]) - _ready_date(facts, ref, s)).days)
         region = net.groups[s["group"]].region
         minutes = net.travel(ref.home_region, region)
         if region == ref.home_region:
@@ -240,21 +305,42 @@ def compute_kpis(scenario: Scenario, stays: list[dict[str, Any]], meetings: list
         if minutes is not None:
             travel.append(minutes)
     waits.sort()
-    placed = len(placements)
+    return waits, home, travel
 
-    on_time, needed = _startgesprek_counts(net, scenario, placements, meetings, referrals, last)
 
+def _ready_date(facts: _EventFacts, ref: ReferralEvent, placement: dict[str, Any]) -> date:
+    """The day the wait counts from: the referral, its earliest start and the machtiging placed under."""
+    start, end = date.fromisoformat(placement["start"]), date.fromisoformat(placement["end"])
+    ready = max(ref.at.date(), ref.earliest_start)
+    spec = KINDS.get(ref.kind)
+    if spec is not None and spec.needs_machtiging:
+        # The first machtiging covering the whole stay that has not lapsed (3 months) by its start.
+        for vf, vu in facts.machtigingen[placement["case"]]:
+            if vf <= start and end <= vu + timedelta(1) and start <= lapse_date(vf):
+                ready = max(ready, vf)
+                break
+    return ready
+
+
+def _bed_nights(
+    net: NetworkIndex, facts: _EventFacts, stays: list[dict[str, Any]], first: date, last: date
+) -> tuple[int, int]:
+    """Bed-nights used by all stays and bed-nights offered by all groups, within the run's days."""
     used = 0
     for s in stays:
         a = max(first.toordinal(), date.fromisoformat(s["start"]).toordinal())
         b = min(last.toordinal(), date.fromisoformat(s["end"]).toordinal() - 1)
         used += max(0, b - a + 1)
     offered = sum(
-        capacity.get((gid, n), info.group.beds)
+        facts.capacity.get((gid, n), info.group.beds)
         for gid, info in net.groups.items()
         for n in range(first.toordinal(), last.toordinal() + 1)
     )
+    return used, offered
 
+
+def _timeouts_served(facts: _EventFacts, stays: list[dict[str, Any]]) -> tuple[int, int]:
+    """Time-out requests served on a group within a day, of those whose kind has time-outs on a group."""
     timeouts: dict[str, list[date]] = defaultdict(list)
     for s in stays:
         if s["type"] == "timeout":
@@ -262,33 +348,19 @@ def compute_kpis(scenario: Scenario, stays: list[dict[str, Any]], meetings: list
     for starts in timeouts.values():
         starts.sort()
     served = asked = 0
-    for case, day in requests:
-        ref = referrals.get(case)
+    for case, day in facts.timeout_requests:
+        ref = facts.referrals.get(case)
         spec = KINDS.get(ref.kind) if ref is not None else None
         if spec is None or not spec.timeout_on_group:
             continue
         asked += 1
+        # Each time-out stay answers one request: the earliest one starting that day or the next.
         for k, start in enumerate(timeouts.get(case, [])):
             if 0 <= (start - day).days <= 1:
                 timeouts[case].pop(k)
                 served += 1
                 break
-
-    def pct(a: int, b: int, empty: float) -> float:
-        return round(100.0 * a / b, 2) if b else empty
-
-    return Kpis(
-        referrals=n_referrals,
-        placed=placed,
-        mean_wait_days=round(sum(waits) / len(waits), 2) if waits else 0.0,
-        p90_wait_days=round(float(waits[math.ceil(0.9 * len(waits)) - 1]), 2) if waits else 0.0,
-        home_region_pct=pct(home, placed, 100.0),
-        mean_travel_minutes=round(sum(travel) / len(travel), 2) if travel else 0.0,
-        startgesprek_on_time_pct=pct(on_time, needed, 100.0),
-        bed_nights_used_pct=pct(used, offered, 0.0),
-        timeouts_requested=len(requests),
-        timeouts_within_1_day_pct=pct(served, asked, 100.0),
-    )
+    return served, asked
 
 
 def _startgesprek_counts(
@@ -299,22 +371,11 @@ def _startgesprek_counts(
     referrals: dict[str, ReferralEvent],
     last: date,
 ) -> tuple[int, int]:
+    """Placements with one clash-free startgesprek in time, and placements that need one by the end."""
     s = scenario.settings
     opens, closes = s.working_hours
     parsed = [(m, datetime.fromisoformat(m["start"]), datetime.fromisoformat(m["end"])) for m in meetings]
-    clash: set[int] = set()
-    by_person: dict[str, list[int]] = defaultdict(list)
-    for k, (m, _, _) in enumerate(parsed):
-        for p in set(m["attendees"]):
-            by_person[p].append(k)
-    for person, ks in by_person.items():
-        for x in ks:
-            _, a, b = parsed[x]
-            if any(a < bb and aa < b for aa, bb in net.busy.get(person, [])):
-                clash.add(x)
-            for y in ks:
-                if x != y and a < parsed[y][2] and parsed[y][1] < b:
-                    clash.add(x)
+    clash = _clashing_meetings(net, parsed)
     by_case: dict[str, list[int]] = defaultdict(list)
     for k, (m, _, _) in enumerate(parsed):
         if m["meeting"] == "startgesprek":
@@ -327,6 +388,7 @@ def _startgesprek_counts(
             continue
         window = net.calendar.startgesprek_days(start, s.startgesprek_within_working_days)
         mine = by_case.get(p["case"], [])
+        # A startgesprek not yet planned whose window runs past the end is not due yet.
         if not mine and window and window[-1] > last:
             continue
         needed += 1
@@ -345,6 +407,24 @@ def _startgesprek_counts(
         ):
             on_time += 1
     return on_time, needed
+
+
+def _clashing_meetings(net: NetworkIndex, parsed: list[_ParsedMeeting]) -> set[int]:
+    """Indices of meetings overlapping a busy block or another meeting of one of their attendees."""
+    clash: set[int] = set()
+    by_person: dict[str, list[int]] = defaultdict(list)
+    for k, (m, _, _) in enumerate(parsed):
+        for p in set(m["attendees"]):
+            by_person[p].append(k)
+    for person, ks in by_person.items():
+        for x in ks:
+            _, a, b = parsed[x]
+            if any(a < bb and aa < b for aa, bb in net.busy.get(person, [])):
+                clash.add(x)
+            for y in ks:
+                if x != y and a < parsed[y][2] and parsed[y][1] < b:
+                    clash.add(x)
+    return clash
 
 
 # --- command line ------------------------------------------------------------------------------

@@ -112,6 +112,245 @@ def _segments(values: np.ndarray) -> list[tuple[int, int, int]]:
     return [(a, b - a, int(values[a])) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
 
 
+class _ModelBuilder:
+    """Builds the stage-1 CP-SAT model, one method per constraint family, and reads its solution.
+
+    The methods must run in the order of `solve`: each adds variables and constraints to the
+    model in a fixed order, which keeps the model (and with the fixed seed, the plan) reproducible.
+    """
+
+    def __init__(
+        self,
+        net: NetworkIndex,
+        fixed: Profiles,
+        inputs: list[CaseInput],
+        options: dict[str, list[tuple[str, int]]],
+    ) -> None:
+        self.net = net
+        self.fixed = fixed
+        self.inputs = inputs
+        self.options = options
+        self.m = cp_model.CpModel()
+        self.x: dict[tuple[str, str, int], cp_model.IntVar] = {}
+        self.intervals: dict[tuple[str, str, int], cp_model.IntervalVar] = {}
+        self.start: dict[str, cp_model.IntVar] = {}
+        self.per_case_x: dict[str, list[tuple[str, int, cp_model.IntVar]]] = {}
+        self.th_of: dict[str, dict[str, cp_model.IntVar]] = {}
+        self.tb_of: dict[str, dict[str, cp_model.IntVar]] = {}
+        # Objective terms in the order they are created; `constant` is the cost of placing nobody.
+        self.obj_vars: list[cp_model.IntVar] = []
+        self.obj_coeffs: list[int] = []
+        self.constant = 0
+
+    def staff_of(self, cid: str) -> list[tuple[str, cp_model.IntVar]]:
+        """The case's therapist and trajectbegeleider literals, therapists first."""
+        return [*self.th_of[cid].items(), *self.tb_of[cid].items()]
+
+    # -- choice of option, therapist and trajectbegeleider per case ----------------------------
+
+    def choose_options(self) -> None:
+        for ci in self.inputs:
+            opts = self.options.get(ci.id, [])
+            # Every case counts as unplaced in the constant; choosing an option adds the difference.
+            self.constant += ci.unplaced_cost
+            if not opts:
+                continue
+            placed = self._one_option(ci, opts)
+            self._therapist(ci, placed)
+            self._trajectbegeleider(ci, opts, placed)
+            self._continuity(ci)
+
+    def _one_option(self, ci: CaseInput, opts: list[tuple[str, int]]) -> cp_model.LinearExprT:
+        """At most one option per case; returns `placed`, their sum, and links start[c] to it."""
+        m = self.m
+        lits = []
+        mine: list[tuple[str, int, cp_model.IntVar]] = []
+        for g, s in opts:
+            v = m.new_bool_var(f"x[{ci.id},{g},{s}]")
+            self.x[(ci.id, g, s)] = v
+            # The stay's interval on the group, only present when chosen (for the conflicts).
+            self.intervals[(ci.id, g, s)] = m.new_optional_fixed_size_interval_var(s, ci.stay, v, "")
+            lits.append(v)
+            mine.append((g, s, v))
+            self.obj_vars.append(v)
+            self.obj_coeffs.append(ci.cost(g, s) - ci.unplaced_cost)
+        self.per_case_x[ci.id] = mine
+        m.add_at_most_one(lits)
+        placed = cp_model.LinearExpr.sum(lits)
+        # start[c] is 0 when unplaced; the caseload intervals start there.
+        days = sorted({s for _, s in opts} | {0})
+        sv = m.new_int_var_from_domain(cp_model.Domain.from_values(days), f"start[{ci.id}]")
+        m.add(sv == cp_model.LinearExpr.weighted_sum(lits, [s for _, s in opts]))
+        self.start[ci.id] = sv
+        return placed
+
+    def _therapist(self, ci: CaseInput, placed: cp_model.LinearExprT) -> None:
+        """One MST therapist serving the home region when placed, none otherwise."""
+        th = {p: self.m.new_bool_var(f"th[{ci.id},{p}]") for p in ci.therapists}
+        self.th_of[ci.id] = th
+        self.m.add(cp_model.LinearExpr.sum(list(th.values())) == placed)
+
+    def _trajectbegeleider(
+        self, ci: CaseInput, opts: list[tuple[str, int]], placed: cp_model.LinearExprT
+    ) -> None:
+        """One trajectbegeleider when placed, serving the region of the chosen group (not the home)."""
+        m = self.m
+        regions: dict[str, list[cp_model.IntVar]] = defaultdict(list)
+        for g, _, v in self.per_case_x[ci.id]:
+            regions[self.net.groups[g].region].append(v)
+        tbs = sorted({q for g, _ in opts for q in tbs_for(self.net, g)})
+        tb: dict[str, cp_model.IntVar] = {}
+        self.tb_of[ci.id] = tb
+        for q in tbs:
+            v = m.new_bool_var(f"tb[{ci.id},{q}]")
+            tb[q] = v
+            served = [lit for r, ls in regions.items() if r in self.net.people[q].regions for lit in ls]
+            m.add(v <= cp_model.LinearExpr.sum(served))
+        m.add(cp_model.LinearExpr.sum(list(tb.values())) == placed)
+
+    def _continuity(self, ci: CaseInput) -> None:
+        """Restaffing a published placement costs RESTAFF per person changed."""
+        p = ci.published
+        if p is None:
+            return
+        for person, v in self.staff_of(ci.id):
+            if person not in (p.therapist, p.trajectbegeleider):
+                self.obj_vars.append(v)
+                self.obj_coeffs.append(RESTAFF)
+
+    # -- beds (rule 1) ----------------------------------------------------------------------------
+
+    def beds(self) -> None:
+        """Per group, at every night where an option starts or the free count drops, the options
+        covering it fit in the regular beds left by the fixed stays (nights in between add nothing:
+        coverage only grows at a start and capacity only shrinks at a drop)."""
+        by_id = {ci.id: ci for ci in self.inputs}
+        by_group: dict[str, list[tuple[int, int, cp_model.IntVar]]] = defaultdict(list)
+        for (cid, g, s), v in self.x.items():
+            by_group[g].append((s, s + by_id[cid].stay, v))
+        longest = max((ci.stay for ci in self.inputs), default=0)
+        for g, items in by_group.items():
+            items.sort(key=lambda item: item[0])
+            starts = [s for s, _, _ in items]
+            free = self.fixed.regular_free(g)
+            last = min(max(e for _, e, _ in items), len(free))
+            points = set(starts)
+            points.update(int(i) + 1 for i in np.flatnonzero(free[1:last] < free[: last - 1]))
+            for n in sorted(points):
+                # Only stays starting in (n - longest, n] can cover night n.
+                lo, hi = bisect_left(starts, n - longest + 1), bisect_right(starts, n)
+                covering = [v for s, e, v in items[lo:hi] if n < e]
+                cap = max(int(free[n]), 0) if n < len(free) else 0
+                if len(covering) > cap:
+                    self.m.add(cp_model.LinearExpr.sum(covering) <= cap)
+
+    # -- caseloads (rule 7) -----------------------------------------------------------------------
+
+    def caseloads(self) -> None:
+        """Per person, the optional load intervals of the cases given to them and the fixed load of
+        started cases never exceed max_cases."""
+        m = self.m
+        load = self.fixed.load_days
+        per_person: dict[str, list[tuple[str, cp_model.IntVar]]] = defaultdict(list)
+        for cid in self.th_of:
+            for person, v in self.staff_of(cid):
+                per_person[person].append((cid, v))
+        for person, loads in per_person.items():
+            cap = self.fixed.max_cases[person]
+            ivs: list[cp_model.IntervalVar] = []
+            demands: list[int] = []
+            for cid, v in loads:
+                ivs.append(m.new_optional_fixed_size_interval_var(self.start[cid], load, v, ""))
+                demands.append(1)
+            # The fixed load as constant intervals, one per run of equal load (capped: a person
+            # over max_cases by fixed data must not make the model infeasible).
+            used = np.minimum(self.fixed.caseload[person], cap)
+            for a, length, value in _segments(used):
+                if value > 0:
+                    ivs.append(m.new_fixed_size_interval_var(a, length, ""))
+                    demands.append(value)
+            m.add_cumulative(ivs, demands, cap)
+
+    # -- conflicts (rule 6) -----------------------------------------------------------------------
+
+    def conflicts(self) -> None:
+        """Cases listed in each other's conflicts_with never share a group's night: one NoOverlap
+        per pair and group both could use."""
+        per_case_x = self.per_case_x
+        done: set[tuple[str, str]] = set()
+        for ci in self.inputs:
+            for other in ci.conflicts:
+                pair = (min(ci.id, other), max(ci.id, other))
+                if other not in per_case_x or ci.id not in per_case_x or pair in done:
+                    continue
+                done.add(pair)
+                shared = {g for g, _, _ in per_case_x[ci.id]} & {g for g, _, _ in per_case_x[other]}
+                for g in shared:
+                    self.m.add_no_overlap(
+                        [self.intervals[(c, gg, s)] for c in pair for gg, s, _ in per_case_x[c] if gg == g]
+                    )
+
+    # -- objective and hint -----------------------------------------------------------------------
+
+    def objective(self) -> None:
+        """Unplaced cases (by urgency), waits, distance from home, moves and restaffing."""
+        self.m.minimize(cp_model.LinearExpr.weighted_sum(self.obj_vars, self.obj_coeffs) + self.constant)
+
+    def hints(self, hint: dict[str, Assignment]) -> None:
+        """The greedy plan (feasible by construction); a case whose greedy option is not among its
+        options is hinted as unplaced."""
+        for cid, mine in self.per_case_x.items():
+            h = hint.get(cid)
+            if h is None or (cid, h.group, h.start) not in self.x:
+                h = None
+            for g, s, v in mine:
+                self.m.add_hint(v, h is not None and (h.group, h.start) == (g, s))
+            self.m.add_hint(self.start[cid], h.start if h is not None else 0)
+            for person, v in self.staff_of(cid):
+                self.m.add_hint(v, h is not None and person in (h.therapist, h.trajectbegeleider))
+
+    # -- solve and read the solution --------------------------------------------------------------
+
+    def solve(
+        self, began: float, *, time_limit_s: float, deterministic_time: float | None, seed: int, workers: int
+    ) -> SolveResult:
+        """Solve within what is left of `time_limit_s` since `began`.
+
+        OPTIMAL and FEASIBLE give assignments (with objective and bound). UNKNOWN (no solution in
+        time), INFEASIBLE and MODEL_INVALID give none: the caller keeps the greedy plan.
+        """
+        solver = cp_model.CpSolver()
+        prm = solver.parameters
+        prm.max_time_in_seconds = max(0.01, time_limit_s - (time.perf_counter() - began))
+        if deterministic_time is not None:
+            prm.max_deterministic_time = deterministic_time
+        prm.random_seed = seed
+        prm.num_workers = workers
+        status = solver.solve(self.m)
+        name = solver.status_name(status)
+        result = SolveResult({}, name, seconds=time.perf_counter() - began, options=len(self.x))
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            result.objective = solver.objective_value
+            result.bound = solver.best_objective_bound
+            result.assignments = self._assignments(solver)
+        return result
+
+    def _assignments(self, solver: cp_model.CpSolver) -> dict[str, Assignment]:
+        """The chosen option and people of every placed case, in the order of the inputs."""
+        out: dict[str, Assignment] = {}
+        for ci in self.inputs:
+            chosen = [
+                (g, s) for g, s in self.options.get(ci.id, []) if solver.boolean_value(self.x[(ci.id, g, s)])
+            ]
+            if not chosen:
+                continue
+            g, s = chosen[0]
+            therapist = next(p for p, v in self.th_of[ci.id].items() if solver.boolean_value(v))
+            begeleider = next(q for q, v in self.tb_of[ci.id].items() if solver.boolean_value(v))
+            out[ci.id] = Assignment(g, s, therapist, begeleider)
+        return out
+
+
 def solve(
     net: NetworkIndex,
     fixed: Profiles,
@@ -124,155 +363,15 @@ def solve(
     seed: int,
     workers: int,
 ) -> SolveResult:
+    """Choose an option and people for the cases of `inputs` (see the module docstring)."""
     began = time.perf_counter()
-    m = cp_model.CpModel()
-    load = fixed.load_days
-    by_id = {ci.id: ci for ci in inputs}
-    x: dict[tuple[str, str, int], cp_model.IntVar] = {}
-    intervals: dict[tuple[str, str, int], cp_model.IntervalVar] = {}
-    placed: dict[str, cp_model.LinearExprT] = {}
-    start: dict[str, cp_model.IntVar] = {}
-    constant = 0
-
-    obj_vars: list[cp_model.IntVar] = []
-    obj_coeffs: list[int] = []
-    th_of: dict[str, dict[str, cp_model.IntVar]] = {}
-    tb_of: dict[str, dict[str, cp_model.IntVar]] = {}
-    per_case_x: dict[str, list[tuple[str, int, cp_model.IntVar]]] = {}
-
-    for ci in inputs:
-        opts = options.get(ci.id, [])
-        constant += ci.unplaced_cost
-        if not opts:
-            continue
-        # One option at most per case; `placed` is its sum.
-        lits = []
-        mine: list[tuple[str, int, cp_model.IntVar]] = []
-        for g, s in opts:
-            v = m.new_bool_var(f"x[{ci.id},{g},{s}]")
-            x[(ci.id, g, s)] = v
-            intervals[(ci.id, g, s)] = m.new_optional_fixed_size_interval_var(s, ci.stay, v, "")
-            lits.append(v)
-            mine.append((g, s, v))
-            obj_vars.append(v)
-            obj_coeffs.append(ci.cost(g, s) - ci.unplaced_cost)
-        per_case_x[ci.id] = mine
-        m.add_at_most_one(lits)
-        placed[ci.id] = cp_model.LinearExpr.sum(lits)
-        days = sorted({s for _, s in opts} | {0})
-        sv = m.new_int_var_from_domain(cp_model.Domain.from_values(days), f"start[{ci.id}]")
-        m.add(sv == cp_model.LinearExpr.weighted_sum(lits, [s for _, s in opts]))
-        start[ci.id] = sv
-        # Therapist: one of those serving the home region when placed.
-        th_of[ci.id] = {p: m.new_bool_var(f"th[{ci.id},{p}]") for p in ci.therapists}
-        m.add(cp_model.LinearExpr.sum(list(th_of[ci.id].values())) == placed[ci.id])
-        # Trajectbegeleider: one serving the region of the chosen group.
-        regions: dict[str, list[cp_model.IntVar]] = defaultdict(list)
-        for g, _, v in mine:
-            regions[net.groups[g].region].append(v)
-        tbs = sorted({q for g, _ in opts for q in tbs_for(net, g)})
-        tb_of[ci.id] = {}
-        for q in tbs:
-            v = m.new_bool_var(f"tb[{ci.id},{q}]")
-            tb_of[ci.id][q] = v
-            served = [lit for r, ls in regions.items() if r in net.people[q].regions for lit in ls]
-            m.add(v <= cp_model.LinearExpr.sum(served))
-        m.add(cp_model.LinearExpr.sum(list(tb_of[ci.id].values())) == placed[ci.id])
-        # Continuity: keep the published therapist and trajectbegeleider when there is one.
-        p = ci.published
-        if p is not None:
-            for person, v in [*th_of[ci.id].items(), *tb_of[ci.id].items()]:
-                if person not in (p.therapist, p.trajectbegeleider):
-                    obj_vars.append(v)
-                    obj_coeffs.append(RESTAFF)
-
-    # Beds (rule 1): per group, at every night where an option starts or the free count drops,
-    # the options covering it fit in the regular beds left by the fixed stays.
-    by_group: dict[str, list[tuple[int, int, cp_model.IntVar]]] = defaultdict(list)
-    for (cid, g, s), v in x.items():
-        by_group[g].append((s, s + by_id[cid].stay, v))
-    longest = max((ci.stay for ci in inputs), default=0)
-    for g, items in by_group.items():
-        items.sort(key=lambda item: item[0])
-        starts = [s for s, _, _ in items]
-        free = fixed.regular_free(g)
-        last = min(max(e for _, e, _ in items), len(free))
-        points = set(starts)
-        points.update(int(i) + 1 for i in np.flatnonzero(free[1:last] < free[: last - 1]))
-        for n in sorted(points):
-            lo, hi = bisect_left(starts, n - longest + 1), bisect_right(starts, n)
-            covering = [v for s, e, v in items[lo:hi] if n < e]
-            cap = max(int(free[n]), 0) if n < len(free) else 0
-            if len(covering) > cap:
-                m.add(cp_model.LinearExpr.sum(covering) <= cap)
-
-    # Caseload (rule 7): per person, the optional load intervals of the cases given to them and
-    # the fixed load of started cases never exceed max_cases.
-    per_person: dict[str, list[tuple[str, cp_model.IntVar]]] = defaultdict(list)
-    for cid in th_of:
-        for person, v in [*th_of[cid].items(), *tb_of[cid].items()]:
-            per_person[person].append((cid, v))
-    for person, loads in per_person.items():
-        cap = fixed.max_cases[person]
-        ivs: list[cp_model.IntervalVar] = []
-        demands: list[int] = []
-        for cid, v in loads:
-            ivs.append(m.new_optional_fixed_size_interval_var(start[cid], load, v, ""))
-            demands.append(1)
-        used = np.minimum(fixed.caseload[person], cap)
-        for a, length, value in _segments(used):
-            if value > 0:
-                ivs.append(m.new_fixed_size_interval_var(a, length, ""))
-                demands.append(value)
-        m.add_cumulative(ivs, demands, cap)
-
-    # Conflicts (rule 6): cases listed in each other's conflicts_with never share a group's night.
-    done: set[tuple[str, str]] = set()
-    for ci in inputs:
-        for other in ci.conflicts:
-            pair = (min(ci.id, other), max(ci.id, other))
-            if other not in per_case_x or ci.id not in per_case_x or pair in done:
-                continue
-            done.add(pair)
-            shared = {g for g, _, _ in per_case_x[ci.id]} & {g for g, _, _ in per_case_x[other]}
-            for g in shared:
-                m.add_no_overlap(
-                    [intervals[(c, gg, s)] for c in pair for gg, s, _ in per_case_x[c] if gg == g]
-                )
-
-    # Objective: unplaced cases (by urgency), waits, distance from home, moves and restaffing.
-    m.minimize(cp_model.LinearExpr.weighted_sum(obj_vars, obj_coeffs) + constant)
-
-    # Hint: the greedy plan (feasible by construction).
-    for cid, mine in per_case_x.items():
-        h = hint.get(cid)
-        if h is None or (cid, h.group, h.start) not in x:
-            h = None
-        for g, s, v in mine:
-            m.add_hint(v, h is not None and (h.group, h.start) == (g, s))
-        m.add_hint(start[cid], h.start if h is not None else 0)
-        for person, v in [*th_of[cid].items(), *tb_of[cid].items()]:
-            m.add_hint(v, h is not None and person in (h.therapist, h.trajectbegeleider))
-
-    solver = cp_model.CpSolver()
-    prm = solver.parameters
-    prm.max_time_in_seconds = max(0.01, time_limit_s - (time.perf_counter() - began))
-    if deterministic_time is not None:
-        prm.max_deterministic_time = deterministic_time
-    prm.random_seed = seed
-    prm.num_workers = workers
-    status = solver.solve(m)
-    name = solver.status_name(status)
-    result = SolveResult({}, name, seconds=time.perf_counter() - began, options=len(x))
-    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        result.objective = solver.objective_value
-        result.bound = solver.best_objective_bound
-        for ci in inputs:
-            chosen = [(g, s) for g, s in options.get(ci.id, []) if solver.boolean_value(x[(ci.id, g, s)])]
-            if not chosen:
-                continue
-            g, s = chosen[0]
-            therapist = next(p for p, v in th_of[ci.id].items() if solver.boolean_value(v))
-            begeleider = next(q for q, v in tb_of[ci.id].items() if solver.boolean_value(v))
-            result.assignments[ci.id] = Assignment(g, s, therapist, begeleider)
-    return result
+    builder = _ModelBuilder(net, fixed, inputs, options)
+    builder.choose_options()
+    builder.beds()
+    builder.caseloads()
+    builder.conflicts()
+    builder.objective()
+    builder.hints(hint)
+    return builder.solve(
+        began, time_limit_s=time_limit_s, deterministic_time=deterministic_time, seed=seed, workers=workers
+    )

@@ -598,6 +598,7 @@ class Scheduler:
         final: Profiles,
         now: datetime,
     ) -> list[Decision]:
+        """Apply the re-plan to the pending cases and return only what changed, case by case."""
         out: list[Decision] = []
         by_id = {ci.id: ci for ci in inputs}
         horizon_end = now.date() + timedelta(self.config.horizon_days)
@@ -605,73 +606,91 @@ class Scheduler:
             ci = by_id[case.id]
             a = assignments.get(case.id)
             if a is None:
-                text = self._wait_reason(case, ci, final, horizon_end, now)
-                w = case.waiting
-                if case.placement is not None and w is not None:
-                    out += self._cancel(case, w.code, f"Back on the waiting list: {w.reason}.", now)
-                if text is not None and w is not None:
-                    out.append(
-                        CaseWaitlisted(
-                            case=case.id,
-                            occurred_at=now,
-                            reason=w.reason,
-                            expected_start=w.expected_start,
-                            explanation=text,
-                        )
-                    )
+                out += self._publish_waiting(case, ci, final, horizon_end, now)
                 continue
-            start = self._day(now, a.start)
-            new = Placement(
-                a.group, start, start + timedelta(case.stay_days), a.therapist, a.trajectbegeleider
-            )
-            old = case.placement
             case.waiting = None
             slot = meetings[case.id]
-            if old is None or old.key() != new.key():
-                home_first = self._home_first(ci, fixed)
-                text = explain.placement_text(
-                    self.net,
-                    case,
-                    a.group,
-                    start,
-                    a.therapist,
-                    a.trajectbegeleider,
-                    home_first,
-                    moved=old is not None,
-                    fcfs=self.policy == "fcfs",
-                )
-                case.placement = new
-                case.explanation = text
-                if old is None:
-                    self.stats.placements += 1
-                else:
-                    self.stats.moves += 1
-                out.append(self._planned(case, "new" if old is None else "moved", text, now))
-            if (
-                case.meeting is None
-                or (case.meeting.start, case.meeting.end) != slot
-                or case.meeting.attendees != [a.therapist, a.trajectbegeleider, case.referrer]
-            ):
-                case.meeting_sequence += 1
-                case.meeting = Meeting(
-                    slot[0],
-                    slot[1],
-                    self.net.groups[a.group].location.id,
-                    [a.therapist, a.trajectbegeleider, case.referrer],
-                    case.meeting_sequence,
-                )
-                out.append(
-                    StartgesprekPlanned(
-                        case=case.id,
-                        occurred_at=now,
-                        start=slot[0],
-                        end=slot[1],
-                        place=case.meeting.place,
-                        attendees=list(case.meeting.attendees),
-                        sequence=case.meeting_sequence,
-                    )
-                )
+            out += self._publish_placement(case, ci, a, fixed, now)
+            out += self._publish_meeting(case, a, slot, now)
         return out
+
+    def _publish_waiting(
+        self, case: Case, ci: CaseInput, final: Profiles, horizon_end: date, now: datetime
+    ) -> list[Decision]:
+        """No placement: cancel a published one, and announce the wait when it is new or changed."""
+        out: list[Decision] = []
+        text = self._wait_reason(case, ci, final, horizon_end, now)
+        w = case.waiting
+        if case.placement is not None and w is not None:
+            out += self._cancel(case, w.code, f"Back on the waiting list: {w.reason}.", now)
+        if text is not None and w is not None:
+            out.append(
+                CaseWaitlisted(
+                    case=case.id,
+                    occurred_at=now,
+                    reason=w.reason,
+                    expected_start=w.expected_start,
+                    explanation=text,
+                )
+            )
+        return out
+
+    def _publish_placement(
+        self, case: Case, ci: CaseInput, a: Assignment, fixed: Profiles, now: datetime
+    ) -> list[Decision]:
+        """A new placement, or a published one moved or restaffed; nothing when it is unchanged."""
+        start = self._day(now, a.start)
+        new = Placement(a.group, start, start + timedelta(case.stay_days), a.therapist, a.trajectbegeleider)
+        old = case.placement
+        if old is not None and old.key() == new.key():
+            return []
+        home_first = self._home_first(ci, fixed)
+        text = explain.placement_text(
+            self.net,
+            case,
+            a.group,
+            start,
+            a.therapist,
+            a.trajectbegeleider,
+            home_first,
+            moved=old is not None,
+            fcfs=self.policy == "fcfs",
+        )
+        case.placement = new
+        case.explanation = text
+        if old is None:
+            self.stats.placements += 1
+        else:
+            self.stats.moves += 1
+        return [self._planned(case, "new" if old is None else "moved", text, now)]
+
+    def _publish_meeting(
+        self, case: Case, a: Assignment, slot: tuple[datetime, datetime], now: datetime
+    ) -> list[Decision]:
+        """The startgesprek, published anew (next sequence) when its time or attendees changed."""
+        attendees = [a.therapist, a.trajectbegeleider, case.referrer]
+        m = case.meeting
+        if m is not None and (m.start, m.end) == slot and m.attendees == attendees:
+            return []
+        case.meeting_sequence += 1
+        case.meeting = Meeting(
+            slot[0],
+            slot[1],
+            self.net.groups[a.group].location.id,
+            attendees,
+            case.meeting_sequence,
+        )
+        return [
+            StartgesprekPlanned(
+                case=case.id,
+                occurred_at=now,
+                start=slot[0],
+                end=slot[1],
+                place=case.meeting.place,
+                attendees=list(case.meeting.attendees),
+                sequence=case.meeting_sequence,
+            )
+        ]
 
     def _home_first(self, ci: CaseInput, fixed: Profiles) -> date | None:
         best: int | None = None

@@ -279,13 +279,13 @@ class _ModelBuilder:
         per_case_x = self.per_case_x
         done: set[tuple[str, str]] = set()
         for ci in self.inputs:
-            for other in ci.conflicts:
+            for other in sorted(ci.conflicts):
                 pair = (min(ci.id, other), max(ci.id, other))
                 if other not in per_case_x or ci.id not in per_case_x or pair in done:
                     continue
                 done.add(pair)
                 shared = {g for g, _, _ in per_case_x[ci.id]} & {g for g, _, _ in per_case_x[other]}
-                for g in shared:
+                for g in sorted(shared):
                     self.m.add_no_overlap(
                         [self.intervals[(c, gg, s)] for c in pair for gg, s, _ in per_case_x[c] if gg == g]
                     )

@@ -20,7 +20,8 @@ from shared.clock import Clock
 
 from .channels import Channel, DeliveryResult, RetryPolicy, compose, deliver
 from .metrics import NotifierMetrics
-from .store import Claimed, NotifierStore
+from .repository import Claimed
+from .store import NotifierStore
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from services.notifier.engine import NotificationEngine
-from services.notifier.store import AlertRow, DeadLetter, NotifierStore, Processed
+from services.notifier.repository import AlertRow, DeadLetter, Processed
+from services.notifier.store import NotifierStore
 from shared.actor import Actor
 from shared.clock import Clock
 from shared.errors import NotFound, Problem

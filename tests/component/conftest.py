@@ -159,3 +159,11 @@ async def running(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield Running(app, test_broker, client, clock, settings, settings.database_url, watchers)
+
+
+def fields_of(response: httpx.Response) -> set[str]:
+    """The fields a refusal names; every refusal is in the problem format with a reason each."""
+    body = response.json()
+    assert set(body) == {"detail", "problems"}, body
+    assert all(p["reason"] for p in body["problems"]), body
+    return {p["field"] for p in body["problems"]}

@@ -24,7 +24,7 @@ from shared.events import (
 from shared.inputs import LaterEventRequest, ReferralRequest
 from shared.kinds import KINDS
 from shared.settings import ServiceSettings
-from tests.component.conftest import Running, eventually, running
+from tests.component.conftest import Running, eventually, fields_of, running
 from tests.component.contracts import Probe, check_asyncapi, check_openapi
 
 NOW = datetime(2026, 3, 2, 10, 0)  # a Monday
@@ -63,13 +63,6 @@ def placement(
         "explanation": "the nearest open group with a free bed",
     }
     return PlacementPlanned(**(fields | extra))
-
-
-def fields_of(response: Any) -> set[str]:
-    body = response.json()
-    assert set(body) == {"detail", "problems"}, body
-    assert all(p["reason"] for p in body["problems"]), body
-    return {p["field"] for p in body["problems"]}
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from shared.events import (
 )
 from shared.kinds import eligible_window, kind_spec
 from shared.settings import ServiceSettings
-from tests.component.conftest import Running, eventually, running
+from tests.component.conftest import Running, eventually, fields_of, running
 from tests.component.contracts import Probe, check_asyncapi, check_openapi
 
 NOW = datetime(2026, 3, 2, 10, 0)  # a Monday
@@ -95,12 +95,6 @@ def text_of(mail: EmailMessage) -> str:
     body = mail.get_body(preferencelist=("plain",))
     assert body is not None
     return str(body.get_content())
-
-
-def fields_of(response: Any) -> set[str]:
-    body = response.json()
-    assert set(body) == {"detail", "problems"} and all(p["reason"] for p in body["problems"]), body
-    return {p["field"] for p in body["problems"]}
 
 
 @pytest.fixture

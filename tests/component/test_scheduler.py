@@ -25,7 +25,7 @@ from shared.events import (
 from shared.inputs import CapacityRequest
 from shared.kinds import eligible_window, kind_spec
 from shared.settings import ServiceSettings
-from tests.component.conftest import SAMPLE_NETWORK, Running, eventually, running
+from tests.component.conftest import SAMPLE_NETWORK, Running, eventually, fields_of, running
 from tests.component.contracts import Probe, check_asyncapi, check_openapi
 
 NOW = datetime(2026, 3, 2, 10, 0)  # a Monday
@@ -54,12 +54,6 @@ def referred(
         "eligible_until": eligible_until,
     }
     return ReferralRegistered(**(fields | extra))
-
-
-def fields_of(response: Any) -> set[str]:
-    body = response.json()
-    assert set(body) == {"detail", "problems"} and all(p["reason"] for p in body["problems"]), body
-    return {p["field"] for p in body["problems"]}
 
 
 def stays_of(plan: dict[str, Any], case: str) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ from shared.settings import ServiceSettings
 
 PLATFORM_MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
+POOL_CLOSE_SECONDS = 10.0
 
 
 class Health(BaseModel):
@@ -86,7 +87,17 @@ class Runtime:
             await self._relay.stop()
         await self.broker.stop()
         if self._pool:
-            await self._pool.close()
+            # A graceful close waits for every connection to come back; one that never does must
+            # not keep the service from stopping.
+            try:
+                await asyncio.wait_for(self._pool.close(), timeout=POOL_CLOSE_SECONDS)
+            except TimeoutError:
+                log.warning(
+                    "%s: database connections still in use after %s s; closing them",
+                    self.name,
+                    POOL_CLOSE_SECONDS,
+                )
+                self._pool.terminate()
 
     async def health(self) -> dict[str, str]:
         status = {"service": self.name}

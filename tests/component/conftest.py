@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from shared.clock import VirtualClock
+from shared.events import ReferralRegistered
+from shared.kinds import eligible_window, kind_spec
 from shared.settings import ServiceSettings
 
 SAMPLE_NETWORK = Path(__file__).resolve().parents[2] / "shared" / "data" / "demo-network.json"
@@ -167,3 +169,28 @@ def fields_of(response: httpx.Response) -> set[str]:
     assert set(body) == {"detail", "problems"}, body
     assert all(p["reason"] for p in body["problems"]), body
     return {p["field"] for p in body["problems"]}
+
+
+NOW = datetime(2026, 3, 2, 10, 0)  # a Monday: every component test's clock starts here
+FIRST_START = date(2026, 3, 5)  # the earliest start of the referrals built here
+
+
+def referred(
+    case: str, *, region: str = "ZL", earliest: date = FIRST_START, **extra: Any
+) -> ReferralRegistered:
+    """The event intake publishes for a thuisbest_open referral of a 13-year-old."""
+    kind = kind_spec("thuisbest_open")
+    eligible_from, eligible_until = eligible_window(kind, date(2012, 5, 1))
+    fields: dict[str, Any] = {
+        "occurred_at": NOW,
+        "case": case,
+        "kind": kind.name,
+        "home_region": region,
+        "referrer": f"ref-{region}",
+        "urgency": "normal",
+        "earliest_start": earliest,
+        "stay_days": kind.default_stay,
+        "eligible_from": eligible_from,
+        "eligible_until": eligible_until,
+    }
+    return ReferralRegistered(**(fields | extra))

@@ -24,10 +24,9 @@ from shared.events import (
 from shared.inputs import LaterEventRequest, ReferralRequest
 from shared.kinds import KINDS
 from shared.settings import ServiceSettings
-from tests.component.conftest import Running, eventually, fields_of, running
+from tests.component.conftest import NOW, Running, eventually, fields_of, running
 from tests.component.contracts import Probe, check_asyncapi, check_openapi
 
-NOW = datetime(2026, 3, 2, 10, 0)  # a Monday
 BIRTH_DATE = "2012-05-01"  # 13 on the earliest start: fits thuisbest_open (10-19) and thuisbest (12-17)
 WATCH = (TOPIC_CASE_EVENTS, TOPIC_TIMEOUT_ADDRESS, TOPIC_DEAD_LETTER)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import email.policy
 import re
 from collections.abc import AsyncIterator
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
@@ -24,38 +24,17 @@ from shared.events import (
     CaseEventV1,
     DecisionV1,
     PlacementPlanned,
-    ReferralRegistered,
     RequestRefused,
     TimeoutAddressRecorded,
 )
-from shared.kinds import eligible_window, kind_spec
 from shared.settings import ServiceSettings
-from tests.component.conftest import Running, eventually, fields_of, running
+from tests.component.conftest import NOW, Running, eventually, fields_of, referred, running
 from tests.component.contracts import Probe, check_asyncapi, check_openapi
 
-NOW = datetime(2026, 3, 2, 10, 0)  # a Monday
 WATCH = (TOPIC_DEAD_LETTER,)
 # Reported, not fixed here: a 422 from request validation is sent in the problem format
 # (shared/http.py), but these routes document FastAPI's default HTTPValidationError for it.
 KNOWN_DOC_BUGS: frozenset[str] = frozenset()  # none left: every 422 documents the problem format
-
-
-def referred(case: str, **extra: Any) -> ReferralRegistered:
-    kind = kind_spec("thuisbest_open")
-    eligible_from, eligible_until = eligible_window(kind, date(2012, 5, 1))
-    fields: dict[str, Any] = {
-        "occurred_at": NOW,
-        "case": case,
-        "kind": kind.name,
-        "home_region": "ZL",
-        "referrer": "ref-ZL",
-        "urgency": "normal",
-        "earliest_start": date(2026, 3, 5),
-        "stay_days": kind.default_stay,
-        "eligible_from": eligible_from,
-        "eligible_until": eligible_until,
-    }
-    return ReferralRegistered(**(fields | extra))
 
 
 def placement(case: str) -> PlacementPlanned:

@@ -20,40 +20,16 @@ from shared.events import (
     TOPIC_DECISIONS,
     CaseEventV1,
     DecisionV1,
-    ReferralRegistered,
 )
 from shared.inputs import CapacityRequest
-from shared.kinds import eligible_window, kind_spec
 from shared.settings import ServiceSettings
-from tests.component.conftest import SAMPLE_NETWORK, Running, eventually, fields_of, running
+from tests.component.conftest import NOW, SAMPLE_NETWORK, Running, eventually, fields_of, referred, running
 from tests.component.contracts import Probe, check_asyncapi, check_openapi
 
-NOW = datetime(2026, 3, 2, 10, 0)  # a Monday
 NETWORK = json.loads(SAMPLE_NETWORK.read_text())
 GROUPS = {g["id"]: g | {"region": loc["region"]} for loc in NETWORK["locations"] for g in loc["groups"]}
 PEOPLE = {p["id"]: p for p in NETWORK["people"]}
 WATCH = (TOPIC_DECISIONS, TOPIC_DEAD_LETTER)
-
-
-def referred(
-    case: str, *, region: str = "ZL", earliest: date = date(2026, 3, 5), **extra: Any
-) -> ReferralRegistered:
-    """The event intake publishes for a thuisbest_open referral of a 13-year-old."""
-    kind = kind_spec("thuisbest_open")
-    eligible_from, eligible_until = eligible_window(kind, date(2012, 5, 1))
-    fields: dict[str, Any] = {
-        "occurred_at": NOW,
-        "case": case,
-        "kind": kind.name,
-        "home_region": region,
-        "referrer": f"ref-{region}",
-        "urgency": "normal",
-        "earliest_start": earliest,
-        "stay_days": kind.default_stay,
-        "eligible_from": eligible_from,
-        "eligible_until": eligible_until,
-    }
-    return ReferralRegistered(**(fields | extra))
 
 
 def stays_of(plan: dict[str, Any], case: str) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Self
 
 
 class Problem(NamedTuple):
@@ -14,25 +14,17 @@ class Problem(NamedTuple):
         return f"{self.field}: {self.reason}"
 
 
-class HasFieldAndReason(Protocol):
-    @property
-    def field(self) -> str: ...
-
-    @property
-    def reason(self) -> str: ...
-
-
 class Refused(Exception):
     """The request cannot be done as asked (422 unless a subclass says otherwise)."""
 
     status = 422
 
-    def __init__(self, problems: Iterable[HasFieldAndReason]) -> None:
-        self.problems = [Problem(p.field, p.reason) for p in problems]
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = list(problems)
         super().__init__("; ".join(map(str, self.problems)))
 
     @classmethod
-    def one(cls, field: str, reason: str) -> Refused:
+    def one(cls, field: str, reason: str) -> Self:
         return cls([Problem(field, reason)])
 
 

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from shared.actor import Actor
-from shared.errors import HasFieldAndReason, Problem, Refused
+from shared.errors import Problem, Refused
 from shared.types import describe_errors
 
 
@@ -41,7 +41,7 @@ def problems_documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ProblemBody, "description": STATUS_TEXT[status]} for status in statuses}
 
 
-def problem_response(problems: Iterable[HasFieldAndReason], status: int = 422) -> JSONResponse:
+def problem_response(problems: Iterable[Problem], status: int = 422) -> JSONResponse:
     body = ProblemBody(
         detail="the request was refused",
         problems=[ProblemItem(field=p.field, reason=p.reason) for p in problems],

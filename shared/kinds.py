@@ -82,6 +82,10 @@ class KindSpec:
     def stay_fits(self, days: int) -> bool:
         return self.min_stay <= days <= self.max_stay
 
+    def stay_or_default(self, days: int | None) -> int:
+        """The stay a referral asks for, or the kind's default when it names none."""
+        return self.default_stay if days is None else days
+
 
 KIND_TABLE: tuple[KindSpec, ...] = (
     KindSpec(

@@ -114,7 +114,7 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
     def unknown_references(body: dict[str, Any]) -> list[Problem]:
         if hasattr(app.state, "intake"):
             app.state.intake.count_invalid()
-        return [Problem(p.field, p.reason) for p in reference_problems(body, net)]
+        return reference_problems(body, net)
 
     app = make_app(
         rt,

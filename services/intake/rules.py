@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
+from shared.errors import Problem
 from shared.events import (
     CaseClosed,
     CaseEventT,
@@ -38,14 +39,6 @@ def looks_like_bsn(value: str) -> bool:
     digits = [int(c) for c in value]
     total = sum(d * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True)) - digits[8]
     return total % 11 == 0
-
-
-class Problem(NamedTuple):
-    field: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.reason}"
 
 
 def reference_problems(data: dict[str, Any], net: NetworkIndex) -> list[Problem]:
@@ -92,7 +85,7 @@ def referral_problems(ref: ReferralEvent, net: NetworkIndex) -> list[Problem]:
     age = age_on(ref.birth_date, ref.earliest_start)
     if not kind.age_fits(age):
         problem("birth_date", f"age {age} is outside {kind.min_age}-{kind.max_age} for {kind.name}")
-    stay = ref.stay_days if ref.stay_days is not None else kind.default_stay
+    stay = kind.stay_or_default(ref.stay_days)
     if not kind.stay_fits(stay):
         problem("stay_days", f"{stay} is outside {kind.min_stay}-{kind.max_stay} days for {kind.name}")
     m = ref.machtiging
@@ -128,7 +121,7 @@ def to_case_event(ev: CaseEvent, net: NetworkIndex) -> CaseEventT:
                 referrer=ev.referrer,
                 urgency=ev.urgency,
                 earliest_start=ev.earliest_start,
-                stay_days=ev.stay_days if ev.stay_days is not None else kind.default_stay,
+                stay_days=kind.stay_or_default(ev.stay_days),
                 eligible_from=eligible_from,
                 eligible_until=eligible_until,
                 conflicts_with=ev.conflicts_with,

@@ -21,14 +21,14 @@ from services.intake.rules import referral_problems, to_case_event
 from shared.actor import Actor
 from shared.bus import OutboxRelay
 from shared.clock import Clock
-from shared.errors import Conflict, NotFound, Problem, Refused
+from shared.errors import Conflict, NotFound, Refused
 from shared.events import TOPIC_CASE_EVENTS, TOPIC_TIMEOUT_ADDRESS, Decision, TimeoutAddressRecorded
 from shared.http import validation_problems
 from shared.inputs import LaterEventRequest, ReferralRequest, later_event
 from shared.kinds import KINDS
 from shared.network import NetworkIndex
 from shared.settings import ServiceSettings
-from shared.types import is_case_id
+from shared.types import fmt_local, is_case_id
 from shared.uow import UnitOfWork
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks of reporting systems differ a little
@@ -57,7 +57,7 @@ class RecordedEvent:
 
 
 def unknown_case(case: str) -> NotFound:
-    return NotFound([Problem("case", f"unknown case {case!r}")])
+    return NotFound.one("case", f"unknown case {case!r}")
 
 
 class Intake:
@@ -89,7 +89,7 @@ class Intake:
             raise Refused(problems)
         # A repeat is the same referral however it is spelled (defaults written out or left away).
         same = ref.model_dump(mode="json", exclude={"at"})
-        same["stay_days"] = ref.stay_days if ref.stay_days is not None else KINDS[ref.kind].default_stay
+        same["stay_days"] = KINDS[ref.kind].stay_or_default(ref.stay_days)
         digest = hashlib.sha256(json.dumps(same, sort_keys=True).encode()).hexdigest()
         async with self.unit() as uow:
             created = await uow.cases.add_referral(ref, digest)
@@ -108,7 +108,7 @@ class Intake:
             else:
                 if await uow.cases.request_hash(ref.case) != digest:
                     self.referrals.labels("conflict").inc()
-                    raise Conflict([Problem("case", "already used for a different referral")])
+                    raise Conflict.one("case", "already used for a different referral")
                 case = await uow.cases.get(ref.case)
                 assert case is not None
                 status = case.status(self.clock.now().date())
@@ -140,7 +140,7 @@ class Intake:
             case.record(event.type)
             await uow.cases.save(case)
             uow.publish(self.topic_events, to_case_event(event, self.net))
-        return RecordedEvent(case_id, event.type, event.at.strftime("%Y-%m-%dT%H:%M"))
+        return RecordedEvent(case_id, event.type, fmt_local(event.at))
 
     async def read_case(self, case_id: str, actor: Actor) -> CaseView:
         if not is_case_id(case_id):

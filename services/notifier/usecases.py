@@ -13,9 +13,9 @@ from services.notifier.repository import AlertRow, DeadLetter, Processed
 from services.notifier.store import NotifierStore
 from shared.actor import Actor
 from shared.clock import Clock
-from shared.errors import NotFound, Problem
+from shared.errors import NotFound
 from shared.events import CaseEventT, Decision, TimeoutAddressRecorded
-from shared.types import is_case_id
+from shared.types import fmt_local, is_case_id
 
 MAX_ID = 2**63  # ids are bigint: anything larger names nothing
 
@@ -36,7 +36,7 @@ class NotificationView(BaseModel):
     def of(cls, row: AlertRow) -> NotificationView:
         return cls(
             id=row.id,
-            at=row.due_at.strftime("%Y-%m-%dT%H:%M"),
+            at=fmt_local(row.due_at),
             case=row.case,
             kind=row.kind,
             to=row.recipient,
@@ -104,7 +104,7 @@ class Notifier:
         now: datetime = self.clock.now()
         result = await self.store.ack(alert_id, token, now) if 0 < alert_id < MAX_ID else None
         if result is None:
-            raise NotFound([Problem("token", "unknown notification or wrong token")])
+            raise NotFound.one("token", "unknown notification or wrong token")
         return Acknowledged(id=alert_id, alert=result.alert, acked_by=result.acked_by, first=result.first)
 
     async def dead_letters(self, actor: Actor) -> list[DeadLetterView]:
@@ -112,5 +112,5 @@ class Notifier:
 
     async def requeue(self, dead_id: int, actor: Actor) -> Requeued:
         if not (0 < dead_id < MAX_ID and await self.store.requeue(dead_id, self.clock.now())):
-            raise NotFound([Problem("dead_id", "unknown or already requeued")])
+            raise NotFound.one("dead_id", "unknown or already requeued")
         return Requeued(id=dead_id, requeued=True)

@@ -25,7 +25,7 @@ from services.scheduler.views import Explanation, PlanView
 from shared.actor import Actor
 from shared.bus import OutboxRelay
 from shared.clock import Clock
-from shared.errors import NotFound, Problem, Refused
+from shared.errors import NotFound, Refused
 from shared.events import TOPIC_DECISIONS, CaseEventT, Decision
 from shared.inputs import CapacityRequest
 from shared.network import Network, NetworkIndex
@@ -128,7 +128,7 @@ class Planner:
     async def change_capacity(self, change: CapacityRequest, actor: Actor) -> list[Decision]:
         """A group has `beds` beds on the nights in [from, until); re-plans soon after."""
         if change.group not in self.net.groups:
-            raise Refused([Problem("group", f"unknown group {change.group!r}")])
+            raise Refused.one("group", f"unknown group {change.group!r}")
         now = self.clock.now()
         decisions = await self._change(
             lambda: self.core.set_capacity(change.group, change.beds, change.from_, change.until, now),
@@ -164,7 +164,7 @@ class Planner:
         async with self.lock:  # the core's cases change while a re-plan runs
             text = self.core.explain(case)
         if text is None:
-            raise NotFound([Problem("case", f"unknown case {case!r}")])
+            raise NotFound.one("case", f"unknown case {case!r}")
         return Explanation(case=case, explanation=text)
 
     async def run(self, debounce: float) -> None:

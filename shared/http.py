@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.actor import Actor
 from shared.errors import Problem, Refused
-from shared.types import describe_errors
+from shared.types import error_place, error_reason
 
 
 class ProblemItem(BaseModel):
@@ -50,11 +50,7 @@ def problem_response(problems: Iterable[Problem], status: int = 422) -> JSONResp
 
 
 def validation_problems(exc: ValidationError) -> list[Problem]:
-    problems = []
-    for line in describe_errors(exc):
-        field, _, reason = line.partition(": ")
-        problems.append(Problem(field, reason))
-    return problems
+    return [Problem(error_place(err["loc"]) or "(top level)", error_reason(err)) for err in exc.errors()]
 
 
 def request_problems(exc: RequestValidationError) -> list[Problem]:
@@ -66,11 +62,8 @@ def request_problems(exc: RequestValidationError) -> list[Problem]:
         loc = [p for p in err["loc"] if p not in ("body", "query", "path")]
         if loc and tag is not None and loc[0] == tag:
             loc = loc[1:]
-        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "body"
-        reason = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            reason = "unknown key"
-        elif err["type"] == "json_invalid":
+        field, reason = error_place(loc) or "body", error_reason(err)
+        if err["type"] == "json_invalid":
             field, reason = "body", f"not valid JSON: {err.get('ctx', {}).get('error', reason)}"
         elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             ctx = err.get("ctx", {})

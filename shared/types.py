@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Annotated, Any
 
@@ -97,12 +98,17 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def error_place(loc: Sequence[int | str]) -> str:
+    """A pydantic error location as people write it: `machtiging.valid_from`, `conflicts_with[2]`."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+
+
+def error_reason(err: Mapping[str, Any]) -> str:
+    """A pydantic error message in plain words (an unknown key is called so)."""
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
 def describe_errors(exc: ValidationError) -> list[str]:
-    lines = []
-    for err in exc.errors():
-        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        lines.append(f"{loc or '(top level)'}: {msg}")
-    return lines
+    return [f"{error_place(err['loc']) or '(top level)'}: {error_reason(err)}" for err in exc.errors()]

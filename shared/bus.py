@@ -23,6 +23,7 @@ from faststream.middlewares import BaseMiddleware
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, ValidationError
 
+from shared.aio import wait_set
 from shared.events import MessageDeadLettered
 from shared.settings import ServiceSettings
 
@@ -163,10 +164,7 @@ class OutboxRelay:
                 self.failures.labels(self.service).inc()
                 log.exception("outbox relay failed; retrying")
                 await asyncio.sleep(1.0)
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-            except TimeoutError:
-                pass
+            await wait_set(self._wake, self.poll_seconds)
             self._wake.clear()
 
     def start(self) -> None:

@@ -17,6 +17,7 @@ from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
+from shared.aio import within
 from shared.bus import TRANSIENT, DeadLetters, OutboxRelay, dead_letter_middleware, make_broker
 from shared.db import create_pool, migrate
 from shared.errors import Problem
@@ -90,7 +91,7 @@ class Runtime:
             # A graceful close waits for every connection to come back; one that never does must
             # not keep the service from stopping.
             try:
-                await asyncio.wait_for(self._pool.close(), timeout=POOL_CLOSE_SECONDS)
+                await within(self._pool.close(), POOL_CLOSE_SECONDS)
             except TimeoutError:
                 log.warning(
                     "%s: database connections still in use after %s s; closing them",

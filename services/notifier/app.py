@@ -34,6 +34,7 @@ from services.notifier.usecases import (
     Notifier,
     Requeued,
 )
+from shared.aio import within
 from shared.bus import subscribe
 from shared.clock import Clock, SystemClock
 from shared.errors import NotFound
@@ -204,7 +205,7 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
         task = holder.get("dispatcher")
         if task is not None:
             try:
-                await asyncio.wait_for(asyncio.shield(task), timeout=settings.shutdown_grace_seconds)
+                await within(asyncio.shield(task), settings.shutdown_grace_seconds)
             except TimeoutError:
                 log.warning(
                     "dispatcher still sending after %s s; stopping it", settings.shutdown_grace_seconds

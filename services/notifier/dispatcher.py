@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from shared.aio import wait_set
 from shared.clock import Clock
 
 from .channels import Channel, DeliveryResult, RetryPolicy, compose, deliver
@@ -91,10 +92,7 @@ class Dispatcher:
                 await self.run_once(clock.now(), clock)
             except Exception:  # the loop must outlive a database hiccup
                 log.exception("notifier dispatcher run failed")
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-            except TimeoutError:
-                pass
+            await wait_set(stop, interval)
 
     async def _send(self, row: Claimed, now: datetime) -> RunResult:
         notice = row.notice

@@ -23,6 +23,7 @@ from services.scheduler.core import Scheduler, SolverConfig
 from services.scheduler.repository import PlannerRepository
 from services.scheduler.views import Explanation, PlanView
 from shared.actor import Actor
+from shared.aio import wait_set
 from shared.bus import OutboxRelay
 from shared.clock import Clock
 from shared.errors import NotFound, Refused
@@ -170,11 +171,8 @@ class Planner:
     async def run(self, debounce: float) -> None:
         """Re-plan after a burst of events has settled, and when a new day starts."""
         while True:
-            try:
-                await asyncio.wait_for(self.dirty.wait(), timeout=30)
-            except TimeoutError:
-                if self.clock.now().date() == self.last_day:
-                    continue
+            if not await wait_set(self.dirty, 30) and self.clock.now().date() == self.last_day:
+                continue
             await asyncio.sleep(debounce)
             self.dirty.clear()
             try:

@@ -14,6 +14,7 @@ import pytest
 
 from services.scheduler.app import create_app
 from services.scheduler.core import Scheduler
+from shared.aio import within
 from shared.events import (
     TOPIC_CASE_EVENTS,
     TOPIC_DEAD_LETTER,
@@ -218,10 +219,10 @@ async def test_the_plan_answers_the_last_published_plan_while_a_replan_runs(
         assert stays_of(published, "c-1") == stays_of(before, "c-1")
         assert await asyncio.to_thread(entered.wait, 10), "no re-plan started"
         for _ in range(3):  # readers are not blocked, and see no re-plan half done
-            answer = await asyncio.wait_for(scheduler.http.get("/v1/plan"), timeout=2)
+            answer = await within(scheduler.http.get("/v1/plan"), 2)
             assert answer.status_code == 200, answer.text
             assert answer.json() == published
-        metrics = await asyncio.wait_for(scheduler.http.get("/metrics"), timeout=2)
+        metrics = await within(scheduler.http.get("/metrics"), 2)
         assert metrics.status_code == 200
     finally:
         release.set()

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
+from shared.aio import within
 from tools.embedded import EmbeddedPostgres, create_topics, kafka_client_options
 
 
@@ -219,7 +220,7 @@ async def test_faststream_subscriber_with_manual_ack(kafka_bootstrap: str, topic
     await broker.start()
     try:
         await broker.publish({"case": "c-17"}, topic, key=b"c-17")
-        body, key = await asyncio.wait_for(received.get(), 10)
+        body, key = await within(received.get(), 10)
     finally:
         await broker.stop()
     assert (body, key) == ({"case": "c-17"}, b"c-17")

@@ -38,3 +38,16 @@ class Conflict(Refused):
     """The request contradicts what was accepted before."""
 
     status = 409
+
+
+class Forbidden(Refused):
+    """A known person whose role may not do this (403). A case outside the person's scope is a
+    NotFound instead, so that its existence is not revealed."""
+
+    status = 403
+
+
+class Unauthenticated(Refused):
+    """No valid bearer token (401, with a WWW-Authenticate challenge)."""
+
+    status = 401

@@ -20,10 +20,11 @@ from shared.types import Day, LocalTime
 # Topics: <domain>.<event>.v<N>. Case events are keyed by case so that one case's events
 # stay in order on one partition.
 TOPIC_CASE_EVENTS = "intake.case-event.v1"
-TOPIC_TIMEOUT_ADDRESS = "intake.timeout-address.v1"
 TOPIC_DECISIONS = "scheduler.decision.v1"
 TOPIC_DEAD_LETTER = "platform.dead-letter.v1"
-ALL_TOPICS = [TOPIC_CASE_EVENTS, TOPIC_TIMEOUT_ADDRESS, TOPIC_DECISIONS, TOPIC_DEAD_LETTER]
+ALL_TOPICS = [TOPIC_CASE_EVENTS, TOPIC_DECISIONS, TOPIC_DEAD_LETTER]
+# Family data (names, birth date, BSN, addresses, the time-out address) never travels on a topic:
+# it stays in intake's identity store, read on intake's audited endpoints.
 
 
 class EventBase(BaseModel):
@@ -46,7 +47,8 @@ class ReferralRegistered(EventBase):
     urgency: Literal["normal", "urgent", "crisis"]
     earliest_start: Day
     stay_days: int
-    # The youth's age fits the kind for placement starts in [eligible_from, eligible_until].
+    # The youth's age fits the kind for placement starts in [eligible_from, eligible_until],
+    # clipped to the planning horizon so that no birth date can be derived from it.
     eligible_from: Day
     eligible_until: Day
     conflicts_with: list[str] = []
@@ -93,13 +95,6 @@ CaseEventV1 = Annotated[
     | CaseClosed,
     Field(discriminator="type"),
 ]
-
-
-class TimeoutAddressRecorded(EventBase):
-    """Only for the notifier, which passes it to the case's therapist alone."""
-
-    type: Literal["timeout_address_recorded"] = "timeout_address_recorded"
-    address: str
 
 
 # --- scheduler -> intake, notifier -----------------------------------------------------------

@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from shared.actor import Actor
-from shared.errors import Problem, Refused
+from shared.auth import challenge
+from shared.errors import Problem, Refused, Unauthenticated
 from shared.types import error_place, error_reason
 
 
@@ -29,7 +30,11 @@ class ProblemBody(BaseModel):
 
 
 STATUS_TEXT = {
-    404: "Unknown",
+    401: "No valid bearer token (see the WWW-Authenticate header)",
+    403: "The person's role may not do this",
+    404: "Unknown, or not within the person's scope",
+    413: "The request body is too large",
+    415: "Write requests take application/json only",
     409: "Conflicts with what was accepted before",
     422: "Refused: every problem named by field and reason",
     503: "The database or broker is temporarily unavailable; retry",
@@ -87,7 +92,10 @@ def install_problem_handlers(app: FastAPI, extra: Mapping[str, ExtraProblems] | 
 
     async def refused(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Refused)
-        return problem_response(exc.problems, exc.status)
+        answer = problem_response(exc.problems, exc.status)
+        if isinstance(exc, Unauthenticated):
+            answer.headers["WWW-Authenticate"] = challenge("invalid_token", str(exc.problems[0].reason))
+        return answer
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -129,10 +137,20 @@ def from_state(name: str) -> Callable[[Request], Any]:
     return get
 
 
-def current_actor(request: Request) -> Actor:
-    """The person asking (the `x-user` header until sign-in replaces it) and where from."""
+async def current_actor(request: Request) -> Actor:
+    """The person asking, from the bearer token, with their role and regions from the network."""
     client = request.client.host if request.client else None
-    return Actor(id=request.headers.get("x-user", "api"), role="api", address=client)
+    runtime = request.app.state.runtime
+    try:
+        actor: Actor = await runtime.auth.actor(request.headers.get("authorization"), client)
+    except Refused as refusal:  # audited too: who tried what, from where
+        anonymous = Actor(id="(no valid token)", role="", address=client)
+        case = request.path_params.get("case") or request.query_params.get("case")
+        action = f"{request.method} {request.url.path}"
+        await runtime.trail.record(anonymous, action, case, "refused", f"{refusal.status}: {refusal}")
+        raise
+    request.state.actor = actor
+    return actor
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]

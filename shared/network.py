@@ -56,13 +56,22 @@ class Location(Strict):
     groups: list[Group]
 
 
-Role = Literal["mst_supervisor", "mst_therapist", "trajectbegeleider", "referrer", "coordinator"]
+Role = Literal[
+    "mst_supervisor",
+    "mst_therapist",
+    "trajectbegeleider",
+    "referrer",
+    "coordinator",
+    "ops",
+    "privacy_officer",
+]
+REGIONLESS_ROLES = ("ops", "privacy_officer")  # they see no cases of a region: no regions
 
 
 class Person(Strict):
     id: str = Field(min_length=1)
     role: Role
-    regions: list[str]
+    regions: list[str] = []
     max_cases: int | None = Field(None, ge=0)
     supervisor: str | None = None
     email: str | None = None
@@ -71,6 +80,8 @@ class Person(Strict):
     def _caseload_known(self) -> Person:
         if self.role in ("mst_therapist", "trajectbegeleider") and self.max_cases is None:
             raise ValueError(f"person {self.id}: max_cases is required for a {self.role}")
+        if self.role in REGIONLESS_ROLES and self.regions:
+            raise ValueError(f"person {self.id}: a person with role {self.role} has no regions")
         return self
 
 

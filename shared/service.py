@@ -4,31 +4,45 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
+from shared.access import Gate
 from shared.aio import within
+from shared.audit import AuditEntry, AuditTrail
+from shared.auth import Authenticator
 from shared.bus import TRANSIENT, DeadLetters, OutboxRelay, dead_letter_middleware, make_broker
 from shared.db import create_pool, migrate
 from shared.errors import Problem
 from shared.events import TOPIC_DEAD_LETTER, MessageDeadLettered
-from shared.http import ExtraProblems, install_problem_handlers, problem_response, problems_in_openapi
-from shared.network import Network, load_network
+from shared.http import (
+    ActorDep,
+    ExtraProblems,
+    current_actor,
+    install_problem_handlers,
+    problem_response,
+    problems_documented,
+    problems_in_openapi,
+)
+from shared.network import Network, NetworkIndex, load_network
 from shared.settings import ServiceSettings
 
 PLATFORM_MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
 POOL_CLOSE_SECONDS = 10.0
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class Health(BaseModel):
@@ -50,7 +64,10 @@ class Runtime:
         self.broker.add_middleware(dead_letter_middleware(self.dead))
         self.broker.publisher(self.dead.topic, schema=MessageDeadLettered, title=TOPIC_DEAD_LETTER)
         self.network: Network = load_network(settings.network_file)
+        self.index = NetworkIndex(self.network)
+        self.auth = Authenticator(settings, self.index)  # no signing keys configured: no start
         self._pool: asyncpg.Pool | None = None
+        self._trail: AuditTrail | None = None
         self._relay: OutboxRelay | None = None
         self.background: list[asyncio.Task[Any]] = []
 
@@ -58,6 +75,15 @@ class Runtime:
     def pool(self) -> asyncpg.Pool:
         assert self._pool is not None, "service not started"
         return self._pool
+
+    @property
+    def trail(self) -> AuditTrail:
+        assert self._trail is not None, "service not started"
+        return self._trail
+
+    @property
+    def gate(self) -> Gate:
+        return Gate(self.trail)
 
     @property
     def relay(self) -> OutboxRelay:
@@ -68,6 +94,8 @@ class Runtime:
         self._pool = await create_pool(self.settings.database_url)
         await migrate(self._pool, "platform", PLATFORM_MIGRATIONS)
         await migrate(self._pool, self.name, self.migrations)
+        self._trail = AuditTrail(self._pool, self.name)
+        await self._trail.keep_for(self.settings.audit_retention_days)
         self._relay = OutboxRelay(
             self._pool, self.broker, self.registry, self.name, self.settings.outbox_poll_seconds
         )
@@ -128,7 +156,13 @@ def make_app(
     on_start: Callable[[], Awaitable[None]] | None = None,
     on_stop: Callable[[], Awaitable[None]] | None = None,
     extra_problems: Mapping[str, ExtraProblems] | None = None,
+    form_paths: Iterable[str] = (),
 ) -> FastAPI:
+    """The app of a service: lifespan, problem answers, health, metrics, audit trail, and the
+    refusal of non-JSON writes except on paths matching a `form_paths` pattern (a page's own
+    confirmation form)."""
+    forms = [re.compile(pattern) for pattern in form_paths]
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start_storage()
@@ -185,8 +219,45 @@ def make_app(
         response_class=PlainTextResponse,
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
     )
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if runtime.settings.metrics_require_token:
+            actor = await current_actor(request)
+            await runtime.gate.role(actor, "read_metrics")
         return Response(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get(
+        "/v1/audit",
+        tags=["privacy"],
+        summary="The audit trail of a case in this service (privacy officer only)",
+        response_model=list[AuditEntry],
+        responses=problems_documented(401, 403),
+    )
+    async def audit(case: str, actor: ActorDep) -> list[AuditEntry]:
+        await runtime.gate.role(actor, "read_audit", case)
+        entries = await runtime.trail.of_case(case)
+        await runtime.trail.record(actor, "read_audit", case)
+        return entries
+
+    @app.middleware("http")
+    async def json_writes_only(request: Request, call_next: Any) -> Any:
+        # A web page cannot make a browser send application/json cross-site without CORS, so
+        # refusing every other body type stops cross-site writes (a form's text/plain post).
+        if request.method in WRITE_METHODS and not any(f.fullmatch(request.url.path) for f in forms):
+            kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            headers = request.headers
+            has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+            if (kind or has_body) and not (kind == "application/json" or kind.endswith("+json")):
+                reason = f"must be application/json, not {kind or 'missing'}"
+                return problem_response([Problem("content-type", reason)], 415)
+        return await call_next(request)
+
+    if runtime.settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=runtime.settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type"],
+        )
 
     @app.get("/asyncapi.json", tags=["ops"], summary="AsyncAPI description of this service's topics")
     async def asyncapi() -> dict[str, Any]:

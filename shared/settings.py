@@ -19,6 +19,7 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 0  # 0: the service's own default port
     base_url: str = ""  # public URL of this service, for links in messages
+    intake_url: str = ""  # public URL of intake: messages link to its time-out address page
     topic_prefix: str = ""  # tests run several stacks on one broker, each with its own topics
     # Consumer group tuning. A restarted consumer waits until the dead member's session has
     # expired; `thuisbest up` sets 1000/200 for the embedded broker (measured: rejoin in ~1 s),
@@ -37,10 +38,32 @@ class ServiceSettings(BaseSettings):
     mail_from: str = "ThuisBest <noreply@thuisbest.invalid>"
     mail_dir: Path | None = None  # embedded default: write mail as .eml files here
     webhook_url: str | None = None
-    webhook_secret: str = Field("change-me", repr=False)
+    webhook_secret: str = Field("", repr=False)  # required outside the embedded default
     dispatch_poll_seconds: float = 0.5
     rules_file: Path | None = None  # notifier: the rules as data (default: the shipped rules.yaml)
     shutdown_grace_seconds: float = 20.0  # how long a stopping notifier lets a sending run finish
+
+    # Who is asking: bearer tokens (JWT) of an OpenID Connect issuer. The signing keys come from
+    # `auth_jwks_file` (the embedded default: `thuisbest up` is the issuer), else from
+    # `auth_jwks_url`, else from the issuer's discovery document.
+    auth_issuer: str = ""
+    auth_audience: str = "thuisbest"
+    auth_person_claim: str = "sub"  # the claim that names the person (a person id of the network)
+    auth_jwks_file: Path | None = None
+    auth_jwks_url: str = ""
+    auth_algorithms: list[str] = ["ES256", "RS256"]
+    auth_leeway_seconds: int = 30  # clock skew tolerated on exp/nbf/iat
+    metrics_require_token: bool = False  # True: /metrics needs an ops person's token
+    cors_origins: list[str] = []  # no CORS unless origins are configured
+    # The embedded default (`thuisbest up`) on one machine; False refuses weak secrets at start.
+    embedded: bool = False
+    # Audit trail (NEN 7513): kept this many days (20 years by default), then purged.
+    audit_retention_days: int = Field(7305, ge=365)
+    # Intake's identity store: AES-256-GCM keys, one per line as `key-id:base64 of 32 bytes`; the
+    # first line encrypts, every line decrypts (rotation: put a new key first, restart).
+    identity_key_file: Path | None = None
+    # Notifier: how long the acknowledge link in a mail works (single use).
+    ack_token_days: int = Field(14, ge=1, le=90)
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name

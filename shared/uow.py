@@ -13,14 +13,17 @@ from typing import Self
 import asyncpg
 from pydantic import BaseModel
 
+from shared import audit
+from shared.actor import Actor
 from shared.bus import OutboxRelay, Outgoing, add_to_outbox, first_time
 
 
 class UnitOfWork:
     """`async with uow:` opens the transaction; subclasses attach their repositories in `opened`."""
 
-    def __init__(self, pool: asyncpg.Pool, relay: OutboxRelay | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, relay: OutboxRelay | None = None, service: str = "") -> None:
         self._pool, self._relay = pool, relay
+        self.service = service or (relay.service if relay is not None else "")
         self._conn: asyncpg.pool.PoolConnectionProxy | None = None
         self._tx: asyncpg.transaction.Transaction | None = None
         self._outgoing: list[Outgoing] = []
@@ -71,3 +74,7 @@ class UnitOfWork:
     async def first_time(self, consumer: str, event_id: uuid.UUID) -> bool:
         """True the first time `consumer` handles `event_id`; recorded in this transaction."""
         return await first_time(self.conn, consumer, event_id)
+
+    async def audit(self, actor: Actor, action: str, *cases: str | None, detail: str | None = None) -> None:
+        """Record in the audit trail, in this transaction, that `actor` did `action` on `cases`."""
+        await audit.write(self.conn, self.service, actor, action, cases or [None], "allowed", detail)

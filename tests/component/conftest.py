@@ -4,8 +4,10 @@ database a fresh one on the real embedded PostgreSQL. No processes, no real brok
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -25,6 +27,7 @@ from shared.clock import VirtualClock
 from shared.events import ReferralRegistered
 from shared.kinds import eligible_window, kind_spec
 from shared.settings import ServiceSettings
+from tools.issuer import ISSUER, Issuer
 
 SAMPLE_NETWORK = Path(__file__).resolve().parents[2] / "shared" / "data" / "demo-network.json"
 
@@ -92,7 +95,12 @@ class Running:
     clock: VirtualClock
     settings: ServiceSettings
     dsn: str
+    issuer: Issuer
     watchers: dict[str, Watcher] = field(default_factory=dict)
+
+    def as_(self, person: str, **claims: Any) -> dict[str, str]:
+        """Request headers that sign in as `person` (the client signs in as `coord` by default)."""
+        return {"authorization": f"Bearer {self.issuer.token(person, **claims)}"}
 
     def topic(self, name: str) -> str:
         return self.settings.topic(name)
@@ -125,9 +133,28 @@ class Running:
             await conn.close()
 
 
+@pytest.fixture(scope="session")
+def issuer(tmp_path_factory: pytest.TempPathFactory) -> Issuer:
+    """The test token issuer: a signing key whose public JWKS the services trust."""
+    return Issuer.ensure(tmp_path_factory.mktemp("issuer"))
+
+
+@pytest.fixture(scope="session")
+def identity_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Intake's identity-store keys: one `key-id:base64` line per key, the first encrypts."""
+    path = tmp_path_factory.mktemp("keys") / "identity.keys"
+    path.write_text(f"k1:{base64.b64encode(os.urandom(32)).decode()}\n")
+    return path
+
+
 @pytest.fixture
-def service_settings(fresh_db: str, tmp_path: Path) -> ServiceSettings:
+def service_settings(fresh_db: str, tmp_path: Path, issuer: Issuer, identity_keys: Path) -> ServiceSettings:
     return ServiceSettings(
+        auth_jwks_file=issuer.jwks_file,
+        auth_issuer=ISSUER,
+        webhook_secret="component-test-secret",
+        identity_key_file=identity_keys,
+        intake_url="http://intake.test",
         database_url=fresh_db,
         kafka_bootstrap="127.0.0.1:9",  # never reached: the broker is the in-memory test broker
         network_file=SAMPLE_NETWORK,
@@ -145,13 +172,20 @@ AppFactory = Callable[..., FastAPI]
 
 @contextlib.asynccontextmanager
 async def running(
-    factory: AppFactory, settings: ServiceSettings, now: datetime, watch: Iterable[str] = ()
+    factory: AppFactory,
+    settings: ServiceSettings,
+    now: datetime,
+    watch: Iterable[str] = (),
+    *,
+    person: str = "coord",
 ) -> AsyncIterator[Running]:
     """The app with its lifespan run (migrations, use cases, relay) inside TestKafkaBroker.
 
     `watch`: unprefixed topic names to record every message of (see `Running.seen`); the
     watchers subscribe before the test broker starts, as subscribers must."""
     clock = VirtualClock(now)
+    assert settings.auth_jwks_file is not None
+    issuer = Issuer.load(settings.auth_jwks_file.parent)  # the issuer the settings trust
     app = factory(settings, clock)
     broker = app.state.runtime.broker
     watchers = {name: Watcher(settings.topic(name)) for name in watch}
@@ -159,8 +193,10 @@ async def running(
         broker.subscriber(watcher.topic)(watcher.handle)
     async with TestKafkaBroker(broker) as test_broker, app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield Running(app, test_broker, client, clock, settings, settings.database_url, watchers)
+        signed_in = {"authorization": f"Bearer {issuer.token(person, minutes=120)}"}
+        client = httpx.AsyncClient(transport=transport, base_url="http://test", headers=signed_in)
+        async with client:
+            yield Running(app, test_broker, client, clock, settings, settings.database_url, issuer, watchers)
 
 
 def fields_of(response: httpx.Response) -> set[str]:

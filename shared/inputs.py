@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictInt, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, StrictInt, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from shared.kinds import KindName
@@ -33,6 +33,25 @@ class _CaseEvent(_Event):
 
 Kind = KindName  # a kind name of the kinds table (shared/kinds.py)
 Urgency = Literal["normal", "urgent", "crisis"]
+
+
+def passes_elfproef(value: str) -> bool:
+    """Nine digits passing the elfproef, the check digit of a Dutch citizen service number (BSN)."""
+    if len(value) != 9 or not value.isascii() or not value.isdigit():
+        return False
+    digits = [int(c) for c in value]
+    total = sum(d * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True)) - digits[8]
+    return total % 11 == 0
+
+
+def _bsn(value: str) -> str:
+    if not passes_elfproef(value):
+        raise ValueError("not a BSN: nine digits passing the elfproef")
+    return value
+
+
+# A citizen service number: checked here, kept by intake only (encrypted, see DOMAIN.md Privacy).
+Bsn = Annotated[str, AfterValidator(_bsn)]
 
 
 class ReferralFields(Strict):
@@ -158,11 +177,19 @@ ScenarioEvent = Annotated[CaseEvent | CapacityEvent, Field(discriminator="type")
 # --- request bodies: the same facts as the services' HTTP APIs take them ---------------------
 
 
+# Who the youth is: taken with a referral request, kept in intake's identity store only (not
+# part of a scenario's referral events, not on any topic).
+REQUEST_ONLY_IDENTITY = frozenset({"name", "bsn", "address"})
+
+
 class ReferralRequest(ReferralFields):
     """`POST /v1/referrals`: intake stamps the time it receives the referral itself."""
 
     type: Literal["referral"] = "referral"
     at: SkipJsonSchema[None] = None
+    name: Text | None = None  # the youth's name
+    bsn: Bsn | None = None
+    address: Text | None = None  # where the youth lives
 
     @field_validator("at", mode="before")
     @classmethod
@@ -170,7 +197,8 @@ class ReferralRequest(ReferralFields):
         raise ValueError("unknown key (intake records the time it receives the referral)")
 
     def event(self, at: datetime) -> ReferralEvent:
-        return ReferralEvent.model_validate(self.model_dump(exclude={"at"}) | {"at": at})
+        data = self.model_dump(exclude={"at", *REQUEST_ONLY_IDENTITY})
+        return ReferralEvent.model_validate(data | {"at": at})
 
 
 class _LaterRequest(Strict):

@@ -182,6 +182,29 @@ def eligible_window(kind: KindSpec, birth_date: date) -> tuple[date, date]:
     return birthday(birth_date, kind.min_age), birthday(birth_date, kind.max_age + 1) - timedelta(1)
 
 
+# Events about a referral look this far ahead of its day; the eligible window is clipped to it.
+PLANNING_HORIZON_DAYS = 365
+
+
+def eligible_window_clipped(kind: KindSpec, birth_date: date, referral_day: date) -> tuple[date, date]:
+    """The eligible window as intake publishes it: no birth date can be derived from it.
+
+    A bound that comes from a birthday is rounded inward to a whole ISO week (the first day to the
+    Monday on or after it, the last day to the Sunday on or before it), then the window is clipped
+    to the planning horizon [referral_day, referral_day + PLANNING_HORIZON_DAYS]. Rounding before
+    clipping keeps every published bound shared by a full week of birthdays, also in the week
+    around the referral day. An empty window is always (referral_day, the day before), whatever
+    the birth date.
+    """
+    first, last = eligible_window(kind, birth_date)
+    horizon_end = referral_day + timedelta(PLANNING_HORIZON_DAYS)
+    start = max(first + timedelta((7 - first.weekday()) % 7), referral_day)
+    end = min(last - timedelta((last.weekday() + 1) % 7), horizon_end)
+    if start > end:
+        return referral_day, referral_day - timedelta(1)
+    return start, end
+
+
 def add_months(day: date, months: int) -> date:
     """Calendar month arithmetic, clamping to the month's last day (31 Jan + 1 = 28/29 Feb)."""
     month0 = day.month - 1 + months

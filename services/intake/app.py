@@ -10,22 +10,15 @@ from prometheus_client import Gauge
 from pydantic import BaseModel
 
 from services.intake.domain import STATUSES, CaseView
+from services.intake.identity import KeyRing
 from services.intake.rules import reference_problems
-from services.intake.usecases import Intake, RecordedEvent, Registration
+from services.intake.usecases import Intake, RecordedEvent, Registration, TimeoutAddress
 from shared.bus import subscribe
 from shared.clock import Clock, SystemClock
 from shared.errors import Problem
-from shared.events import (
-    TOPIC_CASE_EVENTS,
-    TOPIC_DECISIONS,
-    TOPIC_TIMEOUT_ADDRESS,
-    CaseEventV1,
-    DecisionV1,
-    TimeoutAddressRecorded,
-)
+from shared.events import TOPIC_CASE_EVENTS, TOPIC_DECISIONS, CaseEventV1, DecisionV1
 from shared.http import ActorDep, from_state, problems_documented
 from shared.inputs import LaterEventRequest, ReferralRequest
-from shared.network import NetworkIndex
 from shared.service import Runtime, make_app
 from shared.settings import ServiceSettings
 
@@ -43,6 +36,11 @@ class RecordedOut(BaseModel):
     at: str
 
 
+class TimeoutAddressOut(BaseModel):
+    case: str
+    address: str | None  # null: the family named no time-out address
+
+
 IntakeDep = Annotated[Intake, Depends(from_state("intake"))]
 router = APIRouter()
 
@@ -55,7 +53,7 @@ router = APIRouter()
     response_model=RegistrationOut,
     responses={
         200: {"model": RegistrationOut, "description": "A repeat of a referral already registered"},
-        **problems_documented(409, 422, 503),
+        **problems_documented(401, 403, 409, 415, 422, 503),
     },
 )
 async def post_referral(
@@ -73,7 +71,7 @@ async def post_referral(
     summary="Record a later event of a case",
     status_code=202,
     response_model=RecordedOut,
-    responses=problems_documented(404, 409, 422, 503),
+    responses=problems_documented(401, 403, 404, 409, 415, 422, 503),
 )
 async def post_event(case: str, body: LaterEventRequest, actor: ActorDep, intake: IntakeDep) -> RecordedEvent:
     return await intake.record_event(case, body, actor)
@@ -84,27 +82,38 @@ async def post_event(case: str, body: LaterEventRequest, actor: ActorDep, intake
     tags=["cases"],
     summary="The case's status, stay, meetings and wait",
     response_model=CaseView,
-    responses=problems_documented(404, 503),
+    responses=problems_documented(401, 403, 404, 503),
 )
 async def get_case(case: str, actor: ActorDep, intake: IntakeDep) -> CaseView:
     return await intake.read_case(case, actor)
 
 
+@router.get(
+    "/v1/cases/{case}/timeout-address",
+    tags=["cases"],
+    summary="The family's time-out address (the case's therapist and that therapist's supervisor only)",
+    response_model=TimeoutAddressOut,
+    responses=problems_documented(401, 403, 404, 503),
+)
+async def get_timeout_address(case: str, actor: ActorDep, intake: IntakeDep) -> TimeoutAddress:
+    return await intake.read_timeout_address(case, actor)
+
+
 def create_app(settings: ServiceSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or ServiceSettings()
     clock = clock or SystemClock()
+    keys = KeyRing.from_file(settings.identity_key_file)  # no keys: no start (family data stays sealed)
     rt = Runtime("intake", settings, MIGRATIONS)
-    net = NetworkIndex(rt.network)
+    net = rt.index
     cases_by_status = Gauge(
         "thuisbest_cases", "Cases by status (refreshed on scrape)", ["status"], registry=rt.registry
     )
     rt.broker.publisher(settings.topic(TOPIC_CASE_EVENTS), schema=CaseEventV1, title=TOPIC_CASE_EVENTS)
-    rt.broker.publisher(
-        settings.topic(TOPIC_TIMEOUT_ADDRESS), schema=TimeoutAddressRecorded, title=TOPIC_TIMEOUT_ADDRESS
-    )
 
     async def on_start() -> None:
-        app.state.intake = Intake(rt.pool, rt.relay, net, clock, settings, rt.registry)
+        intake = Intake(rt.pool, rt.relay, net, clock, settings, rt.registry, rt.gate, keys)
+        await intake.seal_identities()  # before any request: every row sealed with the first key
+        app.state.intake = intake
 
     async def on_decision(decision: DecisionV1) -> None:
         await app.state.intake.apply_decision(decision)
@@ -119,7 +128,11 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
     app = make_app(
         rt,
         title="ThuisBest intake",
-        description="Referrals and case events in; cases kept and published. Case ids are pseudonymous.",
+        description=(
+            "Referrals and case events in; cases kept and published. Case ids are pseudonymous: who"
+            " the youth is (name, BSN, birth date, addresses) stays here, sealed, read on audited"
+            " endpoints only. Every endpoint takes a bearer token."
+        ),
         on_start=on_start,
         extra_problems={"/v1/referrals": unknown_references},
     )

@@ -1,6 +1,7 @@
-"""Intake's repository: cases, their identity data, accepted events and the access log (raw asyncpg).
+"""Intake's repositories: cases and their accepted events, and the sealed identities (raw asyncpg).
 
-Rows go in and domain objects come out: callers never see a database record.
+Rows go in and domain objects come out: callers never see a database record. Identity data
+reaches this layer sealed (services/intake/identity.py) and leaves it sealed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncpg
 from pydantic import BaseModel, TypeAdapter
 
 from services.intake.domain import Case, Meeting, Refusal, Stay, TimeoutStay
-from shared.actor import Actor
+from services.intake.identity import Identity, Sealed
 from shared.inputs import ReferralEvent
 
 CASE_COLUMNS = (
@@ -66,14 +67,36 @@ class CaseRepository:
         )
         return value
 
-    async def add_referral(self, ref: ReferralEvent, request_hash: str) -> bool:
-        """Store a new case; False when the case id is already taken (a concurrent repeat)."""
+    async def set_request_hash(self, case: str, request_hash: str) -> None:
+        await self.conn.execute("UPDATE cases SET request_hash = $2 WHERE case_id = $1", case, request_hash)
+
+    async def hashed_with_other_key(self, key_id: str) -> list[str]:
+        """The cases whose referral digest was made with another key than `key_id`."""
+        rows = await self.conn.fetch(
+            "SELECT case_id FROM cases WHERE split_part(request_hash, ':', 1) <> $1 ORDER BY case_id", key_id
+        )
+        return [row["case_id"] for row in rows]
+
+    async def referral_body(self, case: str) -> dict[str, Any] | None:
+        """The referral as accepted, without its identity data (the `case_events` row)."""
+        body = await self.conn.fetchval(
+            "SELECT body FROM case_events WHERE case_id = $1 AND type = 'referral' ORDER BY id LIMIT 1", case
+        )
+        data = _json(body)
+        return data if isinstance(data, dict) else None
+
+    async def add_referral(
+        self, ref: ReferralEvent, request_hash: str, identity: Sealed, bsn_hash: bytes | None
+    ) -> bool:
+        """Store a new case with its sealed identity; False when the case id is already taken (a
+        concurrent repeat)."""
         inserted = await self.conn.execute(
-            "INSERT INTO identities (case_id, birth_date, timeout_address) VALUES ($1, $2, $3)"
+            "INSERT INTO identities (case_id, key_id, sealed, bsn_hash) VALUES ($1, $2, $3, $4)"
             " ON CONFLICT (case_id) DO NOTHING",
             ref.case,
-            ref.birth_date,
-            ref.timeout_address,
+            identity.key_id,
+            identity.blob,
+            bsn_hash,
         )
         if not str(inserted).endswith(" 1"):
             return False
@@ -97,11 +120,6 @@ class CaseRepository:
             type_,
             at,
             json.dumps(body, default=str),
-        )
-
-    async def log_access(self, actor: Actor, case: str, action: str) -> None:
-        await self.conn.execute(
-            "INSERT INTO access_log (actor, case_id, action) VALUES ($1, $2, $3)", actor.id, case, action
         )
 
     async def get(self, case: str, *, for_update: bool = False) -> Case | None:
@@ -128,4 +146,66 @@ class CaseRepository:
             case.waiting_reason,
             case.expected_start,
             _dump(case.refusals),
+        )
+
+
+class IdentityRepository:
+    """The `identities` table: one sealed identity per case, and the keyed hash of its BSN."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def get(self, case: str) -> Sealed | None:
+        row = await self.conn.fetchrow("SELECT key_id, sealed FROM identities WHERE case_id = $1", case)
+        if row is None or row["sealed"] is None:
+            return None
+        return Sealed(row["key_id"], bytes(row["sealed"]))
+
+    async def cases_with_bsn(self, bsn_hashes: list[bytes]) -> list[str]:
+        """The cases of a BSN, found by its keyed hashes (one per key of the ring)."""
+        rows = await self.conn.fetch(
+            "SELECT case_id FROM identities WHERE bsn_hash = ANY($1::bytea[]) ORDER BY case_id", bsn_hashes
+        )
+        return [row["case_id"] for row in rows]
+
+    async def store(self, case: str, identity: Sealed, bsn_hash: bytes | None) -> None:
+        """Replace a case's sealed identity (sealing plaintext rows, re-sealing with a new key)."""
+        await self.conn.execute(
+            "UPDATE identities SET key_id = $2, sealed = $3, bsn_hash = $4 WHERE case_id = $1",
+            case,
+            identity.key_id,
+            identity.blob,
+            bsn_hash,
+        )
+
+    async def sealed_with_other_key(self, key_id: str) -> list[tuple[str, Sealed]]:
+        rows = await self.conn.fetch(
+            "SELECT case_id, key_id, sealed FROM identities WHERE key_id <> $1 ORDER BY case_id FOR UPDATE",
+            key_id,
+        )
+        return [(row["case_id"], Sealed(row["key_id"], bytes(row["sealed"]))) for row in rows]
+
+    async def has_plaintext_columns(self) -> bool:
+        """Whether the columns of before the identity store (migration 001) are still there."""
+        found = await self.conn.fetchval(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
+            " AND table_name = 'identities' AND column_name IN ('birth_date', 'timeout_address')"
+        )
+        return bool(found)
+
+    async def plaintext_rows(self) -> list[tuple[str, Identity]]:
+        rows = await self.conn.fetch(
+            "SELECT case_id, birth_date, timeout_address FROM identities WHERE sealed IS NULL"
+            " ORDER BY case_id FOR UPDATE"
+        )
+        return [
+            (row["case_id"], Identity(birth_date=row["birth_date"], timeout_address=row["timeout_address"]))
+            for row in rows
+        ]
+
+    async def drop_plaintext_columns(self) -> None:
+        """Once every row is sealed: no plaintext column is left, and every row must be sealed."""
+        await self.conn.execute(
+            "ALTER TABLE identities DROP COLUMN IF EXISTS birth_date, DROP COLUMN IF EXISTS timeout_address,"
+            " ALTER COLUMN key_id SET NOT NULL, ALTER COLUMN sealed SET NOT NULL"
         )

@@ -25,20 +25,27 @@ from shared.inputs import (
     ReferralEvent,
     TimeoutRequestEvent,
     WithdrawEvent,
+    passes_elfproef,
 )
-from shared.kinds import KINDS, age_on, eligible_window, kind_spec, lapse_date, unknown_kind
+from shared.kinds import (
+    KINDS,
+    PLANNING_HORIZON_DAYS,
+    age_on,
+    eligible_window_clipped,
+    kind_spec,
+    lapse_date,
+    unknown_kind,
+)
 from shared.network import NetworkIndex
 
-MAX_LEAD_DAYS = 366  # a referral is for a placement within a year; a later start is a typing error
+# A referral is for a placement within a year (the planning horizon its published eligible window
+# is clipped to); a later start is a typing error.
+MAX_LEAD_DAYS = PLANNING_HORIZON_DAYS
 
 
 def looks_like_bsn(value: str) -> bool:
     """Nine digits passing the elfproef: a case reference must never be a citizen service number."""
-    if len(value) != 9 or not value.isdigit():
-        return False
-    digits = [int(c) for c in value]
-    total = sum(d * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True)) - digits[8]
-    return total % 11 == 0
+    return passes_elfproef(value)
 
 
 def reference_problems(data: dict[str, Any], net: NetworkIndex) -> list[Problem]:
@@ -108,12 +115,14 @@ def referral_problems(ref: ReferralEvent, net: NetworkIndex) -> list[Problem]:
 
 
 def to_case_event(ev: CaseEvent, net: NetworkIndex) -> CaseEventT:
-    """Translate an accepted scenario/HTTP event into the event intake publishes (no identity)."""
+    """Translate an accepted scenario/HTTP event into the event intake publishes (no identity: the
+    eligible window is clipped to the planning horizon and rounded to whole weeks, see
+    `eligible_window_clipped`, so that no birth date can be derived from it)."""
     common = {"case": ev.case, "occurred_at": ev.at}
     match ev:
         case ReferralEvent():
             kind = kind_spec(ev.kind)
-            eligible_from, eligible_until = eligible_window(kind, ev.birth_date)
+            eligible_from, eligible_until = eligible_window_clipped(kind, ev.birth_date, ev.at.date())
             return ReferralRegistered(
                 **common,
                 kind=ev.kind,

@@ -103,7 +103,8 @@ def test_published_referral_carries_no_identity() -> None:
     event = to_case_event(ref(timeout_address="aunt, same town"), NET)
     payload = json.loads(event.model_dump_json())
     assert "birth_date" not in payload and "timeout_address" not in payload
-    assert payload["eligible_until"] == "2029-03-01"
+    # The window is clipped to a year after the referral: the 18th birthday (2029) is not shown.
+    assert payload["eligible_until"] == "2027-01-05"
     assert payload["stay_days"] == 56
 
 

@@ -180,7 +180,8 @@ def test_intake_takes_its_age_stay_and_court_order_from_a_new_row() -> None:
     registered = to_case_event(_referral(), DEMO)
     assert isinstance(registered, ReferralRegistered)
     assert (registered.kind, registered.stay_days) == ("klein_open", 21)
-    assert (registered.eligible_from, registered.eligible_until) == (date(2023, 3, 2), date(2029, 3, 1))
+    # Eligible since 2023 and until 2029: published clipped to [referral day, a year later].
+    assert (registered.eligible_from, registered.eligible_until) == (date(2026, 1, 5), date(2027, 1, 5))
 
 
 def test_without_the_row_the_kind_is_unknown() -> None:

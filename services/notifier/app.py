@@ -1,16 +1,22 @@
-"""Notifier service: turns case events and decisions into durable alerts, delivered until acknowledged."""
+"""Notifier service: turns case events and decisions into durable alerts, delivered until acknowledged.
+
+Every route but the mail's acknowledge link takes a bearer token; that link is its own credential
+(single use, it expires) and asks before it acknowledges, so that a mail scanner following links
+acknowledges nothing.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import html
 import logging
+from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
@@ -38,25 +44,39 @@ from shared.aio import within
 from shared.bus import subscribe
 from shared.clock import Clock, SystemClock
 from shared.errors import NotFound
-from shared.events import (
-    TOPIC_CASE_EVENTS,
-    TOPIC_DECISIONS,
-    TOPIC_TIMEOUT_ADDRESS,
-    CaseEventV1,
-    DecisionV1,
-    TimeoutAddressRecorded,
-)
+from shared.events import TOPIC_CASE_EVENTS, TOPIC_DECISIONS, CaseEventV1, DecisionV1
 from shared.http import ActorDep, from_state, problems_documented
-from shared.service import Runtime, make_app
+from shared.service import DEFAULT_PORTS, Runtime, make_app
 from shared.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
+WEAK_SECRET_PREFIX = "change-me"
+# A page that carries a link's token in its URL: not cached, and not sent on as a Referer.
+PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+class NotifierNotConfigured(RuntimeError):
+    """The settings are not fit to run outside the embedded default."""
 
 
 class CaseNotifications(BaseModel):
     case: str
     notifications: list[NotificationView]
+
+
+def check_secrets(settings: ServiceSettings) -> None:
+    """Refuse to start with a webhook secret anyone could know: receivers trust the signature."""
+    if settings.embedded:
+        return
+    secret = settings.webhook_secret
+    if not secret or secret.startswith(WEAK_SECRET_PREFIX):
+        raise NotifierNotConfigured(
+            "THUISBEST_WEBHOOK_SECRET is "
+            + ("empty" if not secret else f"still a placeholder ({WEAK_SECRET_PREFIX}...)")
+            + ": set a secret of your own (webhook receivers verify the signature with it), or"
+            " THUISBEST_EMBEDDED=true for the embedded default on one machine"
+        )
 
 
 def channels_for(settings: ServiceSettings) -> dict[str, Channel]:
@@ -67,10 +87,27 @@ def channels_for(settings: ServiceSettings) -> dict[str, Channel]:
         folder = settings.mail_dir or Path("mail")
         channels["email"] = FileMailSink(folder, settings.mail_from)
     if settings.webhook_url:
-        if settings.webhook_secret.startswith("change-me"):
-            log.warning("THUISBEST_WEBHOOK_SECRET is still the default: receivers cannot trust the signature")
+        if not settings.webhook_secret or settings.webhook_secret.startswith(WEAK_SECRET_PREFIX):
+            log.warning("THUISBEST_WEBHOOK_SECRET is not set or a placeholder: receivers cannot trust it")
         channels["webhook"] = WebhookChannel(settings.webhook_url, settings.webhook_secret)
     return channels
+
+
+def page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    document = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"</head><body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>"
+    )
+    return HTMLResponse(document, status_code=status, headers=PAGE_HEADERS)
+
+
+def link_not_valid() -> HTMLResponse:
+    return page(
+        "Link not valid",
+        "<p>This link is not valid: it was used before, it has expired, or it never existed."
+        " Acknowledge the alert in ThuisBest instead.</p>",
+        404,
+    )
 
 
 NotifierDep = Annotated[Notifier, Depends(from_state("notifier"))]
@@ -81,7 +118,9 @@ router = APIRouter()
     "/v1/notifications",
     tags=["notifications"],
     summary="Notifications of a case",
+    description="For whoever may read the case (`read_case`); 404 for anyone else, as for an unknown case.",
     response_model=list[NotificationView],
+    responses=problems_documented(401, 403, 404, 422),
 )
 async def list_notifications(case: str, actor: ActorDep, notifier: NotifierDep) -> list[NotificationView]:
     return await notifier.notifications_of(case, actor)
@@ -90,12 +129,16 @@ async def list_notifications(case: str, actor: ActorDep, notifier: NotifierDep) 
 @router.post(
     "/v1/notifications/{alert_id}/ack",
     tags=["notifications"],
-    summary="Acknowledge an alert",
+    summary="Acknowledge an alert: it stops repeating and escalating, for everyone",
+    description=(
+        "For the alert's recipients and everyone its escalation chain reaches above them; 404 for"
+        " anyone else, as for an unknown notification."
+    ),
     response_model=Acknowledged,
-    responses=problems_documented(404, 422),
+    responses=problems_documented(401, 403, 404, 422),
 )
-async def ack_post(alert_id: int, token: str, actor: ActorDep, notifier: NotifierDep) -> Acknowledged:
-    return await notifier.acknowledge(alert_id, token, actor)
+async def ack_post(alert_id: int, actor: ActorDep, notifier: NotifierDep) -> Acknowledged:
+    return await notifier.acknowledge(alert_id, actor)
 
 
 @router.get(
@@ -103,36 +146,43 @@ async def ack_post(alert_id: int, token: str, actor: ActorDep, notifier: Notifie
     tags=["notifications"],
     summary="Acknowledge (mail link): a page that asks first",
     response_class=HTMLResponse,
+    responses={404: {"description": "The link is not valid", "content": {"text/html": {}}}},
 )
-async def ack_link(alert_id: int, token: str) -> HTMLResponse:
+async def ack_link(alert_id: int, token: str, notifier: NotifierDep) -> HTMLResponse:
     # Opening the link only asks: mail scanners that follow links must not acknowledge for a person.
+    if not await notifier.link_works(alert_id, token):
+        return link_not_valid()
     action = html.escape(f"/v1/notifications/{alert_id}/ack/confirm?{urlencode({'token': token})}")
-    return HTMLResponse(
-        "<p>Acknowledge this alert? It then stops repeating and escalating.</p>"
-        f'<form method="post" action="{action}"><button type="submit">Acknowledge</button></form>'
+    return page(
+        "Acknowledge this alert?",
+        "<p>It then stops repeating and escalating, for everyone it goes to.</p>"
+        f'<form method="post" action="{action}"><button type="submit">Acknowledge</button></form>',
     )
 
 
 @router.post(
     "/v1/notifications/{alert_id}/ack/confirm",
     tags=["notifications"],
-    summary="Acknowledge (mail page)",
+    summary="Acknowledge (the mail link's page): the link works once, until it expires",
     response_class=HTMLResponse,
     responses={404: {"description": "The link is not valid", "content": {"text/html": {}}}},
 )
-async def ack_confirm(alert_id: int, token: str, actor: ActorDep, notifier: NotifierDep) -> HTMLResponse:
+async def ack_confirm(alert_id: int, token: str, request: Request, notifier: NotifierDep) -> HTMLResponse:
+    address = request.client.host if request.client else None
     try:
-        await notifier.acknowledge(alert_id, token, actor)
+        await notifier.acknowledge_by_link(alert_id, token, address)
     except NotFound:
-        return HTMLResponse("<p>This link is not valid.</p>", status_code=404)
-    return HTMLResponse("<p>Thank you: the alert is acknowledged and will not be repeated.</p>")
+        return link_not_valid()
+    return page("Acknowledged", "<p>Thank you: the alert is acknowledged and will not be repeated.</p>")
 
 
 @router.get(
     "/v1/cases/{case}",
     tags=["notifications"],
     summary="Where message links lead: the case's alerts",
+    description="For whoever may read the case (`read_case`); 404 for anyone else, as for an unknown case.",
     response_model=CaseNotifications,
+    responses=problems_documented(401, 403, 404),
 )
 async def case_alerts(case: str, actor: ActorDep, notifier: NotifierDep) -> CaseNotifications:
     return CaseNotifications(case=case, notifications=await notifier.notifications_of(case, actor))
@@ -141,8 +191,9 @@ async def case_alerts(case: str, actor: ActorDep, notifier: NotifierDep) -> Case
 @router.get(
     "/v1/dead-letters",
     tags=["ops"],
-    summary="Notifications given up after all retries",
+    summary="Notifications given up after all retries (ops)",
     response_model=list[DeadLetterView],
+    responses=problems_documented(401, 403),
 )
 async def dead_letters(actor: ActorDep, notifier: NotifierDep) -> list[DeadLetterView]:
     return await notifier.dead_letters(actor)
@@ -151,9 +202,9 @@ async def dead_letters(actor: ActorDep, notifier: NotifierDep) -> list[DeadLette
 @router.post(
     "/v1/dead-letters/{dead_id}/requeue",
     tags=["ops"],
-    summary="Try a dead letter again",
+    summary="Try a dead letter again (ops)",
     response_model=Requeued,
-    responses=problems_documented(404, 422),
+    responses=problems_documented(401, 403, 404, 415, 422),
 )
 async def requeue(dead_id: int, actor: ActorDep, notifier: NotifierDep) -> Requeued:
     return await notifier.requeue(dead_id, actor)
@@ -161,9 +212,12 @@ async def requeue(dead_id: int, actor: ActorDep, notifier: NotifierDep) -> Reque
 
 def create_app(settings: ServiceSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or ServiceSettings()
+    check_secrets(settings)
     clock = clock or SystemClock()
     rt = Runtime("notifier", settings, MIGRATIONS)
-    engine = NotificationEngine(rt.network, load_rules(settings.rules_file))  # a bad file stops the start
+    intake_url = settings.intake_url or f"http://{settings.http_host}:{DEFAULT_PORTS['intake']}"
+    # A bad rules file stops the start.
+    engine = NotificationEngine(rt.network, load_rules(settings.rules_file), intake_url=intake_url)
     metrics = NotifierMetrics(rt.registry)
     stop = asyncio.Event()
     holder: dict[str, Any] = {}
@@ -174,16 +228,12 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
     async def on_decision(decision: DecisionV1) -> None:
         await app.state.notifier.take_event(decision)
 
-    async def on_timeout_address(event: TimeoutAddressRecorded) -> None:
-        await app.state.notifier.take_event(event)
-
     subscribe(rt.broker, settings, TOPIC_CASE_EVENTS, "notifier", on_case_event)
     subscribe(rt.broker, settings, TOPIC_DECISIONS, "notifier", on_decision)
-    subscribe(rt.broker, settings, TOPIC_TIMEOUT_ADDRESS, "notifier", on_timeout_address)
 
     async def on_start() -> None:
         store = NotifierStore(rt.pool, metrics=metrics)
-        app.state.notifier = Notifier(store, engine, clock)
+        app.state.notifier = Notifier(store, engine, clock, rt.gate, rt.index)
         dispatcher = Dispatcher(
             store,
             channels_for(settings),
@@ -192,6 +242,7 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
             organizer=parseaddr(settings.mail_from)[1] or settings.mail_from,
             retry=RetryPolicy(),
             metrics=metrics,
+            link_valid=timedelta(days=settings.ack_token_days),
         )
         holder["dispatcher"] = asyncio.create_task(
             dispatcher.run(clock, stop, interval=settings.dispatch_poll_seconds)
@@ -217,6 +268,7 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
         description="Tells every party what is due, reminds, and escalates until someone acknowledges.",
         on_start=on_start,
         on_stop=on_stop,
+        form_paths=[r"/v1/notifications/\d+/ack/confirm"],  # the mail link's page posts a form
     )
 
     app.include_router(router)

@@ -1,5 +1,14 @@
 """Delivery channels: SMTP e-mail (the startgesprek as an iCalendar invitation), an .eml folder sink, signed
-webhooks; and delivery with retries and exponential backoff, after which the dispatcher dead-letters."""
+webhooks; and delivery with retries and exponential backoff, after which the dispatcher dead-letters.
+
+Webhook signatures (what a receiver checks; see README.md next to this module): every POST carries
+
+    X-ThuisBest-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>
+
+The timestamp is signed with the body, so a receiver that refuses a `t` more than five minutes
+from its own clock cannot be fed an old delivery again (a replay). `verify_signature` is that
+check.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +19,7 @@ import json
 import os
 import smtplib
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +38,7 @@ from .engine import Notice
 from .ical import build_invitation
 
 SIGNATURE_HEADER = "X-ThuisBest-Signature"
+SIGNATURE_TOLERANCE_SECONDS = 300  # a receiver refuses a signature timestamp further off than this
 INVALID_DOMAIN = "thuisbest.invalid"
 
 
@@ -213,13 +224,36 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in name)
 
 
-def sign(body: bytes, secret: str) -> str:
-    """The `X-ThuisBest-Signature` header value: `sha256=<hex HMAC-SHA256 of the body>`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(body: bytes, secret: str, timestamp: int) -> str:
+    """The `X-ThuisBest-Signature` value: `t=<timestamp>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>`."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
 
 
-def verify_signature(body: bytes, header: str | None, secret: str) -> bool:
-    return header is not None and hmac.compare_digest(sign(body, secret), header)
+def verify_signature(
+    body: bytes,
+    header: str | None,
+    secret: str,
+    *,
+    now: float | None = None,
+    tolerance: float = SIGNATURE_TOLERANCE_SECONDS,
+) -> bool:
+    """What a receiver checks: the header parses, its timestamp is within `tolerance` seconds of
+    `now` (default: this machine's clock), and one of its `v1` MACs is that of `t` and the body."""
+    if not header:
+        return False
+    fields: dict[str, list[str]] = {}
+    for item in header.split(","):
+        name, _, value = item.strip().partition("=")
+        fields.setdefault(name, []).append(value)
+    stamps = fields.get("t", [])
+    if len(stamps) != 1 or not stamps[0].isdigit():
+        return False
+    timestamp = int(stamps[0])
+    if abs((time.time() if now is None else now) - timestamp) > tolerance:
+        return False
+    expected = sign(body, secret, timestamp).rpartition("v1=")[2]
+    return any(hmac.compare_digest(expected, mac) for mac in fields.get("v1", []))
 
 
 def webhook_payload(message: Message) -> dict[str, object]:
@@ -239,21 +273,31 @@ def webhook_payload(message: Message) -> dict[str, object]:
 
 
 class WebhookChannel:
-    """POST the notice as JSON, signed with HMAC-SHA256 of the body under a shared secret."""
+    """POST the notice as JSON, signed with HMAC-SHA256 over the time of sending and the body under a
+    shared secret (`X-ThuisBest-Signature: t=...,v1=...`), so that a receiver can refuse both a
+    forged and a replayed delivery. `X-ThuisBest-Delivery` names the notice: the same value on a
+    retry, for a receiver that drops duplicates."""
 
     name = "webhook"
 
     def __init__(
-        self, url: str, secret: str, *, timeout: float = 10.0, client: httpx.AsyncClient | None = None
+        self,
+        url: str,
+        secret: str,
+        *,
+        timeout: float = 10.0,
+        client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.url, self.secret, self.timeout = url, secret, timeout
         self._client = client
+        self._clock = clock  # real seconds since the epoch: the receiver compares with its own clock
 
     async def send(self, message: Message) -> None:
         body = json.dumps(webhook_payload(message), sort_keys=True, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(body, self.secret),
+            SIGNATURE_HEADER: sign(body, self.secret, int(self._clock())),
             "X-ThuisBest-Delivery": str(message.alert_id),
         }
         try:

@@ -49,6 +49,7 @@ class Dispatcher:
         concurrency: int = 8,
         metrics: NotifierMetrics | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        link_valid: timedelta = timedelta(days=14),
     ) -> None:
         self.store = store
         self.channels = dict(channels)
@@ -56,6 +57,7 @@ class Dispatcher:
         self.base_url = base_url
         self.organizer = organizer
         self.retry = retry or RetryPolicy()
+        self.link_valid = link_valid  # how long the acknowledge link of a message works
         # A batch is what goes out at once: every claimed row starts sending right away, so the
         # lease (one delivery with all its retries) covers each of them.
         self.batch = concurrency
@@ -74,7 +76,9 @@ class Dispatcher:
         while True:
             if clock is not None:
                 now = clock.now()
-            claimed = await self.store.claim_due(now, limit=self.batch, lease=self.lease)
+            claimed = await self.store.claim_due(
+                now, limit=self.batch, lease=self.lease, link_valid=self.link_valid
+            )
             if not claimed:
                 break
             results = await asyncio.gather(*(self._send(row, now) for row in claimed))

@@ -32,6 +32,7 @@ from shared.workdays import WorkCalendar
 from .rules import PRIVATE_EVENT_FIELDS, Interval, Matcher, Rule, Rules, load_rules
 
 WITHHELD = "(given to the therapist only)"
+NO_ADDRESS = "(none recorded at intake)"
 MISSING = "-"
 
 
@@ -135,6 +136,16 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class Parties:
+    """Who a case concerns as the events told it: what decides who may read its alerts here."""
+
+    home_region: str | None
+    referrer: str | None
+    therapist: str | None
+    trajectbegeleider: str | None
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What one event changed: notices due now, timers pending for the case, timer keys removed."""
 
@@ -194,7 +205,7 @@ class CaseState:
     timeout: Timeout | None = None
     therapist_hint: str | None = None  # from a time-out or a refusal, when no placement is known
     trajectbegeleider_hint: str | None = None
-    timeout_address: str | None = None
+    has_timeout_address: bool = False  # intake holds one; the address itself never comes here
     expected_start: date | None = None
     reason: str | None = None
     placement_version: int = 0  # +1 for every announced placement that differs from the current one
@@ -251,7 +262,7 @@ class CaseState:
             },
             "therapist_hint": self.therapist_hint,
             "trajectbegeleider_hint": self.trajectbegeleider_hint,
-            "timeout_address": self.timeout_address,
+            "has_timeout_address": self.has_timeout_address,
             "expected_start": self.expected_start.isoformat() if self.expected_start else None,
             "reason": self.reason,
             "placement_version": self.placement_version,
@@ -294,7 +305,7 @@ class CaseState:
             ),
             therapist_hint=data.get("therapist_hint"),
             trajectbegeleider_hint=data.get("trajectbegeleider_hint"),
-            timeout_address=data.get("timeout_address"),
+            has_timeout_address=bool(data.get("has_timeout_address", False)),
             expected_start=_day(data.get("expected_start")),
             reason=data.get("reason"),
             placement_version=int(data.get("placement_version", 0)),
@@ -335,9 +346,10 @@ def render(template: str, context: dict[str, str]) -> str:
 
 
 class NotificationEngine:
-    def __init__(self, network: Network, rules: Rules | None = None) -> None:
+    def __init__(self, network: Network, rules: Rules | None = None, *, intake_url: str = "") -> None:
         self.index = NetworkIndex(network)
         self.rules = rules if rules is not None else load_rules()
+        self.intake_url = intake_url.rstrip("/")  # where messages link to a case's time-out address
         self.calendar: WorkCalendar = self.index.calendar
         self.work_start, self.work_end = network.settings.working_hours
         self._cases: dict[str, CaseState] = {}
@@ -418,6 +430,13 @@ class NotificationEngine:
         cs = self._cases.get(case)
         return sorted(cs.timers.values()) if cs else []
 
+    def parties(self, case: str) -> Parties | None:
+        """The case's home region, referrer, therapist and trajectbegeleider as known now."""
+        cs = self._cases.get(case)
+        if cs is None:
+            return None
+        return Parties(cs.home_region, cs.referrer, cs.therapist, cs.trajectbegeleider)
+
     def ack(self, alert_key: str, by: str, now: datetime) -> None:
         """Acknowledge an alert (or the alert of a notice key): its remaining levels never fire."""
         for cs in self._cases.values():
@@ -463,6 +482,7 @@ class NotificationEngine:
                 cs.kind, cs.urgency = event.kind, event.urgency
                 cs.home_region, cs.referrer = event.home_region, event.referrer
                 cs.referral_at = event.occurred_at
+                cs.has_timeout_address = event.has_timeout_address
                 if event.machtiging is not None:
                     cs.machtiging = (event.machtiging.valid_from, event.machtiging.valid_until)
             case ev.MachtigingGranted():
@@ -517,8 +537,6 @@ class NotificationEngine:
                 cs.reason = event.reason
                 cs.therapist_hint = event.mst_therapist or cs.therapist_hint
                 cs.home_region = cs.home_region or event.home_region
-            case ev.TimeoutAddressRecorded():
-                cs.timeout_address = event.address
             case ev.DischargeReported():
                 # SCENARIO.md: it counts while the stay runs; the stay then ends on its date
                 p = cs.placement
@@ -531,8 +549,6 @@ class NotificationEngine:
                     cs.closed, cs.closed_by = True, "withdraw"
             case ev.CaseClosed():
                 cs.closed, cs.closed_by = True, "close"
-        if cs.closed_by == "close":
-            cs.timeout_address = None  # kept no longer than the trajectory needs it
 
     # -- conditions ---------------------------------------------------------------------------
 
@@ -621,6 +637,12 @@ class NotificationEngine:
             "timeout_location": _fmt(t.location if t else None),
         }
 
+    def _address_link(self, cs: CaseState) -> str:
+        """Intake's page of the case's time-out address (the address itself never leaves intake)."""
+        if not cs.has_timeout_address:
+            return NO_ADDRESS
+        return f"{self.intake_url}/v1/cases/{cs.case}/timeout-address"
+
     def _meeting_for(self, cs: CaseState, rule: Rule) -> Meeting | None:
         if rule.ical == "cancel":
             return cs.former
@@ -646,9 +668,10 @@ class NotificationEngine:
             context.update(deadline=deadline, due=_fmt(at), level=str(level))
             context["days_left"] = str((anchor - at.date()).days) if anchor else MISSING
             if rule.address_to:
-                # Privacy: the family's address reaches only the roles named in address_to.
+                # Privacy: the family's address stays at intake, which shows it to the therapist and
+                # their supervisor (audited); only the roles in address_to get the link to it.
                 shown = via & set(rule.address_to)
-                context["timeout_address"] = _fmt(cs.timeout_address) if shown else WITHHELD
+                context["timeout_address_link"] = self._address_link(cs) if shown else WITHHELD
             out.append(
                 Notice(
                     at=at,

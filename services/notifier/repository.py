@@ -1,14 +1,16 @@
-"""The notifier's repository: per-case engine state, alerts as durable timers, deliveries, acks, dead
-letters. Raw asyncpg on the connection of a unit of work (the caller owns the transaction); rows go
-in and domain objects come out.
+"""The notifier's repository: per-case engine state and parties, alerts as durable timers, deliveries,
+acknowledge links, acks, dead letters. Raw asyncpg on the connection of a unit of work (the caller
+owns the transaction); rows go in and domain objects come out.
 
 Alerts are upserted by their dedupe key, so a notice or timer computed twice is one row; the
 dispatcher claims due rows (`claim_due`, FOR UPDATE SKIP LOCKED plus a lease) so that no two
-dispatchers send one row twice.
+dispatchers send one row twice. Each claim makes the acknowledge link of the message about to go
+out: only a hash of its token is kept, with its expiry and, once used, when (a link works once).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import Iterable, Sequence
@@ -18,12 +20,12 @@ from typing import Any
 
 import asyncpg
 
-from services.notifier.engine import Notice
+from services.notifier.engine import Notice, Parties
 
 
 @dataclass(frozen=True)
 class AlertRow:
-    """An alert row as ops and the case view see it (no message text: it may hold an address)."""
+    """An alert row as ops and the case view see it (no message text: that goes to its recipient only)."""
 
     id: int
     key: str
@@ -45,11 +47,46 @@ class AlertRow:
 
 @dataclass(frozen=True)
 class Claimed:
-    """A due row claimed by one dispatcher for the length of its lease."""
+    """A due row claimed by one dispatcher for the length of its lease, with the token of the
+    acknowledge link its message carries (kept here only as a hash)."""
 
     id: int
     token: str
     notice: Notice
+
+
+@dataclass(frozen=True)
+class Chain:
+    """An alert row and who may acknowledge it: everyone its alert goes to, its recipients and every
+    level of its escalation chain above them (a person is on it once, at the first level naming them)."""
+
+    row: AlertRow
+    people: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Link:
+    """An acknowledge link as stored: whose it is, until when it works, whether it was used."""
+
+    alert_id: int
+    recipient: str
+    case: str
+    expires_at: datetime
+    used_at: datetime | None
+
+    def problem(self, now: datetime) -> str | None:
+        """Why the link no longer works, or None."""
+        if self.used_at is not None:
+            return "used before"
+        if self.expires_at <= now:
+            return "expired"
+        return None
+
+
+def link_hash(token: str) -> bytes:
+    """What is stored of a link's token: its SHA-256 (the token is 256 random bits, so a plain
+    hash cannot be reversed by guessing)."""
+    return hashlib.sha256(token.encode()).digest()
 
 
 @dataclass(frozen=True)
@@ -112,10 +149,10 @@ def _alert(row: asyncpg.Record) -> AlertRow:
 
 _UPSERT = """
 INSERT INTO notifier_alert
-    (key, alert, case_id, kind, recipient, channel, level, due_at, status, token, payload)
+    (key, alert, case_id, kind, recipient, channel, level, due_at, status, payload)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
         CASE WHEN EXISTS (SELECT 1 FROM notifier_ack a WHERE a.alert = $2) THEN 'acked' ELSE 'pending' END,
-        $9, $10::jsonb)
+        $9::jsonb)
 ON CONFLICT (key) DO UPDATE
 SET due_at = EXCLUDED.due_at,
     payload = EXCLUDED.payload,
@@ -163,6 +200,22 @@ class AlertRepository:
             json.dumps(state),
         )
 
+    async def save_parties(self, case: str, parties: Parties | None) -> None:
+        """Who the case concerns, as the last event left it: what `read_case` is checked against."""
+        if parties is None:
+            return
+        await self.conn.execute(
+            "INSERT INTO notifier_case_scope (case_id, home_region, referrer, therapist, trajectbegeleider)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (case_id) DO UPDATE SET"
+            " home_region = EXCLUDED.home_region, referrer = EXCLUDED.referrer,"
+            " therapist = EXCLUDED.therapist, trajectbegeleider = EXCLUDED.trajectbegeleider",
+            case,
+            parties.home_region,
+            parties.referrer,
+            parties.therapist,
+            parties.trajectbegeleider,
+        )
+
     async def record(
         self, notices: Sequence[Notice], cancelled: Iterable[str] = (), *, now: datetime
     ) -> None:
@@ -189,7 +242,6 @@ class AlertRepository:
                         n.channel,
                         n.level,
                         n.at,
-                        secrets.token_urlsafe(18),
                         json.dumps(n.to_json()),
                     )
                     for n in sorted(notices)
@@ -209,6 +261,26 @@ class AlertRepository:
         row = await self.conn.fetchrow(f"SELECT {_ALERT_COLUMNS} FROM notifier_alert WHERE id = $1", alert_id)
         return _alert(row) if row else None
 
+    async def parties(self, case: str) -> Parties | None:
+        row = await self.conn.fetchrow(
+            "SELECT home_region, referrer, therapist, trajectbegeleider FROM notifier_case_scope"
+            " WHERE case_id = $1",
+            case,
+        )
+        if row is None:
+            return None
+        return Parties(row["home_region"], row["referrer"], row["therapist"], row["trajectbegeleider"])
+
+    async def chain(self, alert_id: int) -> Chain | None:
+        """The row and the people of its alert at every level (stored up front, one row each)."""
+        row = await self.get(alert_id)
+        if row is None:
+            return None
+        people = await self.conn.fetch(
+            "SELECT DISTINCT recipient FROM notifier_alert WHERE alert = $1", row.alert
+        )
+        return Chain(row, frozenset(r["recipient"] for r in people))
+
     async def counts(self) -> dict[str, int]:
         rows = await self.conn.fetch("SELECT status, count(*) AS n FROM notifier_alert GROUP BY status")
         return {r["status"]: r["n"] for r in rows}
@@ -226,45 +298,64 @@ class AlertRepository:
 
     # -- acknowledgement ----------------------------------------------------------------------
 
-    async def ack(self, alert_id: int, token: str, now: datetime) -> AckResult | None:
-        """Acknowledge the alert of a notice with its recipient's token; None for an unknown id or bad token.
+    async def ack(self, alert_id: int, by: str, now: datetime) -> AckResult | None:
+        """Acknowledge the alert of a notice on behalf of `by`; None for an unknown id. Who may do
+        so is the caller's to check.
 
         The whole alert (every person and level) stops: pending rows become `acked` and never fire.
         """
         conn = self.conn
-        row = await conn.fetchrow(
-            "SELECT id, alert, recipient, token FROM notifier_alert WHERE id = $1", alert_id
-        )
-        if row is None or not secrets.compare_digest(row["token"].encode(), token.encode()):
+        alert = await conn.fetchval("SELECT alert FROM notifier_alert WHERE id = $1", alert_id)
+        if alert is None:
             return None
         inserted = await conn.fetchval(
             "INSERT INTO notifier_ack (alert, alert_id, acked_by, acked_at) VALUES ($1, $2, $3, $4) "
             "ON CONFLICT (alert) DO NOTHING RETURNING true",
-            row["alert"],
+            alert,
             alert_id,
-            row["recipient"],
+            by,
             now,
         )
         if not inserted:
-            ack = await conn.fetchrow("SELECT acked_by FROM notifier_ack WHERE alert = $1", row["alert"])
-            return AckResult(alert_id, row["alert"], ack["acked_by"], False, None)
+            earlier = await conn.fetchval("SELECT acked_by FROM notifier_ack WHERE alert = $1", alert)
+            return AckResult(alert_id, alert, earlier, False, None)
         await conn.execute(
             "UPDATE notifier_alert SET status = 'acked', acked_at = $2, acked_by = $3 "
             "WHERE alert = $1 AND status IN ('pending', 'sent')",
-            row["alert"],
+            alert,
             now,
-            row["recipient"],
+            by,
         )
-        first_sent = await conn.fetchval(
-            "SELECT min(sent_at) FROM notifier_alert WHERE alert = $1", row["alert"]
-        )
+        first_sent = await conn.fetchval("SELECT min(sent_at) FROM notifier_alert WHERE alert = $1", alert)
         seconds = (now - first_sent).total_seconds() if first_sent else None
-        return AckResult(alert_id, row["alert"], row["recipient"], True, seconds)
+        return AckResult(alert_id, alert, by, True, seconds)
+
+    async def link(self, alert_id: int, token: str, *, for_update: bool = False) -> Link | None:
+        """The acknowledge link of this alert row with this token, if there is one."""
+        row = await self.conn.fetchrow(
+            "SELECT l.alert_id, a.recipient, a.case_id, l.expires_at, l.used_at"
+            " FROM notifier_ack_link l JOIN notifier_alert a ON a.id = l.alert_id"
+            " WHERE l.token_hash = $1 AND l.alert_id = $2" + (" FOR UPDATE OF l" if for_update else ""),
+            link_hash(token),
+            alert_id,
+        )
+        if row is None:
+            return None
+        return Link(row["alert_id"], row["recipient"], row["case_id"], row["expires_at"], row["used_at"])
+
+    async def use_link(self, token: str, now: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE notifier_ack_link SET used_at = $2 WHERE token_hash = $1", link_hash(token), now
+        )
 
     # -- the dispatcher's side ----------------------------------------------------------------
 
-    async def claim_due(self, now: datetime, *, limit: int, lease: timedelta) -> list[Claimed]:
-        """Claim up to `limit` due pending rows until now + lease, skipping rows another dispatcher holds."""
+    async def claim_due(
+        self, now: datetime, *, limit: int, lease: timedelta, link_valid: timedelta
+    ) -> list[Claimed]:
+        """Claim up to `limit` due pending rows until now + lease, skipping rows another dispatcher
+        holds; each gets a new acknowledge link, valid for `link_valid` (a row sent again after a
+        crash gets another: the links of both messages work)."""
         conn = self.conn
         rows = await conn.fetch(
             """
@@ -279,19 +370,27 @@ class AlertRepository:
             )
             UPDATE notifier_alert a SET claimed_until = $3
             FROM due WHERE a.id = due.id
-            RETURNING a.id, a.token, a.payload
+            RETURNING a.id, a.payload
             """,
             now,
             limit,
             now + lease,
         )
-        claimed = [Claimed(r["id"], r["token"], Notice.from_json(json.loads(r["payload"]))) for r in rows]
+        claimed = [
+            Claimed(r["id"], secrets.token_urlsafe(32), Notice.from_json(json.loads(r["payload"])))
+            for r in rows
+        ]
+        if claimed:
+            await conn.executemany(
+                "INSERT INTO notifier_ack_link (token_hash, alert_id, expires_at) VALUES ($1, $2, $3)",
+                [(link_hash(c.token), c.id, now + link_valid) for c in claimed],
+            )
         return sorted(claimed, key=lambda c: (c.notice, c.id))
 
     async def mark_sent(self, alert_id: int, now: datetime, *, channel: str, attempts: int) -> None:
         conn = self.conn
         # An ack or cancel that raced the send keeps its status; sent_at records the send. The
-        # message text (it may hold a time-out address) is not kept once it went out.
+        # message text is not kept once it went out: the case view never shows it.
         await conn.execute(
             "UPDATE notifier_alert SET status = CASE WHEN status = 'pending' THEN 'sent' ELSE status END,"
             " sent_at = $2, attempts = attempts + $3, claimed_until = NULL, last_error = NULL,"
@@ -367,20 +466,21 @@ class AlertRepository:
             for r in rows
         ]
 
-    async def requeue(self, dead_letter_id: int, now: datetime) -> bool:
-        """Send a dead-lettered notice again at the next dispatcher run."""
+    async def requeue(self, dead_letter_id: int, now: datetime) -> str | None:
+        """Send a dead-lettered notice again at the next dispatcher run; its case, or None when
+        there is no such dead letter waiting."""
         conn = self.conn
-        alert_id = await conn.fetchval(
+        row = await conn.fetchrow(
             "UPDATE notifier_dead_letter SET requeued_at = $2 WHERE id = $1 AND requeued_at IS NULL "
-            "RETURNING alert_id",
+            "RETURNING alert_id, case_id",
             dead_letter_id,
             now,
         )
-        if alert_id is None:
-            return False
+        if row is None:
+            return None
         await conn.execute(
             "UPDATE notifier_alert SET status = 'pending', claimed_until = NULL"
             " WHERE id = $1 AND status = 'dead'",
-            alert_id,
+            row["alert_id"],
         )
-        return True
+        return str(row["case_id"])

@@ -111,7 +111,11 @@ FACTS: dict[str, str] = {
     "timeout_end": "the day the time-out ends",
     "timeout_group": "the group of the time-out",
     "timeout_location": "the location of the time-out",
-    "timeout_address": "the family's time-out address (only for the roles in address_to)",
+    "timeout_address_link": (
+        "the link to the family's time-out address at intake, which shows it to the case's therapist"
+        " and their supervisor only (in the messages of the roles in address_to; the others read"
+        " that the therapist has it)"
+    ),
     "deadline": "what the alert is about: its date, or the event's identity",
     "due": "when the notice is due",
     "level": "the escalation level (0 for the first notice)",
@@ -306,8 +310,9 @@ class Rule(_Strict):
             if role not in self.recipients:
                 raise ValueError(f"key 'address_to': {role!r} is not among the recipients")
         if self.address_to and self.channel != "email":
-            # Webhooks go to one shared system: the family's address goes to a person's mailbox only.
-            raise ValueError("key 'address_to': the family's address is sent by email only")
+            # Webhooks go to one shared system: the link to the family's address goes to a person's
+            # mailbox only (intake checks who opens it, but the link itself says the case has one).
+            raise ValueError("key 'address_to': the link to the family's address is sent by email only")
         if self.ical == "request" and self.trigger is not None:
             if any(m.event != "startgesprek_planned" for m in self.trigger):
                 raise ValueError("key 'ical': an invitation (request) is sent on startgesprek_planned only")
@@ -317,19 +322,30 @@ class Rule(_Strict):
             except ValueError as exc:
                 raise ValueError(f"key {key!r}: {exc}") from None
             for name in names:
+                if name == "timeout_address":
+                    raise ValueError(
+                        f"key {key!r}: {{timeout_address}} is gone: the address stays at intake;"
+                        " use {timeout_address_link}"
+                    )
                 if name not in FACTS:
                     raise ValueError(
                         f"key {key!r}: unknown placeholder {{{name}}} (known: {', '.join(FACTS)})"
                     )
-                if name == "timeout_address" and not self.address_to:
-                    raise ValueError(f"key {key!r}: {{timeout_address}} needs address_to")
+                if name == "timeout_address_link" and not self.address_to:
+                    raise ValueError(f"key {key!r}: {{timeout_address_link}} needs address_to")
         if self.deadline is not None and self.trigger is not None:
             try:
                 names = placeholders(self.deadline)
             except ValueError as exc:
                 raise ValueError(f"key 'deadline': {exc}") from None
             for name in names:
-                if name in FACTS and name not in ("timeout_address", "deadline", "due", "level", "days_left"):
+                if name in FACTS and name not in (
+                    "timeout_address_link",
+                    "deadline",
+                    "due",
+                    "level",
+                    "days_left",
+                ):
                     continue
                 missing = [
                     m.event

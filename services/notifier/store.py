@@ -2,9 +2,10 @@
 
 The live path: `process(event, engine, now)` dedupes on `event_id`, feeds the event to the pure
 engine with the case's stored state, and upserts the resulting notices (due now) and timers (due
-later) by their dedupe key, cancelling the timers whose cause cleared or moved, all in one
-transaction. The use cases (`usecases.py`) and the dispatcher call these; the SQL is in
-`repository.py`.
+later) by their dedupe key, cancelling the timers whose cause cleared or moved, and keeps who the
+case concerns (its parties: what `read_case` is checked against), all in one transaction. The use
+cases (`usecases.py`) and the dispatcher call these, or open a unit of their own where an access
+decision and its audit record belong in the transaction; the SQL is in `repository.py`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import asyncpg
 from shared.db import migrate
 from shared.uow import UnitOfWork
 
-from .engine import Notice, NotificationEngine
+from .engine import Notice, NotificationEngine, Parties
 from .metrics import NotifierMetrics
 from .repository import AckResult, AlertRepository, AlertRow, Claimed, DeadLetter, Processed
 
@@ -40,7 +41,7 @@ class NotifierStore:
         self.metrics = metrics
 
     def unit(self) -> NotifierUnit:
-        return NotifierUnit(self.pool)
+        return NotifierUnit(self.pool, service=SERVICE)
 
     async def migrate(self) -> list[str]:
         return await migrate(self.pool, SERVICE, MIGRATIONS)
@@ -59,9 +60,11 @@ class NotifierStore:
                 engine.restore_case(case, stored)
                 outcome = engine.apply(event, now)
                 state = engine.snapshot_case(case)
+                parties = engine.parties(case)
             finally:
                 engine.forget(case)
             await uow.alerts.save_case_state(case, state)
+            await uow.alerts.save_parties(case, parties)
             await uow.alerts.record([*outcome.notices, *outcome.scheduled], outcome.cancelled, now=now)
         return Processed(False, outcome.notices, outcome.scheduled, outcome.cancelled)
 
@@ -83,6 +86,10 @@ class NotifierStore:
         async with self.unit() as uow:
             return await uow.alerts.get(alert_id)
 
+    async def parties(self, case: str) -> Parties | None:
+        async with self.unit() as uow:
+            return await uow.alerts.parties(case)
+
     async def counts(self) -> dict[str, int]:
         async with self.unit() as uow:
             return await uow.alerts.counts()
@@ -93,20 +100,28 @@ class NotifierStore:
 
     # -- acknowledgement ----------------------------------------------------------------------
 
-    async def ack(self, alert_id: int, token: str, now: datetime) -> AckResult | None:
-        """Acknowledge the alert of a notice with its recipient's token; None for an unknown id or token."""
+    async def ack(self, alert_id: int, by: str, now: datetime) -> AckResult | None:
+        """Acknowledge the alert of a notice on behalf of `by` (who may is the use case's to check);
+        None for an unknown id."""
         async with self.unit() as uow:
-            result = await uow.alerts.ack(alert_id, token, now)
+            result = await uow.alerts.ack(alert_id, by, now)
+        self.observe(result)
+        return result
+
+    def observe(self, result: AckResult | None) -> None:
+        """Count how long an acknowledged alert waited for it."""
         if self.metrics is not None and result is not None and result.seconds_to_ack is not None:
             self.metrics.time_to_ack.observe(result.seconds_to_ack)
-        return result
 
     # -- the dispatcher's side ----------------------------------------------------------------
 
-    async def claim_due(self, now: datetime, *, limit: int, lease: timedelta) -> list[Claimed]:
-        """Claim up to `limit` due pending rows until now + lease, skipping rows another dispatcher holds."""
+    async def claim_due(
+        self, now: datetime, *, limit: int, lease: timedelta, link_valid: timedelta = timedelta(days=14)
+    ) -> list[Claimed]:
+        """Claim up to `limit` due pending rows until now + lease, skipping rows another dispatcher
+        holds; each with a new acknowledge link valid for `link_valid`."""
         async with self.unit() as uow:
-            return await uow.alerts.claim_due(now, limit=limit, lease=lease)
+            return await uow.alerts.claim_due(now, limit=limit, lease=lease, link_valid=link_valid)
 
     async def mark_sent(self, alert_id: int, now: datetime, *, channel: str, attempts: int) -> None:
         async with self.unit() as uow:
@@ -126,4 +141,4 @@ class NotifierStore:
     async def requeue(self, dead_letter_id: int, now: datetime) -> bool:
         """Send a dead-lettered notice again at the next dispatcher run."""
         async with self.unit() as uow:
-            return await uow.alerts.requeue(dead_letter_id, now)
+            return await uow.alerts.requeue(dead_letter_id, now) is not None

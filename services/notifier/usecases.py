@@ -1,27 +1,40 @@
-"""The notifier's use cases: take an event, list a case's notifications, acknowledge an alert,
-list and requeue dead letters. The pure engine decides what is due; the store keeps it durably,
-each call one transaction."""
+"""The notifier's use cases: take an event, list a case's notifications, acknowledge an alert (in the
+app or through a mail's link), list and requeue dead letters. The pure engine decides what is due;
+the store keeps it durably, each call one transaction.
+
+Who may do what is the role table's (`shared/access.py`): a case's notifications are `read_case`,
+dead letters `dead_letters`. An alert may be acknowledged by its recipients and everyone its
+escalation chain reaches above them (that is the alert's own business, so it is decided here, from
+its rows: one per person and level, stored up front); a role that may read no case at all may
+acknowledge nothing. A mail's link is its own credential, for the person it was sent to, and works
+once until it expires. Every decision is in the audit trail.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from services.notifier.engine import NotificationEngine
-from services.notifier.repository import AlertRow, DeadLetter, Processed
+from services.notifier.repository import AckResult, AlertRow, DeadLetter, Link, Processed
 from services.notifier.store import NotifierStore
+from shared.access import CaseScope, Gate, may_ever
 from shared.actor import Actor
 from shared.clock import Clock
-from shared.errors import NotFound
-from shared.events import CaseEventT, Decision, TimeoutAddressRecorded
+from shared.errors import Forbidden, NotFound
+from shared.events import CaseEventT, Decision
+from shared.network import NetworkIndex
 from shared.types import fmt_local, is_case_id
 
 MAX_ID = 2**63  # ids are bigint: anything larger names nothing
+ACKNOWLEDGE = "acknowledge"  # the audit trail's name for it
+MAY_ACKNOWLEDGE = "read_case"  # the roles that may ever acknowledge: those that may read a case
 
 
 class NotificationView(BaseModel):
     id: int
+    alert_id: int = Field(description="Acknowledge with POST /v1/notifications/{alert_id}/ack")
     at: str
     case: str
     kind: str
@@ -36,6 +49,7 @@ class NotificationView(BaseModel):
     def of(cls, row: AlertRow) -> NotificationView:
         return cls(
             id=row.id,
+            alert_id=row.id,
             at=fmt_local(row.due_at),
             case=row.case,
             kind=row.kind,
@@ -86,31 +100,129 @@ class Requeued(BaseModel):
     requeued: bool
 
 
-class Notifier:
-    def __init__(self, store: NotifierStore, engine: NotificationEngine, clock: Clock) -> None:
-        self.store, self.engine, self.clock = store, engine, clock
+def unknown_alert() -> NotFound:
+    """The one answer for an alert that does not exist and for one the person may not touch."""
+    return NotFound.one("alert_id", "unknown notification")
 
-    async def take_event(self, event: CaseEventT | Decision | TimeoutAddressRecorded) -> Processed:
+
+def invalid_link() -> NotFound:
+    return NotFound.one("token", "this link is not valid (unknown, used before or expired)")
+
+
+def acknowledged(result: AckResult) -> Acknowledged:
+    return Acknowledged(id=result.alert_id, alert=result.alert, acked_by=result.acked_by, first=result.first)
+
+
+class Notifier:
+    def __init__(
+        self, store: NotifierStore, engine: NotificationEngine, clock: Clock, gate: Gate, index: NetworkIndex
+    ) -> None:
+        self.store, self.engine, self.clock = store, engine, clock
+        self.gate, self.index = gate, index
+
+    async def take_event(self, event: CaseEventT | Decision) -> Processed:
         """Whatever this event makes due now or later, kept as alerts (each event once)."""
         return await self.store.process(event, self.engine, self.clock.now())
 
-    async def notifications_of(self, case: str, actor: Actor) -> list[NotificationView]:
-        if not is_case_id(case):
-            return []
-        return [NotificationView.of(row) for row in await self.store.alerts(case)]
+    async def _scope(self, case: str) -> CaseScope | None:
+        parties = await self.store.parties(case) if is_case_id(case) else None
+        if parties is None:
+            return None
+        return CaseScope(
+            case=case,
+            home_region=parties.home_region or "",
+            referrer=parties.referrer,
+            therapist=parties.therapist,
+            trajectbegeleider=parties.trajectbegeleider,
+            therapist_supervisor=self.index.supervisor_of(parties.therapist),
+        )
 
-    async def acknowledge(self, alert_id: int, token: str, actor: Actor) -> Acknowledged:
-        """Stops the alert for everyone: no more reminders or escalations."""
-        now: datetime = self.clock.now()
-        result = await self.store.ack(alert_id, token, now) if 0 < alert_id < MAX_ID else None
+    async def notifications_of(self, case: str, actor: Actor) -> list[NotificationView]:
+        """Every notification of a case: 404 for one outside the person's scope, as for an unknown one."""
+        await self.gate.case(actor, "read_case", case, await self._scope(case))
+        async with self.store.unit() as uow:
+            rows = await uow.alerts.alerts(case)
+            await uow.audit(actor, "read_case", case, detail="notifications")
+        return [NotificationView.of(row) for row in rows]
+
+    async def acknowledge(self, alert_id: int, actor: Actor) -> Acknowledged:
+        """Stops the alert for everyone: no more reminders or escalations. For its recipients and the
+        people of every level of its escalation chain; 404 for anyone else, as for an unknown alert."""
+        chain = None
+        if 0 < alert_id < MAX_ID:
+            async with self.store.unit() as uow:
+                chain = await uow.alerts.chain(alert_id)
+        case = chain.row.case if chain else None
+        if not may_ever(actor, MAY_ACKNOWLEDGE):
+            refusal = Forbidden.one("role", f"a {actor.role or 'person'} may not acknowledge alerts")
+            await self.gate.refuse(actor, ACKNOWLEDGE, case, refusal)
+        if chain is None or actor.id not in chain.people:
+            await self.gate.refuse(actor, ACKNOWLEDGE, case, unknown_alert())
+        async with self.store.unit() as uow:
+            result = await uow.alerts.ack(alert_id, actor.id, self.clock.now())
+            if result is None:  # alerts are never deleted: not after the look-up above
+                raise unknown_alert()
+            await uow.audit(actor, ACKNOWLEDGE, case, detail=f"notification {alert_id}")
+        self.store.observe(result)
+        return acknowledged(result)
+
+    async def link_works(self, alert_id: int, token: str) -> bool:
+        """Whether a mail's acknowledge link would work now (the page that asks first)."""
+        if not 0 < alert_id < MAX_ID:
+            return False
+        async with self.store.unit() as uow:
+            link = await uow.alerts.link(alert_id, token)
+        return link is not None and link.problem(self.clock.now()) is None
+
+    async def acknowledge_by_link(self, alert_id: int, token: str, address: str | None) -> Acknowledged:
+        """A mail's link, used once before it expires: acknowledged, and audited, as the person it
+        was sent to; a link that does not work is a 404."""
+        now = self.clock.now()
+        link: Link | None = None
+        person = None
+        result: AckResult | None = None
+        if 0 < alert_id < MAX_ID:
+            async with self.store.unit() as uow:
+                link = await uow.alerts.link(alert_id, token, for_update=True)
+                person = self.index.people.get(link.recipient) if link else None
+                if link is not None and person is not None and link.problem(now) is None:
+                    actor = Actor.of(person, address)
+                    await uow.alerts.use_link(token, now)
+                    result = await uow.alerts.ack(alert_id, actor.id, now)
+                    await uow.audit(
+                        actor, ACKNOWLEDGE, link.case, detail=f"notification {alert_id}, mail link"
+                    )
         if result is None:
-            raise NotFound.one("token", "unknown notification or wrong token")
-        return Acknowledged(id=alert_id, alert=result.alert, acked_by=result.acked_by, first=result.first)
+            why = "unknown" if link is None else link.problem(now) or "for a person not in the care network"
+            who = (
+                Actor.of(person, address)
+                if person is not None
+                else Actor(id=link.recipient if link else "(no valid link)", role="", address=address)
+            )
+            case = link.case if link else None
+            await self.gate.trail.record(who, ACKNOWLEDGE, case, "refused", f"404: mail link {why}")
+            raise invalid_link()
+        self.store.observe(result)
+        return acknowledged(result)
 
     async def dead_letters(self, actor: Actor) -> list[DeadLetterView]:
-        return [DeadLetterView.of(d) for d in await self.store.dead_letters()]
+        """The notices given up on (ops only); each case listed is audited."""
+        await self.gate.role(actor, "dead_letters")
+        async with self.store.unit() as uow:
+            letters = await uow.alerts.dead_letters()
+            await uow.audit(actor, "dead_letters", *sorted({d.case for d in letters}))
+        return [DeadLetterView.of(d) for d in letters]
 
     async def requeue(self, dead_id: int, actor: Actor) -> Requeued:
-        if not (0 < dead_id < MAX_ID and await self.store.requeue(dead_id, self.clock.now())):
+        """Send a dead letter again (ops only)."""
+        await self.gate.role(actor, "dead_letters")
+        case = None
+        if 0 < dead_id < MAX_ID:
+            now: datetime = self.clock.now()
+            async with self.store.unit() as uow:
+                case = await uow.alerts.requeue(dead_id, now)
+                if case is not None:
+                    await uow.audit(actor, "dead_letters", case, detail=f"requeued dead letter {dead_id}")
+        if case is None:
             raise NotFound.one("dead_id", "unknown or already requeued")
         return Requeued(id=dead_id, requeued=True)

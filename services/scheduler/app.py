@@ -29,31 +29,35 @@ router = APIRouter()
 @router.get(
     "/v1/plan",
     tags=["plan"],
-    summary="The current plan: stays, meetings, waiting, rejected",
+    summary="The current plan of the cases of your regions: stays, meetings, waiting, rejected",
+    description="Coordinators and MST supervisors; each sees the cases whose home region they serve.",
     response_model=PlanView,
+    responses=problems_documented(401, 403),
 )
-async def get_plan(planner: PlannerDep) -> PlanView:
-    return planner.plan()
+async def get_plan(actor: ActorDep, planner: PlannerDep) -> PlanView:
+    return await planner.plan_for(actor)
 
 
 @router.get(
     "/v1/cases/{case}/explanation",
     tags=["plan"],
     summary="Why this case is planned as it is",
+    description="Coordinators and MST supervisors of the case's home region; 404 for anyone else.",
     response_model=Explanation,
-    responses=problems_documented(404),
+    responses=problems_documented(401, 403, 404),
 )
-async def explain(case: str, planner: PlannerDep) -> Explanation:
-    return await planner.explain(case)
+async def explain(case: str, actor: ActorDep, planner: PlannerDep) -> Explanation:
+    return await planner.explain(case, actor)
 
 
 @router.post(
     "/v1/capacity",
     tags=["plan"],
     summary="A group has this many beds on nights in [from, until)",
+    description="Coordinators of the group's region only.",
     status_code=202,
     response_model=CapacityAccepted,
-    responses=problems_documented(422, 503),
+    responses=problems_documented(401, 403, 415, 422, 503),
 )
 async def post_capacity(body: CapacityRequest, actor: ActorDep, planner: PlannerDep) -> CapacityAccepted:
     await planner.change_capacity(body, actor)
@@ -79,7 +83,7 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
     subscribe(rt.broker, settings, TOPIC_CASE_EVENTS, "scheduler", on_case_event)
 
     async def on_start() -> None:
-        app.state.planner = p = Planner(rt.pool, rt.relay, rt.network, clock, settings, rt.registry)
+        app.state.planner = p = Planner(rt.pool, rt.relay, rt.network, clock, settings, rt.registry, rt.gate)
         await p.load()
         p.dirty.set()  # catch up with the clock at once
         rt.background.append(asyncio.create_task(p.run(settings.replan_debounce_seconds)))

@@ -1,11 +1,13 @@
 """The scheduler's use cases and handlers: case events in from Kafka, decisions out through the
-outbox, the plan and capacity over HTTP, re-plans in the background."""
+outbox, the plan and capacity over HTTP, re-plans in the background; who may see and change what
+(the role table), each decision audited."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import threading
+import uuid
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -31,6 +33,8 @@ NETWORK = json.loads(SAMPLE_NETWORK.read_text())
 GROUPS = {g["id"]: g | {"region": loc["region"]} for loc in NETWORK["locations"] for g in loc["groups"]}
 PEOPLE = {p["id"]: p for p in NETWORK["people"]}
 WATCH = (TOPIC_DECISIONS, TOPIC_DEAD_LETTER)
+NO_TOKEN = {"authorization": ""}
+NOT_PLANNERS = ("ref-ZL", "th-ZL-0", "tb-ZL-0", "ops", "privacy")  # roles that never read the plan
 
 
 def stays_of(plan: dict[str, Any], case: str) -> list[dict[str, Any]]:
@@ -228,6 +232,115 @@ async def test_the_plan_answers_the_last_published_plan_while_a_replan_runs(
         release.set()
     await planned(scheduler, "c-2")
     assert stays_of(await plan_with(scheduler, "c-2"), "c-2") != stays_of(published, "c-2")
+
+
+def cases_in(plan: dict[str, Any]) -> set[str]:
+    return {row["case"] for part in ("stays", "meetings", "waiting", "rejected") for row in plan[part]}
+
+
+async def test_the_plan_shows_each_person_the_cases_of_their_regions(scheduler: Running) -> None:
+    regions = {"c-zl": "ZL", "c-wbw": "WBW", "c-wbo": "WBO"}
+    for case, region in regions.items():
+        await scheduler.publish(TOPIC_CASE_EVENTS, referred(case, region=region), key=case)
+    refused = referred("c-wbo").model_copy(update={"event_id": uuid.uuid4()})  # a duplicate referral
+    await scheduler.publish(TOPIC_CASE_EVENTS, refused, key="c-wbo")
+    for case in regions:
+        await plan_with(scheduler, case)
+    everything = await current_plan(scheduler)
+    assert cases_in(everything) == set(regions) and everything["rejected"], everything
+
+    async def plan_of(person: str) -> dict[str, Any]:
+        answer = await scheduler.http.get("/v1/plan", headers=scheduler.as_(person))
+        assert answer.status_code == 200, (person, answer.text)
+        plan: dict[str, Any] = answer.json()
+        return plan
+
+    assert await plan_of("sup0") == everything
+    wbo = await plan_of("coord-WBO")
+    assert cases_in(wbo) == {"c-wbo"} and [r["case"] for r in wbo["rejected"]] == ["c-wbo"], wbo
+    assert wbo["stays"] == stays_of(everything, "c-wbo") and wbo["meetings"] == [
+        m for m in everything["meetings"] if m["case"] == "c-wbo"
+    ]
+    for person in NOT_PLANNERS:
+        answer = await scheduler.http.get("/v1/plan", headers=scheduler.as_(person))
+        assert answer.status_code == 403 and fields_of(answer) == {"role"}, (person, answer.text)
+    no_token = await scheduler.http.get("/v1/plan", headers=NO_TOKEN)
+    assert no_token.status_code == 401 and no_token.headers["www-authenticate"].startswith("Bearer")
+
+    # Each case shown is audited for the person it was shown to, and only that.
+    async def readers(case: str) -> set[tuple[str, str]]:
+        answer = await scheduler.http.get(
+            "/v1/audit", params={"case": case}, headers=scheduler.as_("privacy")
+        )
+        assert answer.status_code == 200, answer.text
+        return {(r["person"], r["outcome"]) for r in answer.json() if r["action"] == "read_plan"}
+
+    assert ("coord-WBO", "allowed") in await readers("c-wbo")
+    assert {"coord", "sup0"} <= {person for person, _ in await readers("c-zl")}
+    assert "coord-WBO" not in {person for person, _ in await readers("c-zl")}
+    refusals = await scheduler.db(
+        "SELECT person FROM audit WHERE action = 'read_plan' AND outcome = 'refused'"
+    )
+    assert {r["person"] for r in refusals} == set(NOT_PLANNERS)
+
+
+async def test_an_explanation_is_for_the_planners_of_the_case_region(scheduler: Running) -> None:
+    unknown = await scheduler.http.get("/v1/cases/c-1/explanation", headers=scheduler.as_("coord-WBO"))
+    await scheduler.publish(TOPIC_CASE_EVENTS, referred("c-1"), key="c-1")  # a ZL case
+    await plan_with(scheduler, "c-1")
+    path = "/v1/cases/c-1/explanation"
+    for person in ("coord", "sup0"):
+        answer = await scheduler.http.get(path, headers=scheduler.as_(person))
+        assert answer.status_code == 200 and answer.json()["explanation"], (person, answer.text)
+    hidden = await scheduler.http.get(path, headers=scheduler.as_("coord-WBO"))
+    assert hidden.status_code == unknown.status_code == 404 and hidden.json() == unknown.json()
+    for person in NOT_PLANNERS:
+        assert (await scheduler.http.get(path, headers=scheduler.as_(person))).status_code == 403, person
+    assert (await scheduler.http.get(path, headers=NO_TOKEN)).status_code == 401
+    trail = await scheduler.http.get("/v1/audit", params={"case": "c-1"}, headers=scheduler.as_("privacy"))
+    seen = {(r["person"], r["outcome"], r["detail"]) for r in trail.json() if r["action"] == "read_plan"}
+    assert ("sup0", "allowed", "explanation") in seen
+    assert any(person == "coord-WBO" and outcome == "refused" for person, outcome, _ in seen), seen
+
+
+async def test_capacity_is_changed_by_the_coordinators_of_the_group_region(scheduler: Running) -> None:
+    change = {"beds": 2, "from": "2026-06-01", "until": "2026-06-08"}
+    zl, wbo = change | {"group": "L02-g1"}, change | {"group": "L00-g1"}  # ZL's and WBO's groups
+    for person, body, status in (
+        ("coord-WBO", zl, 403),
+        ("sup0", zl, 403),
+        ("ref-ZL", zl, 403),
+        ("th-ZL-0", zl, 403),
+        ("ops", zl, 403),
+        ("privacy", zl, 403),
+        ("ref-ZL", zl | {"group": "L99-g9"}, 403),  # a role that may never: 403 before anything else
+        ("coord-WBO", wbo, 202),
+        ("coord", zl, 202),
+        ("coord", zl | {"group": "L99-g9"}, 422),
+    ):
+        answer = await scheduler.http.post("/v1/capacity", json=body, headers=scheduler.as_(person))
+        assert answer.status_code == status, (person, body, answer.text)
+        if status == 403:
+            assert fields_of(answer) <= {"group", "role"}, answer.text
+    assert (await scheduler.http.post("/v1/capacity", json=zl, headers=NO_TOKEN)).status_code == 401
+    plain = await scheduler.http.post(
+        "/v1/capacity", content=json.dumps(zl), headers={"content-type": "text/plain"}
+    )
+    assert plain.status_code == 415 and fields_of(plain) == {"content-type"}, plain.text
+
+    rows = await scheduler.db(
+        "SELECT person, outcome, case_id, detail FROM audit WHERE action = 'change_capacity' ORDER BY id"
+    )
+    allowed = [(r["person"], r["detail"]) for r in rows if r["outcome"] == "allowed"]
+    assert allowed == [
+        ("coord-WBO", "L00-g1: 2 beds from 2026-06-01 until 2026-06-08"),
+        ("coord", "L02-g1: 2 beds from 2026-06-01 until 2026-06-08"),
+    ]
+    assert all(r["case_id"] is None for r in rows)
+    refused = {r["person"] for r in rows if r["outcome"] == "refused"}
+    assert refused == {"coord-WBO", "sup0", "ref-ZL", "th-ZL-0", "ops", "privacy"}
+    saved = await scheduler.db("SELECT group_id, actor FROM capacity_changes ORDER BY id")
+    assert [(r["group_id"], r["actor"]) for r in saved] == [("L00-g1", "coord-WBO"), ("L02-g1", "coord")]
 
 
 async def test_an_unknown_case_has_no_explanation_and_a_bad_event_is_dead_lettered(

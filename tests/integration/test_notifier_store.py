@@ -4,6 +4,7 @@ restart, two dispatchers that never send one notice twice, acknowledgements, can
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
@@ -18,9 +19,9 @@ from services.notifier.channels import Message, PermanentDeliveryError, RetryPol
 from services.notifier.dispatcher import Dispatcher
 from services.notifier.engine import Notice, NotificationEngine
 from services.notifier.metrics import NotifierMetrics
-from services.notifier.store import NotifierStore
+from services.notifier.store import MIGRATIONS, SERVICE, NotifierStore
 from shared import events as ev
-from shared.db import create_pool
+from shared.db import create_pool, migrate
 from shared.network import Network
 from tools.scenario import load_scenario
 
@@ -149,14 +150,25 @@ async def test_due_notices_go_out_and_an_acknowledgement_stops_the_escalation(st
     assert {(m.person, m.level) for m in level0} == {(SUP, 0)}
     assert registry.get_sample_value("thuisbest_notification_open_alerts") == 1
 
-    # the supervisor acknowledges with the token from the link in the message
+    # the link in the message is the supervisor's, for 14 days; only a hash of its token is kept
     alert_id = level0[0].alert_id
     token = level0[0].ack_url.rsplit("token=", 1)[1]
-    assert await store.ack(alert_id, "forged", datetime(2026, 1, 9, 18)) is None
-    acked = await store.ack(alert_id, token, datetime(2026, 1, 9, 18))
+    async with store.unit() as uow:
+        assert await uow.alerts.link(alert_id, "forged") is None
+        link = await uow.alerts.link(alert_id, token)
+    assert link is not None and link.recipient == SUP and link.used_at is None
+    assert link.expires_at == datetime(2026, 1, 9, 17) + timedelta(days=14)
+    assert link.problem(link.expires_at - timedelta(minutes=1)) is None
+    assert link.problem(link.expires_at) == "expired"
+    stored = await store.pool.fetch("SELECT token_hash::text AS h FROM notifier_ack_link")
+    assert stored and not [r for r in stored if token in r["h"]]
+
+    # the supervisor acknowledges
+    assert await store.ack(10**9, SUP, datetime(2026, 1, 9, 18)) is None
+    acked = await store.ack(alert_id, SUP, datetime(2026, 1, 9, 18))
     assert acked is not None and acked.first and acked.seconds_to_ack == 3600
-    again = await store.ack(alert_id, token, datetime(2026, 1, 9, 19))
-    assert again is not None and not again.first
+    again = await store.ack(alert_id, COORD, datetime(2026, 1, 9, 19))
+    assert again is not None and not again.first and again.acked_by == SUP
     assert registry.get_sample_value("thuisbest_notification_time_to_ack_seconds_count") == 1
     # once sent, a message's text is not kept
     payload = await store.pool.fetchval("SELECT payload FROM notifier_alert WHERE id = $1", alert_id)
@@ -297,16 +309,108 @@ async def test_a_claimed_row_is_not_claimed_again_before_its_lease_ends(store: N
 async def test_migrations_apply_once(fresh_db: str) -> None:
     pool = await create_pool(fresh_db)
     try:
-        assert await NotifierStore(pool).migrate() == ["001_init.sql"]
+        assert await NotifierStore(pool).migrate() == ["001_init.sql", "002_trust.sql"]
         assert await NotifierStore(pool).migrate() == []
         with pytest.raises(asyncpg.CheckViolationError):
             await pool.execute(
                 "INSERT INTO notifier_alert (key, alert, case_id, kind, recipient, channel, level, due_at,"
-                " status, token, payload)"
-                " VALUES ('k', 'a', 'c', 'x', 'p', 'email', 0, now(), 'lost', 't', '{}')"
+                " status, payload)"
+                " VALUES ('k', 'a', 'c', 'x', 'p', 'email', 0, now(), 'lost', '{}')"
             )
     finally:
         await pool.close()
+
+
+async def test_the_trust_migration_keeps_who_a_case_concerns_and_the_links_but_no_address(
+    fresh_db: str, tmp_path: Path
+) -> None:
+    address, token = "Dorpsstraat 12, Goes (aunt)", "an-old-clear-token"
+    before = tmp_path / "migrations"
+    before.mkdir()
+    (before / "001_init.sql").write_text((MIGRATIONS / "001_init.sql").read_text())
+    pool = await create_pool(fresh_db)
+    try:
+        assert await migrate(pool, SERVICE, before) == ["001_init.sql"]
+        # What a notifier of before kept: the address in the engine's state and in a message not
+        # yet sent, and the link tokens in clear.
+        state = {
+            "case": "c1",
+            "home_region": "ZL",
+            "referrer": "ref-ZL",
+            "placement": {"therapist": "th-ZL-0", "trajectbegeleider": "tb-ZL-0"},
+            "timeout_address": address,
+        }
+        await pool.execute(
+            "INSERT INTO notifier_case_state (case_id, state) VALUES ('c1', $1::jsonb), ('c2', 'null')",
+            json.dumps(state),
+        )
+        insert = (
+            "INSERT INTO notifier_alert (key, alert, case_id, kind, recipient, channel, level, due_at,"
+            " status, token, payload, sent_at) VALUES ($1, $1, 'c1', $2, $3, 'email', 0, $4, $5, $6,"
+            " $7::jsonb, $8)"
+        )
+        await pool.execute(
+            insert, "k1", "timeout_informal_network", "th-ZL-0", T0, "pending", "t1",
+            json.dumps({"text": f"Time-out address: {address}", "subject": "Time-out c1"}), None,
+        )  # fmt: skip
+        await pool.execute(
+            insert, "k2", "placement_assigned", "coord", T0, "sent", token, json.dumps({"subject": "s"}), T0
+        )
+        await pool.execute(
+            insert, "k3", "custom_rule", "th-ZL-0", T0, "cancelled", "t3",
+            json.dumps({"text": f"Go to {address}", "subject": "s"}), None,
+        )  # fmt: skip
+
+        assert await NotifierStore(pool).migrate() == ["002_trust.sql"]
+        everything = [
+            str(list(r.values()))
+            for table in ("notifier_case_state", "notifier_alert", "notifier_case_scope", "notifier_ack_link")
+            for r in await pool.fetch(f"SELECT * FROM {table}")  # noqa: S608 (the names above)
+        ]
+        assert not [row for row in everything if "Dorpsstraat" in row or token in row], everything
+        [scope] = await pool.fetch("SELECT * FROM notifier_case_scope")
+        assert dict(scope) == {
+            "case_id": "c1",
+            "home_region": "ZL",
+            "referrer": "ref-ZL",
+            "therapist": "th-ZL-0",
+            "trajectbegeleider": "tb-ZL-0",
+        }
+        kept = json.loads(await pool.fetchval("SELECT state FROM notifier_case_state WHERE case_id = 'c1'"))
+        assert kept["has_timeout_address"] is True and "timeout_address" not in kept
+        texts = await pool.fetch("SELECT payload->>'text' AS text FROM notifier_alert WHERE key <> 'k2'")
+        assert all("intake" in r["text"] for r in texts), texts
+        # the link mailed before still works, for 14 days after it was sent, once
+        store = NotifierStore(pool)
+        async with store.unit() as uow:
+            alert_id = await uow.conn.fetchval("SELECT id FROM notifier_alert WHERE key = 'k2'")
+            link = await uow.alerts.link(alert_id, token)
+        assert link is not None and link.expires_at == T0 + timedelta(days=14) and link.recipient == "coord"
+    finally:
+        await pool.close()
+
+
+async def test_each_claim_of_a_row_makes_a_link_of_its_own(store: NotifierStore) -> None:
+    n = Notice(
+        at=T0, case="c1", kind="referral_received", to=COORD, key="k", alert="a", subject="s", text="t"
+    )
+    await store.record([n], now=T0)
+    lease = timedelta(minutes=5)
+    [first] = await store.claim_due(T0, limit=10, lease=lease, link_valid=timedelta(days=3))
+    # the dispatcher died after sending: the row is sent again once the lease ended
+    [second] = await store.claim_due(T0 + timedelta(minutes=6), limit=10, lease=lease)
+    assert first.id == second.id and first.token != second.token
+    async with store.unit() as uow:
+        links = [await uow.alerts.link(first.id, claim.token) for claim in (first, second)]
+        await uow.alerts.use_link(first.token, T0 + timedelta(hours=1))
+        used = await uow.alerts.link(first.id, first.token)
+        unused = await uow.alerts.link(first.id, second.token)
+    assert [link.expires_at for link in links if link] == [
+        T0 + timedelta(days=3),
+        T0 + timedelta(days=14, minutes=6),
+    ]
+    assert used is not None and used.problem(T0 + timedelta(hours=2)) == "used before"
+    assert unused is not None and unused.problem(T0 + timedelta(hours=2)) is None
 
 
 class Readings:
@@ -362,8 +466,7 @@ async def test_a_requeued_dead_letter_of_an_acknowledged_alert_is_not_sent(store
     other = next(
         r for r in await store.alerts("c1") if r.kind == "placement_assigned" and r.recipient == COORD
     )
-    token = await store.pool.fetchval("SELECT token FROM notifier_alert WHERE id = $1", other.id)
-    assert await store.ack(other.id, token, T0 + timedelta(hours=1)) is not None
+    assert await store.ack(other.id, COORD, T0 + timedelta(hours=1)) is not None
     assert await store.requeue(dead[0].id, T0 + timedelta(hours=2))
     out = Outbox()
     await dispatcher(store, out).run_once(T0 + timedelta(hours=2))

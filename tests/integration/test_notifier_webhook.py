@@ -1,14 +1,19 @@
-"""Signed webhooks against a real HTTP server on 127.0.0.1; retries, then a dead letter in PostgreSQL."""
+"""Signed webhooks against a real HTTP server on 127.0.0.1 that checks them as a receiver would
+(services/notifier/README.md); replays refused; retries, then a dead letter in PostgreSQL."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -18,7 +23,6 @@ from services.notifier.channels import (
     WebhookChannel,
     compose,
     deliver,
-    verify_signature,
 )
 from services.notifier.dispatcher import Dispatcher
 from services.notifier.engine import Notice
@@ -32,13 +36,35 @@ SECRET = "webhook-secret"
 AT = datetime(2026, 1, 5, 10, 0)
 
 
+TOLERANCE = 300  # seconds
+
+
+def thuisbest_signature_ok(body: bytes, header: str | None, secret: str, now: float) -> bool:
+    """The receiver's check from services/notifier/README.md, written apart from the notifier's code."""
+    if not header:
+        return False
+    fields: dict[str, list[str]] = {}
+    for item in header.split(","):
+        name, _, value = item.strip().partition("=")
+        fields.setdefault(name, []).append(value)
+    if len(fields.get("t", [])) != 1 or not fields["t"][0].isdigit():
+        return False
+    timestamp = int(fields["t"][0])
+    if abs(now - timestamp) > TOLERANCE:
+        return False  # too old (a replay) or from the future
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, mac) for mac in fields.get("v1", []))
+
+
 class Receiver:
-    """A tiny webhook endpoint: answers with the queued status codes (then 200), keeps what it got."""
+    """A tiny webhook endpoint: answers with the queued status codes (then 200), keeps what it got,
+    and refuses (401) what does not verify against its own clock, shifted by `late` seconds."""
 
     def __init__(self) -> None:
         self.statuses: list[int] = []
         self.received: list[tuple[bytes, str | None, bool]] = []
         self.lock = threading.Lock()
+        self.late = 0.0
 
 
 @pytest.fixture
@@ -49,10 +75,11 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             header = self.headers.get(SIGNATURE_HEADER)
+            valid = thuisbest_signature_ok(body, header, SECRET, time.time() + state.late)
             with state.lock:
-                state.received.append((body, header, verify_signature(body, header, SECRET)))
+                state.received.append((body, header, valid))
                 status = state.statuses.pop(0) if state.statuses else 200
-            if not verify_signature(body, header, SECRET):
+            if not valid:
                 status = 401
             self.send_response(status)
             self.send_header("Content-Length", "0")
@@ -96,12 +123,51 @@ async def test_a_signed_post_carries_the_notice_and_verifies(receiver: tuple[Rec
     message = compose(
         notice(), alert_id=5, token="tok", base_url="http://ui", address_of=address_of, organizer="n@x"
     )
+    sent_at = int(time.time())
     await WebhookChannel(url, SECRET, timeout=5).send(message)
     [(body, header, valid)] = state.received
-    assert valid and header is not None and header.startswith("sha256=")
+    assert valid and header is not None
+    stamp = int(header.split(",")[0].removeprefix("t="))
+    assert abs(stamp - sent_at) <= 2
     payload = json.loads(body)
     assert payload["case"] == "c1" and payload["kind"] == "timeout_assigned" and payload["urgent"] is True
     assert payload["ack_url"] == "http://ui/v1/notifications/5/ack?token=tok"
+
+
+async def test_a_replayed_delivery_is_refused_once_its_timestamp_is_old(
+    receiver: tuple[Receiver, str],
+) -> None:
+    state, url = receiver
+    message = compose(
+        notice(), alert_id=5, token="tok", base_url="http://ui", address_of=address_of, organizer="n@x"
+    )
+    await WebhookChannel(url, SECRET, timeout=5).send(message)
+    [(body, header, valid)] = state.received
+    assert valid and header is not None
+    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: header}
+    async with httpx.AsyncClient(timeout=5) as client:
+        assert (await client.post(url, content=body, headers=headers)).status_code == 200  # within 5 min
+        state.late = TOLERANCE + 1  # the same delivery, sent again five minutes later
+        assert (await client.post(url, content=body, headers=headers)).status_code == 401
+        # A fresh timestamp on the old MAC does not help: the MAC covers the timestamp.
+        fresh = f"t={int(time.time() + state.late)},v1={header.rpartition('v1=')[2]}"
+        answer = await client.post(url, content=body, headers=headers | {SIGNATURE_HEADER: fresh})
+        assert answer.status_code == 401
+        tampered = body.replace(b'"urgent":true', b'"urgent":false')
+        state.late = 0
+        assert (await client.post(url, content=tampered, headers=headers)).status_code == 401
+
+
+async def test_a_sender_whose_clock_is_off_by_more_than_five_minutes_is_refused(
+    receiver: tuple[Receiver, str],
+) -> None:
+    state, url = receiver
+    message = compose(
+        notice(), alert_id=5, token="tok", base_url="http://ui", address_of=address_of, organizer="n@x"
+    )
+    slow = WebhookChannel(url, SECRET, timeout=5, clock=lambda: time.time() - TOLERANCE - 60)
+    result = await deliver(slow, message, RetryPolicy(3, 0.01))
+    assert not result.ok and result.permanent and [valid for _, _, valid in state.received] == [False]
 
 
 async def test_a_wrong_secret_is_refused_permanently(receiver: tuple[Receiver, str]) -> None:

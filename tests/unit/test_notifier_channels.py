@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import email
+import hashlib
+import hmac
 from datetime import datetime
 from typing import cast
 
+import httpx
 from icalendar import Calendar, Event
 
 from services.notifier.channels import (
+    SIGNATURE_HEADER,
     DeliveryError,
     Message,
     PermanentDeliveryError,
     RetryPolicy,
+    WebhookChannel,
     compose,
     deliver,
     email_message,
@@ -82,14 +87,55 @@ def test_an_invitation_mail_carries_a_request_calendar() -> None:
     assert start.replace(tzinfo=None) == meeting.start
 
 
-def test_signature_is_hmac_sha256_of_the_body() -> None:
+NOW = 1_767_600_000  # unix seconds
+
+
+def test_the_signature_covers_the_timestamp_and_the_body() -> None:
     body = b'{"case":"c1"}'
-    header = sign(body, "s3cret")
-    assert header.startswith("sha256=") and len(header) == 7 + 64
-    assert verify_signature(body, header, "s3cret")
-    assert not verify_signature(body + b" ", header, "s3cret")
-    assert not verify_signature(body, header, "other")
-    assert not verify_signature(body, None, "s3cret")
+    header = sign(body, "s3cret", NOW)
+    mac = hmac.new(b"s3cret", f"{NOW}.".encode() + body, hashlib.sha256).hexdigest()
+    assert header == f"t={NOW},v1={mac}"
+    assert verify_signature(body, header, "s3cret", now=NOW)
+    assert not verify_signature(body + b" ", header, "s3cret", now=NOW)
+    assert not verify_signature(body, header, "other", now=NOW)
+    assert not verify_signature(body, None, "s3cret", now=NOW)
+    # another timestamp with the same MAC: the MAC does not verify
+    assert not verify_signature(body, header.replace(f"t={NOW}", f"t={NOW + 1}"), "s3cret", now=NOW)
+
+
+def test_a_signature_older_or_newer_than_five_minutes_is_refused() -> None:
+    body = b'{"case":"c1"}'
+    header = sign(body, "s3cret", NOW)
+    assert verify_signature(body, header, "s3cret", now=NOW + 300)
+    assert not verify_signature(body, header, "s3cret", now=NOW + 301)  # a replay
+    assert not verify_signature(body, header, "s3cret", now=NOW - 301)  # from the future
+
+
+def test_a_rotated_secret_may_sign_twice_and_a_malformed_header_is_refused() -> None:
+    body = b"{}"
+    old, new = sign(body, "old", NOW), sign(body, "new", NOW)
+    both = f"{new},v1={old.rpartition('v1=')[2]}"
+    assert verify_signature(body, both, "old", now=NOW) and verify_signature(body, both, "new", now=NOW)
+    for header in ("", "v1=abc", "t=x,v1=abc", f"t={NOW},t={NOW},v1=abc", "sha256=abc"):
+        assert not verify_signature(body, header, "old", now=NOW), header
+
+
+async def test_the_webhook_channel_signs_with_its_clock() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    message = compose(
+        notice(), alert_id=3, token="tok", base_url="http://x", address_of=address_of, organizer="n@x"
+    )
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        await WebhookChannel("http://hook", "s3cret", client=client, clock=lambda: NOW + 0.9).send(message)
+    [request] = seen
+    header = request.headers[SIGNATURE_HEADER]
+    assert header.startswith(f"t={NOW},") and verify_signature(request.content, header, "s3cret", now=NOW)
+    assert request.headers["X-ThuisBest-Delivery"] == "3"
 
 
 class Flaky:

@@ -424,15 +424,15 @@ def test_timeout_assigned_is_urgent_to_the_four_parties() -> None:
     assert all(n.urgent and n.at == datetime(2026, 4, 2, 22) for n in timeout)
 
 
-def test_timeout_informal_network_address_reaches_the_therapist_only() -> None:
-    run = Run()
-    address = "Dorpsstraat 12, Goes (aunt)"
+INTAKE = "https://intake.example"
+
+
+def informal_network(has_timeout_address: bool) -> Run:
+    """An open-variant case whose time-out request was refused: the family's network takes over."""
+    run = Run(NotificationEngine(network(), intake_url=INTAKE + "/"))
     run.feed(
-        referral(kind="thuisbest_open", machtiging=None, has_timeout_address=True),
-        ev.TimeoutAddressRecorded(occurred_at=T0, case="c1", address=address),
+        referral(kind="thuisbest_open", machtiging=None, has_timeout_address=has_timeout_address),
         placed(kind="thuisbest_open", group="L01-g0", end=date(2026, 2, 18)),
-    )
-    refused = run.feed(
         ev.RequestRefused(
             occurred_at=datetime(2026, 3, 2, 20),
             case="c1",
@@ -441,16 +441,49 @@ def test_timeout_informal_network_address_reaches_the_therapist_only() -> None:
             reason="informal_network",
             mst_therapist=TH,
             home_region="WBW",
-        )
+        ),
     )
-    refused = [n for n in refused if n.kind == "timeout_informal_network"]
+    return run
+
+
+def test_timeout_informal_network_links_the_therapist_to_the_address_at_intake() -> None:
+    run = informal_network(has_timeout_address=True)
+    refused = run.of("timeout_informal_network")
     assert people(refused) == {TH, SUP}
     by = {n.to: n for n in refused}
-    assert address in by[TH].text
-    assert address not in by[SUP].text + by[SUP].subject
-    assert all(address not in n.text + n.subject for n in run.out if n is not by[TH])
-    run.feed(ev.CaseClosed(occurred_at=datetime(2026, 3, 20, 9), case="c1"))
-    assert address not in str(run.engine.snapshot())  # not kept after the trajectory
+    link = f"{INTAKE}/v1/cases/c1/timeout-address"  # intake shows it to the therapist and supervisor
+    assert link in by[TH].text
+    assert link not in by[SUP].text + by[SUP].subject and "therapist" in by[SUP].text
+    assert all(link not in n.text + n.subject for n in run.out if n is not by[TH])
+    state = run.engine.snapshot()["cases"]["c1"]
+    assert state["has_timeout_address"] is True and "timeout_address" not in state
+
+
+def test_without_an_address_at_intake_the_therapist_is_told_there_is_none() -> None:
+    run = informal_network(has_timeout_address=False)
+    [to_therapist] = [n for n in run.of("timeout_informal_network") if n.to == TH]
+    assert "timeout-address" not in to_therapist.text and "none recorded at intake" in to_therapist.text
+
+
+def test_a_state_stored_before_the_address_left_the_notifier_restores_without_it() -> None:
+    run = placed_case()
+    state = run.engine.snapshot()["cases"]["c1"] | {"timeout_address": "Dorpsstraat 12, Goes"}
+    copy = NotificationEngine(network())
+    copy.restore_case("c1", state)
+    assert "Dorpsstraat" not in str(copy.snapshot())
+
+
+def test_the_parties_of_a_case_are_who_the_events_named() -> None:
+    run = placed_case()
+    parties = run.engine.parties("c1")
+    assert parties is not None
+    assert (parties.home_region, parties.referrer, parties.therapist, parties.trajectbegeleider) == (
+        "WBW",
+        REF,
+        TH,
+        TB,
+    )
+    assert run.engine.parties("c-unknown") is None
 
 
 def test_close_stops_every_timer_and_later_events_of_the_case() -> None:
@@ -539,10 +572,6 @@ def sample_events() -> list[Any]:
         out.append(to_case_event(e, net))
         if isinstance(e, ReferralEvent):
             kinds[e.case] = e.kind
-            if e.timeout_address:
-                out.append(
-                    ev.TimeoutAddressRecorded(occurred_at=e.at, case=e.case, address=e.timeout_address)
-                )
             therapist = net.serving("mst_therapist", e.home_region)[i % 3].id
             tb = net.serving("trajectbegeleider", e.home_region)[i % 3].id
             start = max(e.earliest_start, e.at.date() + timedelta(days=1))
@@ -618,14 +647,16 @@ def test_sample_scenario_messages_carry_no_identity_data() -> None:
     assert len(notices) > 500
     births = {e.birth_date.isoformat() for e in scenario().events if isinstance(e, ReferralEvent)}
     allowed = allowed_dates(events)
-    addresses = {e.address for e in events if isinstance(e, ev.TimeoutAddressRecorded)}
+    addresses = {e.timeout_address for e in scenario().events if isinstance(e, ReferralEvent)} - {None}
+    assert addresses
     for n in notices:
         message = n.subject + "\n" + n.text
         shown = set(re.findall(r"\d{4}-\d{2}-\d{2}", message))
         assert not shown & births, (n.key, message)
         # any other date shown is one the case's events gave (never an age-derived eligibility date)
         assert shown <= allowed[n.case] | {n.at.date().isoformat()}, (n.key, shown - allowed[n.case])
-        if any(a in message for a in addresses):
+        assert not [a for a in addresses if a and a in message], (n.key, message)
+        if "/timeout-address" in message:  # the link to intake's page, for the therapist only
             assert n.kind == "timeout_informal_network"
             placement = next(e for e in events if isinstance(e, ev.PlacementPlanned) and e.case == n.case)
             assert n.to == placement.mst_therapist

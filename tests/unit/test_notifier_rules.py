@@ -175,8 +175,15 @@ def mutate(path: list[Any], value: Any = None, *, delete: bool = False, rule: st
         (
             "placement_assigned",
             ["body"],
+            "Address: {timeout_address_link}",
+            "rule 'placement_assigned': key 'body': {timeout_address_link} needs address_to",
+        ),
+        (
+            "timeout_informal_network",
+            ["body"],
             "Address: {timeout_address}",
-            "rule 'placement_assigned': key 'body': {timeout_address} needs address_to",
+            "rule 'timeout_informal_network': key 'body': {timeout_address} is gone: the address stays at"
+            " intake",
         ),
         ("stay_exceeded", ["stop_on", 0, "if"], ["raining"], "rule 'stay_exceeded', key 'stop_on[0].if[0]'"),
         ("waitlisted", ["channel"], "emial", "rule 'waitlisted', key 'channel': 'emial' is not known"),
@@ -184,7 +191,8 @@ def mutate(path: list[Any], value: Any = None, *, delete: bool = False, rule: st
             "timeout_informal_network",
             ["channel"],
             "webhook",
-            "rule 'timeout_informal_network': key 'address_to': the family's address is sent by email only",
+            "rule 'timeout_informal_network': key 'address_to': the link to the family's address is sent"
+            " by email only",
         ),
         (
             "startgesprek_unconfirmed",

@@ -1,10 +1,15 @@
 # Two commands for a fresh clone: `make run` starts the whole platform on the
 # embedded default, `make test` runs the test suite. Both create .venv first.
+# `make run` prints a coordinator's bearer token; with DATA_DIR (e.g. `make run DATA_DIR=data`,
+# which git ignores) the database, signing key and secrets are kept between runs, and
+# `make token PERSON=ops DATA_DIR=data` prints a token for another person of the network.
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+DATA_DIR ?=
+PERSON ?= coord
 
-.PHONY: run test install bench lint
+.PHONY: run test install bench lint token
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -14,7 +19,11 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 run: install
-	$(BIN)/thuisbest up
+	$(BIN)/thuisbest up $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+
+token: install
+	@test -n "$(DATA_DIR)" || { echo "make token: give DATA_DIR, the data dir of make run" >&2; exit 2; }
+	@$(BIN)/thuisbest token $(PERSON) --data-dir $(DATA_DIR)
 
 test: install
 	$(BIN)/python -m pytest

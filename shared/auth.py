@@ -21,7 +21,7 @@ from shared.network import NetworkIndex
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
-CHALLENGE_REALM = "thuisbest"
+CHALLENGE_REALM = "thuisbest-platform"
 
 
 class AuthNotConfigured(RuntimeError):

@@ -47,7 +47,7 @@ class ServiceSettings(BaseSettings):
     # `auth_jwks_file` (the embedded default: `thuisbest up` is the issuer), else from
     # `auth_jwks_url`, else from the issuer's discovery document.
     auth_issuer: str = ""
-    auth_audience: str = "thuisbest"
+    auth_audience: str = "thuisbest-api"
     auth_person_claim: str = "sub"  # the claim that names the person (a person id of the network)
     auth_jwks_file: Path | None = None
     auth_jwks_url: str = ""

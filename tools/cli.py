@@ -1,4 +1,5 @@
-"""The `thuisbest` command: `up` runs the platform on its embedded default; simulate, bench, ..."""
+"""The `thuisbest` command: `up` runs the platform on its embedded default, `token` signs a person's bearer
+token for it; simulate, bench, generate, validate, latency."""
 
 from __future__ import annotations
 
@@ -18,12 +19,15 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from shared.events import ALL_TOPICS
-from shared.network import ScenarioError
+from shared.network import Network, Person, ScenarioError
 from shared.service import DEFAULT_PORTS
 from shared.settings import DEMO_NETWORK
 from tools.scenario import load_scenario
+from tools.trust import POSTGRES_PASSWORD, SECRETS_DIR, EmbeddedTrust, NoIssuer, load_issuer
 
 SERVICES = ("intake", "scheduler", "notifier")
+UP_TOKEN_MINUTES = 12 * 60  # the token `up` prints lasts a working day
+MAX_TOKEN_MINUTES = 7 * 24 * 60
 
 
 def with_database(dsn: str, database: str) -> str:
@@ -111,6 +115,7 @@ class ServiceProcesses:
             THUISBEST_NETWORK_FILE=str(self.network),
             THUISBEST_HTTP_PORT=str(port),
             THUISBEST_BASE_URL=f"http://127.0.0.1:{port}",
+            THUISBEST_INTAKE_URL=self.url("intake"),
             THUISBEST_MAIL_DIR=str(self.data_dir / "mail"),
             THUISBEST_TOPIC_PREFIX=self.topic_prefix,
             # The embedded broker holds a dead member until its session expires: keep it short.
@@ -168,13 +173,21 @@ class ServiceProcesses:
 
 
 class Stack:
-    """The embedded PostgreSQL and broker, and the three services on them."""
+    """The embedded PostgreSQL and broker, and the three services on them, with the data dir's
+    secrets: its token issuer, intake's identity keys, the webhook secret, the database password."""
 
-    def __init__(self, data_dir: Path, network: Path, ports: dict[str, int], kafka_port: int | None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        network: Path,
+        ports: dict[str, int],
+        kafka_port: int | None,
+        trust: EmbeddedTrust,
+    ) -> None:
         from tools.embedded import EmbeddedKafka, EmbeddedPostgres
 
-        self.data_dir, self.network, self.ports = data_dir, network, ports
-        self.postgres = EmbeddedPostgres(data_dir=data_dir / "pg")
+        self.data_dir, self.network, self.ports, self.trust = data_dir, network, ports, trust
+        self.postgres = EmbeddedPostgres(data_dir=data_dir / "pg", password=trust.postgres_password)
         self.kafka = EmbeddedKafka(port=kafka_port, log_file=data_dir / "logs" / "broker.log")
         self.services: ServiceProcesses | None = None
 
@@ -183,7 +196,12 @@ class Stack:
         self.postgres.start()
         self.kafka.start()
         self.services = ServiceProcesses(
-            self.postgres.dsn, self.kafka.bootstrap, self.network, self.ports, self.data_dir
+            self.postgres.dsn,
+            self.kafka.bootstrap,
+            self.network,
+            self.ports,
+            self.data_dir,
+            extra_env=self.trust.service_env(),
         )
         self.services.prepare()
         replayed = asyncio.run(
@@ -215,7 +233,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     ports = {name: getattr(args, f"{name}_port") or DEFAULT_PORTS[name] for name in SERVICES}
     started = time.monotonic()
-    stack = Stack(data_dir, network.resolve(), ports, args.kafka_port)
+    try:
+        trust = EmbeddedTrust.ensure(data_dir)
+    except (OSError, ValueError) as exc:
+        print(f"thuisbest up: the secrets in {data_dir}: {exc}", file=sys.stderr)
+        return 1
+    stack = Stack(data_dir, network.resolve(), ports, args.kafka_port, trust)
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -230,13 +253,15 @@ def cmd_up(args: argparse.Namespace) -> int:
         services = stack.services
         services.wait_healthy(args.timeout)
         print(f"healthy after {time.monotonic() - started:.1f} s")
-        print(f"  postgres   {stack.postgres.dsn}")
+        password_file = data_dir / SECRETS_DIR / POSTGRES_PASSWORD
+        print(f"  postgres   {stack.postgres.address}  (password in {password_file})")
         print(f"  kafka      {stack.kafka.bootstrap}")
         for name in SERVICES:
             url = f"http://127.0.0.1:{ports[name]}"
             print(f"  {name:<10} {url}  (docs {url}/docs, metrics {url}/metrics)")
         print(f"  mail sink  {data_dir / 'mail'}")
         print(f"  logs       {data_dir / 'logs'}")
+        print_token(net, trust, data_dir, args.network)
         print("press Ctrl-C to stop", flush=True)
         while not stopping:
             for name, proc in list(services.processes.items()):
@@ -261,6 +286,67 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def first_coordinator(net: Network) -> Person | None:
+    """Whom `up` prints a token for: `coord` when the network has it, else its first coordinator."""
+    coordinators = [p for p in net.people if p.role == "coordinator"]
+    return next((p for p in coordinators if p.id == "coord"), coordinators[0] if coordinators else None)
+
+
+def print_token(net: Network, trust: EmbeddedTrust, data_dir: Path, network_arg: str | None) -> None:
+    """One coordinator's bearer token, and how to get one for anybody else of the network."""
+    how = f"thuisbest token PERSON --data-dir {data_dir}"
+    if network_arg:
+        how += f" --network {network_arg}"
+    person = first_coordinator(net)
+    if person is None:
+        print(f"  tokens     the network has no coordinator; for a person: {how}")
+        return
+    regions = ", ".join(person.regions) or "no region"
+    hours = UP_TOKEN_MINUTES // 60
+    print(f"bearer token of {person.id} ({person.role} of {regions}, valid {hours} h):")
+    print(f"  {trust.issuer.token(person.id, minutes=UP_TOKEN_MINUTES)}")
+    print(f"  send it as 'Authorization: Bearer <token>'; for another person: {how}")
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    network = Path(args.network) if args.network else DEMO_NETWORK
+    try:
+        net = load_scenario(network).network
+    except ScenarioError as exc:
+        print(f"thuisbest token: {exc}", file=sys.stderr)
+        return 2
+    if args.person not in {p.id for p in net.people}:
+        print(
+            f"thuisbest token: {args.person!r} is not a person of network {net.name!r};"
+            f" its people are {people_by_role(net)}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        issuer = load_issuer(Path(args.data_dir).resolve())
+    except NoIssuer as exc:
+        print(f"thuisbest token: {exc}", file=sys.stderr)
+        return 2
+    print(issuer.token(args.person, minutes=args.minutes))
+    return 0
+
+
+def people_by_role(net: Network, shown: int = 3) -> str:
+    """Who there is to ask a token for, as `coordinator: coord, coord-WBO; referrer: ref-ZL, ...`."""
+    roles: dict[str, list[str]] = {}
+    for person in net.people:
+        roles.setdefault(person.role, []).append(person.id)
+    listed = (", ".join(ids[:shown]) + (", ..." if len(ids) > shown else "") for ids in roles.values())
+    return "; ".join(f"{role}: {ids}" for role, ids in zip(roles, listed, strict=True))
+
+
+def token_minutes(text: str) -> float:
+    minutes = float(text)
+    if not 0 < minutes <= MAX_TOKEN_MINUTES:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_TOKEN_MINUTES}")
+    return minutes
+
+
 def say(text: str) -> None:
     """Print a line; a closed stdout (the reader of a pipe went away) is not an error while stopping."""
     try:
@@ -279,13 +365,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     up.add_argument("--kafka-port", type=int, default=None)
     for name in SERVICES:
         up.add_argument(f"--{name}-port", type=int, default=None)
+    token = sub.add_parser(
+        "token",
+        help="print a bearer token for a person of the network, signed with the key of `up`'s data dir",
+    )
+    token.add_argument("person", help="a person id of the network, e.g. coord, ops, ref-ZL")
+    token.add_argument("--data-dir", required=True, help="the --data-dir of `thuisbest up`")
+    token.add_argument("--network", help="network or scenario file (default: the shipped demo network)")
+    token.add_argument("--minutes", type=token_minutes, default=60.0, help="lifetime (default 60)")
     for name in ("simulate", "bench", "generate", "validate", "latency"):
         sub.add_parser(name, add_help=False)
     args, rest = parser.parse_known_args(argv)
-    if args.command == "up":
+    if args.command in ("up", "token"):
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
-        return cmd_up(args)
+        return cmd_up(args) if args.command == "up" else cmd_token(args)
     if args.command == "simulate":
         from tools.simulate import main as simulate_main
 

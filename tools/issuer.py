@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 ISSUER = "urn:thuisbest:embedded"
-AUDIENCE = "thuisbest"
+AUDIENCE = "thuisbest-api"
 KEY_FILE = "signing-key.pem"
 JWKS_FILE = "jwks.json"
 

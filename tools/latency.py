@@ -1,15 +1,21 @@
-"""`thuisbest latency`: referral-to-decision latency on a running stack (a measurement, not a test)."""
+"""`thuisbest latency`: referral-to-decision latency on a running stack (a measurement, not a test).
+
+It refers and reads cases as a person of the network (a coordinator by default), with a token
+signed by the data dir's key of `thuisbest up`, or with a token given (another identity provider)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import Sequence
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +24,9 @@ from shared.kinds import kind_for_group_kind
 from shared.network import Network
 from shared.settings import DEMO_NETWORK
 from tools.scenario import load_scenario
+from tools.trust import NoIssuer, bearer, load_issuer
+
+TOKEN_ENV = "THUISBEST_TOKEN"
 
 
 def sample_referral(net: Network, rng: random.Random, today: date) -> dict[str, Any]:
@@ -57,12 +66,16 @@ async def decided_after(client: httpx.AsyncClient, intake: str, body: dict[str, 
     raise TimeoutError(f"{body['case']} not decided within {limit} s")
 
 
-async def measure(intake: str, net: Network, n: int, concurrency: int, seed: int) -> list[float]:
+async def measure(
+    intake: str, net: Network, n: int, concurrency: int, seed: int, headers: dict[str, str]
+) -> list[float]:
+    """Seconds from posting to a decision, per referral; `headers` carry the bearer token of a person
+    who may refer in every region of `net` and read the cases (a coordinator)."""
     rng = random.Random(seed)
     today = date.today()
     bodies = [sample_referral(net, rng, today) for _ in range(n)]
     gate = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=headers) as client:
 
         async def one(body: dict[str, Any]) -> float:
             async with gate:
@@ -83,9 +96,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
+    who = parser.add_mutually_exclusive_group()
+    who.add_argument("--data-dir", help="the --data-dir of `thuisbest up`: its key signs the token")
+    who.add_argument("--token", help=f"a bearer token to send (default: ${TOKEN_ENV})")
+    parser.add_argument("--as", dest="person", default="coord", help="whose token (with --data-dir)")
     args = parser.parse_args(argv)
     net = load_scenario(args.network).network
-    latencies = asyncio.run(measure(args.intake, net, args.n, args.concurrency, args.seed))
+    token = args.token or (None if args.data_dir else os.environ.get(TOKEN_ENV))
+    if token:
+        headers = {"Authorization": f"Bearer {token}"}
+    elif args.data_dir:
+        try:
+            headers = bearer(load_issuer(Path(args.data_dir).resolve()), args.person, minutes=120)
+        except NoIssuer as exc:
+            print(f"thuisbest latency: {exc}", file=sys.stderr)
+            return 2
+    else:
+        print(
+            f"thuisbest latency: the services need a bearer token: give --data-dir (of `thuisbest up`),"
+            f" --token or ${TOKEN_ENV}",
+            file=sys.stderr,
+        )
+        return 2
+    latencies = asyncio.run(measure(args.intake, net, args.n, args.concurrency, args.seed, headers))
     print(
         f"{len(latencies)} referrals, referral-to-decision seconds: "
         f"p50 {percentile(latencies, 50):.3f}  p99 {percentile(latencies, 99):.3f}  "

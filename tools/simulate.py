@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from services.intake.rules import referral_problems, to_case_event
 from services.scheduler.core import Scheduler, SchedulerStats, SolverConfig
 from shared.clock import VirtualClock
-from shared.events import Decision, TimeoutAddressRecorded
+from shared.events import Decision
 from shared.inputs import CapacityEvent, MachtigingEvent, ReferralEvent, TimeoutRequestEvent
 from shared.kinds import KINDS, lapse_date
 from shared.network import NetworkIndex, ScenarioError
@@ -203,9 +203,6 @@ def _apply(run: _Run, net: NetworkIndex, ev: Any, now: datetime) -> None:
         return
     case_event = to_case_event(ev, net)
     run.notify([case_event], now)
-    if isinstance(ev, ReferralEvent) and ev.timeout_address:
-        address = TimeoutAddressRecorded(case=ev.case, occurred_at=ev.at, address=ev.timeout_address)
-        run.notify([address], now)
     decisions: list[Decision] = sched.handle(case_event, now)
     run.notify(decisions, now)
 

@@ -115,6 +115,39 @@ async def test_data_survives_stop_and_start(pg_tmp_path: Path) -> None:
     print(f"\npostgres start: fresh initdb {fresh:.3f} s, restart {restart:.3f} s")
 
 
+async def refused(dsn: str) -> bool:
+    try:
+        conn = await asyncpg.connect(dsn)
+    except asyncpg.InvalidPasswordError:
+        return True
+    await conn.close()
+    return False
+
+
+async def test_only_the_password_opens_it_and_every_start_sets_it(pg_tmp_path: Path) -> None:
+    server = EmbeddedPostgres(pg_tmp_path / "pg", password="first-Password_1")
+    server.start()
+    try:
+        assert await refused(server.address)  # no password
+        assert await refused(server.address.replace("postgres@", "postgres:guess@"))
+        await add_note(server.dsn, "behind the password")
+        assert "first-Password_1" not in server.log_file.read_text()  # only its verifier was sent
+    finally:
+        server.stop()
+    # A data dir of before passwords, or whose pg_hba.conf somebody opened up: the next start
+    # closes it again and sets the password it is given.
+    hba = server.data_dir / "pg_hba.conf"
+    hba.write_text("host all all 127.0.0.1/32 trust\nlocal all all trust\n")
+    again = EmbeddedPostgres(pg_tmp_path / "pg", password="second-Password_2")
+    again.start()
+    try:
+        assert await refused(again.address)
+        assert await refused(server.dsn.replace(str(server.port), str(again.port)))  # the old password
+        assert await fetch_notes(again.dsn) == ["behind the password"]
+    finally:
+        again.stop()
+
+
 async def test_start_after_a_crash(pg_tmp_path: Path) -> None:
     crashed = EmbeddedPostgres(pg_tmp_path / "pg")
     crashed.start()

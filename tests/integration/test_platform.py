@@ -1,4 +1,6 @@
-"""The three services as separate processes on the real embedded PostgreSQL and broker (no mocks)."""
+"""The three services as separate processes on the real embedded PostgreSQL and broker (no mocks),
+called with bearer tokens of the embedded default's issuer (mostly as `coord`, the coordinator of
+every region)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from tools.cli import SERVICES, ServiceProcesses, with_database
 from tools.embedded import free_port
 from tools.latency import sample_referral
 from tools.scenario import load_scenario
+from tools.trust import EmbeddedTrust, bearer
 from tools.validator import validate_report
 
 pytestmark = pytest.mark.integration
@@ -31,14 +34,16 @@ def stack(
     pg_dsn: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcesses]:
     prefix = f"p{uuid.uuid4().hex[:8]}_"
+    data_dir = tmp_path_factory.mktemp("stack")
     processes = ServiceProcesses(
         pg_dsn,
         kafka_bootstrap,
         DEMO_NETWORK,
         {name: free_port() for name in SERVICES},
-        tmp_path_factory.mktemp("stack"),
+        data_dir,
         topic_prefix=prefix,
         db_prefix=prefix,
+        extra_env=EmbeddedTrust.ensure(data_dir).service_env(),
     )
     processes.prepare()
     processes.start()
@@ -47,6 +52,14 @@ def stack(
         yield processes
     finally:
         processes.stop()
+
+
+@pytest.fixture(scope="module")
+def coord(stack: ServiceProcesses) -> Iterator[httpx.Client]:
+    """Requests as the coordinator of every region."""
+    trust = EmbeddedTrust.ensure(stack.data_dir)
+    with httpx.Client(headers=bearer(trust.issuer, "coord", minutes=120), timeout=10) as client:
+        yield client
 
 
 def referral(rng: random.Random, **overrides: Any) -> dict[str, Any]:
@@ -64,8 +77,10 @@ def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1) -> An
         time.sleep(interval)
 
 
-def status_of(stack: ServiceProcesses, case: str) -> str:
-    return str(httpx.get(f"{stack.url('intake')}/v1/cases/{case}").json()["status"])
+def status_of(coord: httpx.Client, stack: ServiceProcesses, case: str) -> str:
+    answer = coord.get(f"{stack.url('intake')}/v1/cases/{case}")
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["status"])
 
 
 def test_health_metrics_and_contracts(stack: ServiceProcesses) -> None:
@@ -80,21 +95,21 @@ def test_health_metrics_and_contracts(stack: ServiceProcesses) -> None:
         assert asyncapi["channels"], f"{name} publishes no AsyncAPI channels"
 
 
-def test_referral_is_decided_and_notified(stack: ServiceProcesses) -> None:
+def test_referral_is_decided_and_notified(stack: ServiceProcesses, coord: httpx.Client) -> None:
     rng = random.Random(1)
     body = referral(rng)
-    response = httpx.post(f"{stack.url('intake')}/v1/referrals", json=body)
+    response = coord.post(f"{stack.url('intake')}/v1/referrals", json=body)
     assert response.status_code == 201, response.text
     assert response.json() == {"case": body["case"], "status": "registered"}
 
-    status = wait_for(lambda: (s := status_of(stack, body["case"])) != "registered" and s)
+    status = wait_for(lambda: (s := status_of(coord, stack, body["case"])) != "registered" and s)
     assert status in ("planned", "placed", "waiting")
-    plan = httpx.get(f"{stack.url('scheduler')}/v1/plan").json()
+    plan = coord.get(f"{stack.url('scheduler')}/v1/plan").json()
     assert set(plan) >= {"stays", "meetings", "waiting", "rejected"}
     assert any(s["case"] == body["case"] for s in plan["stays"] + plan["waiting"])
 
     def notified() -> list[dict[str, Any]]:
-        found = httpx.get(f"{stack.url('notifier')}/v1/notifications", params={"case": body["case"]})
+        found = coord.get(f"{stack.url('notifier')}/v1/notifications", params={"case": body["case"]})
         kinds = {n["kind"] for n in found.json()}
         return found.json() if {"referral_received", "placement_assigned"} <= kinds else []
 
@@ -102,16 +117,16 @@ def test_referral_is_decided_and_notified(stack: ServiceProcesses) -> None:
     assert all(set(n) >= {"at", "case", "kind", "to", "channel", "status"} for n in notes)
 
 
-def test_repeated_and_invalid_referrals(stack: ServiceProcesses) -> None:
+def test_repeated_and_invalid_referrals(stack: ServiceProcesses, coord: httpx.Client) -> None:
     rng = random.Random(2)
     url = f"{stack.url('intake')}/v1/referrals"
     body = referral(rng)
-    first = httpx.post(url, json=body)
-    again = httpx.post(url, json=body)
+    first = coord.post(url, json=body)
+    again = coord.post(url, json=body)
     assert first.status_code == 201
     assert again.status_code == 200
     assert again.json()["case"] == body["case"]
-    different = httpx.post(
+    different = coord.post(
         url, json=body | {"urgency": "crisis" if body["urgency"] != "crisis" else "normal"}
     )
     assert different.status_code == 409
@@ -125,7 +140,7 @@ def test_repeated_and_invalid_referrals(stack: ServiceProcesses) -> None:
         earliest_start="2026-13-01",
         color="blue",
     )
-    refused = httpx.post(url, json=bad)
+    refused = coord.post(url, json=bad)
     assert refused.status_code == 422
     fields = {p["field"] for p in refused.json()["problems"]}
     # Structural and reference problems in one answer: the user fixes everything in one go.
@@ -133,14 +148,14 @@ def test_repeated_and_invalid_referrals(stack: ServiceProcesses) -> None:
     reasons = " ".join(p["reason"] for p in refused.json()["problems"])
     assert "unknown key" in reasons
 
-    semantic = httpx.post(url, json=referral(rng, home_region="XX", referrer="nobody"))
+    semantic = coord.post(url, json=referral(rng, home_region="XX", referrer="nobody"))
     assert semantic.status_code == 422
     assert {"home_region", "referrer"} <= {p["field"] for p in semantic.json()["problems"]}
 
     too_old = referral(
         rng, kind="thuisbest", birth_date=(date.today() - timedelta(days=365 * 19)).isoformat()
     )
-    answer = httpx.post(url, json=too_old)
+    answer = coord.post(url, json=too_old)
     assert answer.status_code == 422
     assert any("outside 12-17" in p["reason"] for p in answer.json()["problems"])
 
@@ -149,39 +164,39 @@ def test_repeated_and_invalid_referrals(stack: ServiceProcesses) -> None:
         "valid_from": short_order["earliest_start"],
         "valid_until": (date.fromisoformat(short_order["earliest_start"]) + timedelta(days=20)).isoformat(),
     }
-    answer = httpx.post(url, json=short_order)
+    answer = coord.post(url, json=short_order)
     assert answer.status_code == 422
     assert any(p["field"] == "stay_days" for p in answer.json()["problems"])
 
-    bsn = httpx.post(url, json=referral(rng, case="111222333"))
+    bsn = coord.post(url, json=referral(rng, case="111222333"))
     assert bsn.status_code == 422 and bsn.json()["problems"][0]["field"] == "case"
 
-    not_json = httpx.post(url, content=b"{oops", headers={"content-type": "application/json"})
+    not_json = coord.post(url, content=b"{oops", headers={"content-type": "application/json"})
     assert not_json.status_code == 422
 
     for rejected in (bad, too_old, short_order):
-        assert httpx.get(f"{stack.url('intake')}/v1/cases/{rejected['case']}").status_code == 404
+        assert coord.get(f"{stack.url('intake')}/v1/cases/{rejected['case']}").status_code == 404
 
 
-def test_later_events_are_validated(stack: ServiceProcesses) -> None:
+def test_later_events_are_validated(stack: ServiceProcesses, coord: httpx.Client) -> None:
     rng = random.Random(3)
     body = referral(rng)
-    assert httpx.post(f"{stack.url('intake')}/v1/referrals", json=body).status_code == 201
+    assert coord.post(f"{stack.url('intake')}/v1/referrals", json=body).status_code == 201
     events = f"{stack.url('intake')}/v1/cases/{body['case']}/events"
-    assert httpx.post(events, json={"type": "timeout_request", "days": 40}).status_code == 422
-    assert httpx.post(events, json={"type": "dance"}).status_code == 422
-    unknown = httpx.post(f"{stack.url('intake')}/v1/cases/nope/events", json={"type": "close"})
+    assert coord.post(events, json={"type": "timeout_request", "days": 40}).status_code == 422
+    assert coord.post(events, json={"type": "dance"}).status_code == 422
+    unknown = coord.post(f"{stack.url('intake')}/v1/cases/nope/events", json={"type": "close"})
     assert unknown.status_code == 404
-    assert httpx.post(events, json={"type": "withdraw"}).status_code == 202
-    wait_for(lambda: status_of(stack, body["case"]) == "withdrawn")
+    assert coord.post(events, json={"type": "withdraw"}).status_code == 202
+    wait_for(lambda: status_of(coord, stack, body["case"]) == "withdrawn")
 
 
-def test_the_mail_link_asks_before_it_acknowledges(stack: ServiceProcesses) -> None:
+def test_the_mail_link_asks_before_it_acknowledges(stack: ServiceProcesses, coord: httpx.Client) -> None:
     import email
     import re
 
     body = referral(random.Random(6))
-    assert httpx.post(f"{stack.url('intake')}/v1/referrals", json=body).status_code == 201
+    assert coord.post(f"{stack.url('intake')}/v1/referrals", json=body).status_code == 201
     mail_dir = stack.data_dir / "mail"
 
     def mail_to_coordinator() -> Path | None:
@@ -204,13 +219,13 @@ def test_the_mail_link_asks_before_it_acknowledges(stack: ServiceProcesses) -> N
     assert page.status_code == 200 and "<form" in page.text
 
     def status() -> str:
-        notes = httpx.get(f"{stack.url('notifier')}/v1/notifications", params={"case": body["case"]}).json()
+        notes = coord.get(f"{stack.url('notifier')}/v1/notifications", params={"case": body["case"]}).json()
         return next(n["status"] for n in notes if n["kind"] == "referral_received" and n["to"] == "coord")
 
     assert status() != "acked"  # opening the link (a mail scanner does too) acknowledges nothing
     action = re.search(r'action="([^"]+)"', page.text)
     assert action
-    confirm = httpx.post(stack.url("notifier") + action.group(1).replace("&amp;", "&"))
+    confirm = coord.post(stack.url("notifier") + action.group(1).replace("&amp;", "&"))
     assert confirm.status_code == 200, confirm.text
     assert status() == "acked"
 
@@ -220,23 +235,25 @@ def refused_field(response: httpx.Response) -> set[str]:
     return {p["field"] for p in response.json()["problems"]}
 
 
-def test_odd_input_gets_a_clear_refusal_never_a_server_error(stack: ServiceProcesses) -> None:
+def test_odd_input_gets_a_clear_refusal_never_a_server_error(
+    stack: ServiceProcesses, coord: httpx.Client
+) -> None:
     rng = random.Random(5)
     intake = stack.url("intake")
     url = f"{intake}/v1/referrals"
     body = referral(rng)
-    assert refused_field(httpx.post(url, json=body | {"at": "2026-01-01T10:00"})) == {"at"}  # no backdating
-    assert refused_field(httpx.post(url, json=body | {"case": "a/b-1"})) == {"case"}
-    assert refused_field(httpx.post(url, json=body | {"birth_date": "9987-01-01"})) == {"birth_date"}
-    assert refused_field(httpx.post(url, json=body | {"timeout_address": "aunt\u0000"})) == {
+    assert refused_field(coord.post(url, json=body | {"at": "2026-01-01T10:00"})) == {"at"}  # no backdating
+    assert refused_field(coord.post(url, json=body | {"case": "a/b-1"})) == {"case"}
+    assert refused_field(coord.post(url, json=body | {"birth_date": "9987-01-01"})) == {"birth_date"}
+    assert refused_field(coord.post(url, json=body | {"timeout_address": "aunt\u0000"})) == {
         "timeout_address"
     }
     late = (date.today() + timedelta(days=800)).isoformat()
-    assert refused_field(httpx.post(url, json=body | {"earliest_start": late})) == {"earliest_start"}
-    assert httpx.post(url, json=body).status_code == 201
+    assert refused_field(coord.post(url, json=body | {"earliest_start": late})) == {"earliest_start"}
+    assert coord.post(url, json=body).status_code == 201
     # The same referral with its defaults written out is a repeat, not a conflict.
     spelled_out = {"stay_days": None, "conflicts_with": [], "timeout_address": None} | body
-    assert httpx.post(url, json=spelled_out).status_code == 200
+    assert coord.post(url, json=spelled_out).status_code == 200
 
     events = f"{intake}/v1/cases/{body['case']}/events"
     for bad, field in [
@@ -246,18 +263,18 @@ def test_odd_input_gets_a_clear_refusal_never_a_server_error(stack: ServiceProce
         ({"type": "discharge", "date": "9999-12-31"}, "date"),
         ({"type": "machtiging", "valid_from": "2027-01-01", "valid_until": "2026-01-01"}, "valid_until"),
     ]:
-        answer = httpx.post(events, json=bad)
+        answer = coord.post(events, json=bad)
         assert answer.status_code == 422, (bad, answer.text)
         assert field in refused_field(answer), (bad, answer.text)
-    assert httpx.get(f"{intake}/v1/cases/%00").status_code == 404
+    assert coord.get(f"{intake}/v1/cases/%00").status_code == 404
 
     notifier = stack.url("notifier")
-    assert httpx.get(f"{notifier}/v1/notifications", params={"case": "\u0000"}).json() == []
-    for alert_id, token in [(1, "\u00fc"), (10**20, "x")]:
-        assert (
-            httpx.post(f"{notifier}/v1/notifications/{alert_id}/ack", params={"token": token}).status_code
-            == 404
-        )
+    # No such case: the same 404 as for a case outside one's scope (never a 500).
+    assert coord.get(f"{notifier}/v1/notifications", params={"case": "\u0000"}).status_code == 404
+    for alert_id, token in [(1, "\u00fc"), (10**20, "x")]:  # the mail link's odd tokens and ids
+        confirm = f"{notifier}/v1/notifications/{alert_id}/ack/confirm"
+        assert coord.post(confirm, params={"token": token}).status_code == 404
+    assert coord.post(f"{notifier}/v1/notifications/{10**20}/ack").status_code in (404, 422)
     for name in SERVICES:  # nothing above left the services unhealthy
         assert httpx.get(stack.url(name) + "/healthz").status_code == 200
 
@@ -272,16 +289,16 @@ def scenario_for(bodies: list[dict[str, Any]], at: datetime) -> dict[str, Any]:
     return scenario
 
 
-def test_plan_of_many_referrals_obeys_the_rules(stack: ServiceProcesses) -> None:
+def test_plan_of_many_referrals_obeys_the_rules(stack: ServiceProcesses, coord: httpx.Client) -> None:
     rng = random.Random(4)
     started = datetime.now().replace(second=0, microsecond=0)
     bodies = [referral(rng) for _ in range(25)]
     for body in bodies:
-        assert httpx.post(f"{stack.url('intake')}/v1/referrals", json=body).status_code == 201
+        assert coord.post(f"{stack.url('intake')}/v1/referrals", json=body).status_code == 201
     for body in bodies:
-        wait_for(lambda b=body: status_of(stack, b["case"]) != "registered", timeout=60)
+        wait_for(lambda b=body: status_of(coord, stack, b["case"]) != "registered", timeout=60)
     time.sleep(1.5)  # let the debounced re-plan settle
-    plan = httpx.get(f"{stack.url('scheduler')}/v1/plan").json()
+    plan = coord.get(f"{stack.url('scheduler')}/v1/plan").json()
     ours = {b["case"] for b in bodies}
     report = {
         "stays": [s for s in plan["stays"] if s["case"] in ours],
@@ -313,7 +330,9 @@ def count_rows(dsn: str, sql: str) -> list[asyncpg.Record]:
 
 
 @pytest.mark.parametrize("victim", SERVICES)
-def test_killing_a_service_mid_stream_loses_and_repeats_nothing(stack: ServiceProcesses, victim: str) -> None:
+def test_killing_a_service_mid_stream_loses_and_repeats_nothing(
+    stack: ServiceProcesses, coord: httpx.Client, victim: str
+) -> None:
     rng = random.Random(hash(victim) % 1000)
     bodies = [referral(rng) for _ in range(12)]
     for i, body in enumerate(bodies):
@@ -322,10 +341,10 @@ def test_killing_a_service_mid_stream_loses_and_repeats_nothing(stack: ServicePr
             stack.start(victim)
         if victim == "intake" and 5 <= i:
             stack.wait_healthy(60, names=["intake"])
-        assert httpx.post(f"{stack.url('intake')}/v1/referrals", json=body, timeout=10).status_code == 201
+        assert coord.post(f"{stack.url('intake')}/v1/referrals", json=body, timeout=10).status_code == 201
     stack.wait_healthy(60)
     for body in bodies:
-        wait_for(lambda b=body: status_of(stack, b["case"]) != "registered", timeout=60)
+        wait_for(lambda b=body: status_of(coord, stack, b["case"]) != "registered", timeout=60)
 
     cases = tuple(b["case"] for b in bodies)
     scheduler_db = with_database(stack.dsn, stack.database("scheduler"))
@@ -343,7 +362,7 @@ def test_killing_a_service_mid_stream_loses_and_repeats_nothing(stack: ServicePr
         assert not repeats, f"{case}: a decision published twice: {repeats}"
 
     def announced(case: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        notes = httpx.get(f"{stack.url('notifier')}/v1/notifications", params={"case": case}).json()
+        notes = coord.get(f"{stack.url('notifier')}/v1/notifications", params={"case": case}).json()
         to_coordinator = [n for n in notes if n["to"] == "coord"]
         return (
             [n for n in to_coordinator if n["kind"] == "referral_received"],

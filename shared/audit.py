@@ -34,10 +34,22 @@ class AuditEntry(BaseModel):
     detail: str | None
 
 
+MAX_TEXT = 200  # a case id from a URL is whatever the caller typed: keep the record small
+
+
+def _text(value: str | None) -> str | None:
+    """Text PostgreSQL can store (no NUL), cut to MAX_TEXT: a refusal of odd input is recorded too."""
+    if value is None:
+        return None
+    clean = value.replace("\x00", "\\0")
+    return clean if len(clean) <= MAX_TEXT else clean[: MAX_TEXT - 1] + "…"
+
+
 def _row(
     service: str, actor: Actor, action: str, case: str | None, outcome: Outcome, detail: str | None
 ) -> tuple[str | None, ...]:
-    return (service, actor.id, actor.role, case, action, actor.address, outcome, detail)
+    fields = (service, actor.id, actor.role, case, action, actor.address, outcome, detail)
+    return tuple(_text(f) for f in fields)
 
 
 async def write(

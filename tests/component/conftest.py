@@ -194,8 +194,9 @@ async def running(
     async with TestKafkaBroker(broker) as test_broker, app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         signed_in = {"authorization": f"Bearer {issuer.token(person, minutes=120)}"}
-        client = httpx.AsyncClient(transport=transport, base_url="http://test", headers=signed_in)
-        async with client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", headers=signed_in
+        ) as client:
             yield Running(app, test_broker, client, clock, settings, settings.database_url, issuer, watchers)
 
 

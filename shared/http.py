@@ -90,11 +90,14 @@ def install_problem_handlers(app: FastAPI, extra: Mapping[str, ExtraProblems] | 
     validation (e.g. unknown references), so that one answer names every problem."""
     extra = dict(extra or {})
 
-    async def refused(_: Request, exc: Exception) -> JSONResponse:
+    async def refused(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Refused)
         answer = problem_response(exc.problems, exc.status)
         if isinstance(exc, Unauthenticated):
-            answer.headers["WWW-Authenticate"] = challenge("invalid_token", str(exc.problems[0].reason))
+            # RFC 6750: no error code when no credentials were sent at all.
+            given = "authorization" in request.headers
+            error = challenge("invalid_token", exc.problems[0].reason) if given else challenge("")
+            answer.headers["WWW-Authenticate"] = error
         return answer
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:

@@ -163,7 +163,7 @@ def describe_window(case: Case, today: date, horizon_end: date) -> tuple[str, st
     if case.needs_machtiging and not case.machtigingen:
         return "machtiging", "waiting for a machtiging"
     if case.eligible_until < max(today, case.earliest_start):
-        return "age", f"too old for {case.kind} after {case.eligible_until}"
+        return "age", f"too old for {case.kind} after {case.eligible_until} (or referred a year before)"
     if case.needs_machtiging and not case.start_windows(today, date.max):
         return "machtiging_lapsed", (
             "no machtiging allows the stay any more (lapsed 3 months after valid_from, or too short); "

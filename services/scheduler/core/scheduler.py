@@ -721,7 +721,7 @@ class Scheduler:
             if last_allowed < horizon_end:
                 code = "no_bed_in_time"
                 if case.eligible_until <= last_allowed:
-                    limit = f"too old for {case.kind} after {case.eligible_until}"
+                    limit = f"too old for {case.kind} after {case.eligible_until} (or referred a year before)"
                 else:
                     limit = "the machtiging no longer allows a start after that (lapse or end)"
                 reason = f"no {kind} bed in reach before {last_allowed}: {limit}"

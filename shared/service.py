@@ -17,7 +17,6 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import BaseModel
 
 from shared.access import Gate
 from shared.aio import within
@@ -27,6 +26,7 @@ from shared.bus import TRANSIENT, DeadLetters, OutboxRelay, dead_letter_middlewa
 from shared.db import create_pool, migrate
 from shared.errors import Problem
 from shared.events import TOPIC_DEAD_LETTER, MessageDeadLettered
+from shared.health import install_health
 from shared.http import (
     ActorDep,
     ExtraProblems,
@@ -43,12 +43,6 @@ PLATFORM_MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
 POOL_CLOSE_SECONDS = 10.0
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-class Health(BaseModel):
-    service: str
-    database: str  # "ok" or "down: <why>"
-    broker: str
 
 
 class Runtime:
@@ -128,21 +122,6 @@ class Runtime:
                 )
                 self._pool.terminate()
 
-    async def health(self) -> dict[str, str]:
-        status = {"service": self.name}
-        try:
-            async with self.pool.acquire(timeout=2) as conn:
-                await conn.fetchval("SELECT 1")
-            status["database"] = "ok"
-        except Exception as exc:  # report, don't raise: this is the health answer
-            status["database"] = f"down: {type(exc).__name__}"
-        try:
-            ok = await self.broker.ping(timeout=2)
-            status["broker"] = "ok" if ok else "down"
-        except Exception as exc:
-            status["broker"] = f"down: {type(exc).__name__}"
-        return status
-
     def asyncapi(self) -> dict[str, Any]:
         spec = AsyncAPI(self.broker, title=f"ThuisBest {self.name}", version="1.0.0")
         return spec.to_specification().to_jsonable()  # type: ignore[no-any-return]
@@ -200,17 +179,7 @@ def make_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    @app.get(
-        "/healthz",
-        tags=["ops"],
-        summary="200 when the broker and database connections work",
-        response_model=Health,
-        responses={503: {"model": Health, "description": "The database or the broker is down"}},
-    )
-    async def healthz() -> JSONResponse:
-        status = await runtime.health()
-        healthy = status["database"] == "ok" and status["broker"] == "ok"
-        return JSONResponse(status, status_code=200 if healthy else 503)
+    install_health(app, runtime)
 
     @app.get(
         "/metrics",

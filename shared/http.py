@@ -4,17 +4,25 @@ and the actor of a request."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.actor import Actor
 from shared.auth import challenge
 from shared.errors import Problem, Refused, Unauthenticated
-from shared.types import error_place, error_reason
+from shared.types import CASE_ID_PATTERN, error_place, error_reason
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_REF = "#/components/schemas/ProblemBody"
+MAX_PROBLEMS = 20  # an answer lists this many problems at most; `detail` gives the count
+MAX_REASON = 300  # characters of one reason (a reason may quote what was sent)
+MAX_FIELD = 120
 
 
 class ProblemItem(BaseModel):
@@ -23,17 +31,23 @@ class ProblemItem(BaseModel):
 
 
 class ProblemBody(BaseModel):
-    """Every refusal: a summary and each problem with the field it concerns and the reason."""
+    """Every refusal (RFC 9457 problem details): the status and a summary, and each problem with
+    the field it concerns and the reason."""
 
-    detail: str
-    problems: list[ProblemItem]
+    type: str = Field("about:blank", description="about:blank: the status and title say it all")
+    title: str = Field(description="The HTTP status phrase")
+    status: int
+    detail: str = Field(description="The problems in one line (how many when they are many)")
+    problems: list[ProblemItem] = Field(max_length=MAX_PROBLEMS)
 
 
 STATUS_TEXT = {
+    400: "The request is not well formed",
     401: "No valid bearer token (see the WWW-Authenticate header)",
     403: "The person's role may not do this",
     404: "Unknown, or not within the person's scope",
-    413: "The request body is too large",
+    405: "The route does not take this method",
+    413: "The request body is too large (or has too many values)",
     415: "Write requests take application/json only",
     409: "Conflicts with what was accepted before",
     422: "Refused: every problem named by field and reason",
@@ -41,17 +55,39 @@ STATUS_TEXT = {
 }
 
 
+def problem_schema() -> dict[str, Any]:
+    return {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}
+
+
 def problems_documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The `responses=` of a route that may answer with these problem statuses."""
-    return {status: {"model": ProblemBody, "description": STATUS_TEXT[status]} for status in statuses}
+    return {status: {"description": STATUS_TEXT[status], "content": problem_schema()} for status in statuses}
 
 
-def problem_response(problems: Iterable[Problem], status: int = 422) -> JSONResponse:
+def _clip(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_JSON
+
+
+def problem_response(
+    problems: Iterable[Problem], status: int = 422, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """A refusal as RFC 9457 problem details; a long list is cut to its first MAX_PROBLEMS."""
+    found = list(problems)
+    listed = [ProblemItem(field=_clip(p.field, MAX_FIELD), reason=_clip(p.reason, MAX_REASON)) for p in found]
+    if len(found) == 1:
+        detail = f"{listed[0].field}: {listed[0].reason}"
+    else:
+        detail = f"{len(found)} problems" + (
+            f", the first {MAX_PROBLEMS} listed" if len(found) > MAX_PROBLEMS else ""
+        )
     body = ProblemBody(
-        detail="the request was refused",
-        problems=[ProblemItem(field=p.field, reason=p.reason) for p in problems],
+        title=HTTPStatus(status).phrase, status=status, detail=detail, problems=listed[:MAX_PROBLEMS]
     )
-    return JSONResponse(body.model_dump(), status_code=status)
+    return ProblemResponse(body.model_dump(), status_code=status, headers=headers)
 
 
 def validation_problems(exc: ValidationError) -> list[Problem]:
@@ -110,25 +146,46 @@ def install_problem_handlers(app: FastAPI, extra: Mapping[str, ExtraProblems] | 
             found += [p for p in more(exc.body) if p.field not in named]
         return problem_response(found, 422)
 
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette's own refusals (no such route, a method the route does not take) too.
+        assert isinstance(exc, StarletteHTTPException)
+        field = {404: "path", 405: "method"}.get(exc.status_code, "request")
+        return problem_response([Problem(field, str(exc.detail))], exc.status_code, exc.headers)
+
     app.add_exception_handler(Refused, refused)
     app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
 
 def problems_in_openapi(schema: dict[str, Any]) -> dict[str, Any]:
-    """FastAPI documents its own validation error body for 422; ours is the problem format."""
+    """Every refusal documented in the problem format: FastAPI's own 422 body is replaced, and a
+    route that takes a body also documents the 413 of the body limits (shared/limits.py)."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     problem = ProblemBody.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(problem.pop("$defs", {}))
     components["ProblemBody"] = problem
-    ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ProblemBody"}}}
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
-            answer = operation.get("responses", {}).get("422")
-            if answer is not None:
-                answer.update(description=STATUS_TEXT[422], content=ref)
+            responses = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                responses.setdefault("413", problems_documented(413)[413])
+            for status, answer in responses.items():
+                if status.isdigit() and int(status) >= 400 and PROBLEM_JSON not in answer.get("content", {}):
+                    if "text/html" in answer.get("content", {}):
+                        continue  # a page's own answer (the notifier's acknowledge link)
+                    answer.update(description=STATUS_TEXT.get(int(status), ""), content=problem_schema())
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     return schema
+
+
+CasePath = Annotated[
+    str, Path(min_length=1, max_length=36, pattern=CASE_ID_PATTERN, description="A case id (pseudonymous)")
+]
+CaseQuery = Annotated[
+    str, Query(min_length=1, max_length=36, pattern=CASE_ID_PATTERN, description="A case id (pseudonymous)")
+]
+LinkToken = Annotated[str, Query(min_length=1, max_length=200, description="The link's single-use token")]
 
 
 def from_state(name: str) -> Callable[[Request], Any]:

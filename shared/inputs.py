@@ -9,7 +9,7 @@ from pydantic import AfterValidator, Field, StrictInt, ValidationInfo, field_val
 from pydantic.json_schema import SkipJsonSchema
 
 from shared.kinds import KindName
-from shared.types import CaseId, Day, LocalTime, Strict, Text
+from shared.types import CaseId, Day, LocalTime, NetworkName, Strict, Text
 
 
 class Machtiging(Strict):
@@ -54,16 +54,20 @@ def _bsn(value: str) -> str:
 Bsn = Annotated[str, AfterValidator(_bsn)]
 
 
+MAX_CONFLICTS = 20  # a youth kept apart from more than a handful of others is a typing error
+MAX_STAY_DAYS = 3650  # the kinds' own bounds are checked by intake rules; this keeps numbers sane
+
+
 class ReferralFields(Strict):
     case: CaseId
-    kind: str  # checked by intake rules so that a wrong kind is a rejection, not a load error
+    kind: NetworkName  # checked by intake rules so that a wrong kind is a rejection, not a load error
     birth_date: Day
-    home_region: str
-    referrer: str
+    home_region: NetworkName
+    referrer: NetworkName
     urgency: Urgency
     earliest_start: Day
-    stay_days: StrictInt | None = None
-    conflicts_with: list[CaseId] = []
+    stay_days: Annotated[StrictInt, Field(ge=1, le=MAX_STAY_DAYS)] | None = None
+    conflicts_with: list[CaseId] = Field(default=[], max_length=MAX_CONFLICTS)
     timeout_address: Text | None = None
     machtiging: Machtiging | None = None
 
@@ -113,7 +117,7 @@ MAX_BEDS = 1000  # a group has a few beds; far more is a typing error (and overf
 
 
 class CapacityFields(Strict):
-    group: str
+    group: NetworkName
     beds: int = Field(ge=0, le=MAX_BEDS)
     from_: Day = Field(alias="from")
     until: Day

@@ -7,14 +7,17 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -29,6 +32,7 @@ from shared.events import TOPIC_DEAD_LETTER, MessageDeadLettered
 from shared.health import install_health
 from shared.http import (
     ActorDep,
+    CaseQuery,
     ExtraProblems,
     current_actor,
     install_problem_handlers,
@@ -36,6 +40,7 @@ from shared.http import (
     problems_documented,
     problems_in_openapi,
 )
+from shared.limits import BodyLimits
 from shared.network import Network, NetworkIndex, load_network
 from shared.settings import ServiceSettings
 
@@ -43,6 +48,40 @@ PLATFORM_MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
 POOL_CLOSE_SECONDS = 10.0
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+DOCS_ASSETS = Path(str(files("fastapi_offline").joinpath("static")))  # Swagger UI and ReDoc, MIT
+
+
+class PrometheusText(PlainTextResponse):
+    media_type = "text/plain"
+
+
+def install_docs(app: FastAPI) -> None:
+    """`/docs` (Swagger UI) and `/redoc` from assets this service serves itself: they work in a
+    network that reaches no CDN."""
+    app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title}: API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},  # the default validator is a remote site
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title}: API",
+            redoc_js_url="/docs-assets/redoc.standalone.js",
+            redoc_favicon_url="/docs-assets/favicon.png",
+            with_google_fonts=False,
+        )
 
 
 class Runtime:
@@ -156,7 +195,14 @@ def make_app(
                 await on_stop()
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        docs_url=None,  # served below from the package's own assets: no CDN
+        redoc_url=None,
+    )
     app.state.runtime = runtime
 
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
@@ -180,13 +226,20 @@ def make_app(
     app.openapi = openapi  # type: ignore[method-assign]
 
     install_health(app, runtime)
+    install_docs(app)
 
     @app.get(
         "/metrics",
         tags=["ops"],
         summary="Prometheus metrics",
-        response_class=PlainTextResponse,
-        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
+        response_class=PrometheusText,
+        responses={
+            200: {
+                "content": {PrometheusText.media_type: {"schema": {"type": "string"}}},
+                "description": "Prometheus text exposition format (version 0.0.4)",
+            },
+            **problems_documented(401, 403),  # when metrics_require_token is set
+        },
     )
     async def metrics(request: Request) -> Response:
         if runtime.settings.metrics_require_token:
@@ -199,9 +252,9 @@ def make_app(
         tags=["privacy"],
         summary="The audit trail of a case in this service (privacy officer only)",
         response_model=list[AuditEntry],
-        responses=problems_documented(401, 403),
+        responses=problems_documented(401, 403, 422, 503),
     )
-    async def audit(case: str, actor: ActorDep) -> list[AuditEntry]:
+    async def audit(case: CaseQuery, actor: ActorDep) -> list[AuditEntry]:
         await runtime.gate.role(actor, "read_audit", case)
         entries = await runtime.trail.of_case(case)
         await runtime.trail.record(actor, "read_audit", case)
@@ -219,6 +272,8 @@ def make_app(
                 reason = f"must be application/json, not {kind or 'missing'}"
                 return problem_response([Problem("content-type", reason)], 415)
         return await call_next(request)
+
+    app.add_middleware(BodyLimits, max_bytes=runtime.settings.max_body_bytes)
 
     if runtime.settings.cors_origins:
         app.add_middleware(

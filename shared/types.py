@@ -92,6 +92,12 @@ def is_case_id(value: str) -> bool:
 
 
 Text = Annotated[str, Field(max_length=500), AfterValidator(plain_text)]
+# A name from the network (a kind, region, group or person id): short; a longer one is a typing
+# error or an attack, refused before it is looked up, logged or stored.
+NAME_MAX = 64
+NetworkName = Annotated[str, Field(max_length=NAME_MAX)]
+# Row ids are PostgreSQL bigints: a larger number names nothing.
+BIGINT_MAX = 2**63 - 1
 
 
 class Strict(BaseModel):

@@ -201,9 +201,12 @@ async def running(
 
 
 def fields_of(response: httpx.Response) -> set[str]:
-    """The fields a refusal names; every refusal is in the problem format with a reason each."""
+    """The fields a refusal names; every refusal is in the problem format (RFC 9457 problem details
+    with our `problems` list) with a reason each."""
     body = response.json()
-    assert set(body) == {"detail", "problems"}, body
+    assert set(body) == {"type", "title", "status", "detail", "problems"}, body
+    assert response.headers["content-type"] == "application/problem+json", response.headers
+    assert body["status"] == response.status_code, body
     assert all(p["reason"] for p in body["problems"]), body
     return {p["field"] for p in body["problems"]}
 

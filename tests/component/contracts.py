@@ -119,7 +119,7 @@ async def check_openapi(
         if media not in content:
             mismatches.append(f"{where}: {media} not documented ({sorted(content)})")
             continue
-        if media == "application/json" and isinstance(response.json(), dict):
+        if media in ("application/json", "application/problem+json") and isinstance(response.json(), dict):
             schema = resolve(spec, content[media].get("schema", {}))
             keys = set(schema.get("properties", {}))
             sent = set(response.json())

@@ -11,16 +11,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
+from aiokafka import errors as kafka_errors
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.middlewares import BaseMiddleware
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel, ValidationError
 
 from shared.aio import wait_set
@@ -100,8 +103,52 @@ async def first_time(conn: asyncpg.Connection, consumer: str, event_id: Any) -> 
     return str(status).endswith(" 1")
 
 
+# Errors of one record that no retry cures: the record is too large, its topic name is not
+# valid, the broker refuses its form. Everything else (the broker away, a timeout, a leader
+# moving) is retried, however aiokafka classes it: several "not retriable" errors such as
+# KafkaTimeoutError or ProducerClosed only say that the broker or the producer is away.
+POISON: tuple[type[Exception], ...] = (
+    kafka_errors.MessageSizeTooLargeError,
+    kafka_errors.RecordTooLargeError,
+    kafka_errors.RecordListTooLargeError,
+    kafka_errors.InvalidTopicError,
+    kafka_errors.CorruptRecordException,
+    kafka_errors.InvalidMessageError,
+    kafka_errors.InvalidTimestampError,
+    kafka_errors.UnsupportedForMessageFormatError,
+    kafka_errors.PolicyViolationError,
+    UnicodeError,  # a key or payload that cannot be encoded
+)
+# A dead letter about a poisoned outbox row carries the row itself only when it is this small.
+DEAD_LETTER_BODY_MAX = 64 * 1024
+DeadLetterKind = Literal["undecodable", "handler_failed", "poisoned_outbox"]
+UNDECODABLE = "undecodable event"  # how the reason of a message that could not be decoded starts
+
+
+# What Kafka accepts as a topic name. aiokafka does not check it before sending: it asks the
+# broker for the topic's metadata until its request times out, which would look transient.
+LEGAL_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+
+def is_poison(exc: BaseException) -> bool:
+    """Whether publishing failed for a reason of the record itself, which a retry cannot cure."""
+    return isinstance(exc, POISON)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """The outbox rows still to relay (poisoned rows excluded) and the age of the oldest."""
+
+    rows: int
+    oldest_seconds: float
+
+
 class OutboxRelay:
-    """Publishes outbox rows in id order; woken at once by `kick()`, else polls."""
+    """Publishes outbox rows in id order, one by one; woken at once by `kick()`, else polls.
+
+    A row the broker refuses for good (see POISON) is moved aside: marked poisoned, announced on
+    the dead-letter topic, counted and logged; the rows behind it go on. A transient failure
+    keeps the row (and those behind it) for the next attempt."""
 
     def __init__(
         self,
@@ -110,8 +157,11 @@ class OutboxRelay:
         registry: CollectorRegistry,
         service: str,
         poll_seconds: float = 0.2,
+        dead: DeadLetters | None = None,
     ) -> None:
         self.pool, self.broker, self.poll_seconds = pool, broker, poll_seconds
+        self.registry = registry
+        self._dead = dead
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.published = Counter(
@@ -126,32 +176,123 @@ class OutboxRelay:
             ["service"],
             registry=registry,
         )
+        self.poisoned = Counter(
+            "thuisbest_outbox_poisoned",
+            "Outbox rows the broker refused for good, moved aside and dead-lettered",
+            ["service", "topic"],
+            registry=registry,
+        )
+        self.backlog_rows = Gauge(
+            "thuisbest_outbox_backlog_rows",
+            "Outbox rows not yet published (poisoned rows excluded)",
+            ["service"],
+            registry=registry,
+        )
+        self.oldest_age = Gauge(
+            "thuisbest_outbox_oldest_age_seconds",
+            "Age of the oldest outbox row not yet published (0 when none)",
+            ["service"],
+            registry=registry,
+        )
         self.service = service
+        self.backlog_rows.labels(service).set(0)
+        self.oldest_age.labels(service).set(0)
+
+    @property
+    def dead(self) -> DeadLetters | None:
+        """Where poisoned rows are announced: as given, else the service's dead letters."""
+        return self._dead if self._dead is not None else DeadLetters.of(self.registry)
 
     def kick(self) -> None:
         self._wake.set()
 
     async def relay_once(self, batch: int = 200) -> int:
+        """Relay up to `batch` rows; the number of rows done with (published or poisoned). A
+        transient failure is raised after the rows published before it are marked."""
+        failure: Exception | None = None
+        done = 0
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT id, topic, key, payload::text AS payload FROM outbox"
-                " WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                "SELECT id, event_id, topic, key, payload::text AS payload FROM outbox"
+                " WHERE published_at IS NULL AND poisoned_at IS NULL ORDER BY id LIMIT $1"
+                " FOR UPDATE SKIP LOCKED",
                 batch,
             )
+            published: list[int] = []
             for row in rows:
-                await self.broker.publish(
-                    row["payload"].encode(),
-                    topic=row["topic"],
-                    key=row["key"].encode(),
-                    headers={"content-type": "application/json"},
-                )
+                try:
+                    if not LEGAL_TOPIC.fullmatch(row["topic"]):
+                        raise kafka_errors.InvalidTopicError(f"not a valid topic name: {row['topic']!r}")
+                    await self.broker.publish(
+                        row["payload"].encode(),
+                        topic=row["topic"],
+                        key=row["key"].encode(),
+                        headers={"content-type": "application/json"},
+                    )
+                except Exception as exc:
+                    if not is_poison(exc):
+                        failure = exc
+                        break
+                    await self._poison(conn, row, exc)
+                    done += 1
+                    continue
+                published.append(row["id"])
                 self.published.labels(self.service, row["topic"]).inc()
-            if rows:
+            if published:
                 await conn.execute(
-                    "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-                    [r["id"] for r in rows],
+                    "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", published
                 )
-        return len(rows)
+            done += len(published)
+        if failure is not None:
+            raise failure
+        return done
+
+    async def _poison(self, conn: asyncpg.Connection, row: asyncpg.Record, exc: Exception) -> None:
+        """Move a refused row aside, in the relay's transaction, and say so on the dead-letter topic."""
+        size = len(row["payload"].encode("utf-8", errors="replace"))
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        await conn.execute(
+            "UPDATE outbox SET poisoned_at = now(), poison_reason = $2 WHERE id = $1", row["id"], reason
+        )
+        self.poisoned.labels(self.service, row["topic"]).inc()
+        log.error(
+            "outbox row %s (event %s, %d bytes) refused by the broker for good on %s: %s; moved aside",
+            row["id"],
+            row["event_id"],
+            size,
+            row["topic"],
+            reason,
+        )
+        dead = self.dead
+        if dead is not None:
+            body = row["payload"] if size <= DEAD_LETTER_BODY_MAX else ""
+            await dead.announce(
+                MessageDeadLettered(
+                    service=self.service,
+                    topic=row["topic"],
+                    partition=None,
+                    offset=None,
+                    reason=f"the broker refused outbox event {row['event_id']} ({size} bytes): {reason}",
+                    body=body,
+                    kind="poisoned_outbox",
+                    event_id=str(row["event_id"]),
+                    size=size,
+                ),
+                key=row["key"],
+            )
+
+    async def backlog(self) -> Backlog:
+        """Rows waiting and the age of the oldest, from the partial index; sets the gauges."""
+        async with self.pool.acquire(timeout=2) as conn:
+            row = await conn.fetchrow(
+                "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age"
+                " FROM outbox WHERE published_at IS NULL AND poisoned_at IS NULL"
+            )
+        assert row is not None
+        found = Backlog(int(row["n"]), max(float(row["age"]), 0.0))
+        self.backlog_rows.labels(self.service).set(found.rows)
+        self.oldest_age.labels(self.service).set(found.oldest_seconds)
+        return found
 
     async def run(self) -> None:
         while True:
@@ -179,32 +320,59 @@ class OutboxRelay:
                 pass
 
 
+_dead_letters: weakref.WeakKeyDictionary[CollectorRegistry, DeadLetters] = weakref.WeakKeyDictionary()
+
+
 class DeadLetters:
-    """Undecodable messages go to the dead-letter topic with the reason, and are counted."""
+    """Messages given up on go to the dead-letter topic with the reason, and are counted by kind:
+    `undecodable`, `handler_failed` (a well-formed event that failed for good) or
+    `poisoned_outbox` (an event of this service the broker refused)."""
 
     def __init__(self, broker: KafkaBroker, registry: CollectorRegistry, service: str, topic: str) -> None:
         self.broker, self.service, self.topic = broker, service, topic
         self.counter = Counter(
             "thuisbest_dead_letters",
-            "Messages a service could not decode, sent to the dead-letter topic",
-            ["service", "topic"],
+            "Messages given up on and sent to the dead-letter topic, by kind (reason)",
+            ["service", "topic", "reason"],
             registry=registry,
         )
+        _dead_letters[registry] = self
 
-    async def send(self, msg: KafkaMessage, reason: str) -> None:
+    @staticmethod
+    def of(registry: CollectorRegistry) -> DeadLetters | None:
+        """The dead letters of the service whose metrics are in `registry`."""
+        return _dead_letters.get(registry)
+
+    async def send(self, msg: KafkaMessage, reason: str, kind: DeadLetterKind | None = None) -> None:
+        """Dead-letter a consumed message; its kind is `undecodable` when the reason says so (as
+        the middleware's reasons for a message that could not be decoded do), else `handler_failed`."""
+        if kind is None:
+            kind = "undecodable" if reason.startswith(UNDECODABLE) else "handler_failed"
         raw = msg.raw_message
         topic = getattr(raw, "topic", "?")
-        self.counter.labels(self.service, topic).inc()
-        log.warning("dead letter from %s: %s", topic, reason)
+        log.warning("dead letter (%s) from %s: %s", kind, topic, reason)
         letter = MessageDeadLettered(
             service=self.service,
             topic=topic,
             partition=getattr(raw, "partition", None),
             offset=getattr(raw, "offset", None),
             reason=reason,
-            body=msg.body.decode("utf-8", errors="replace"),
+            body=msg.body.decode("utf-8", errors="replace")[:DEAD_LETTER_BODY_MAX],
+            kind=kind,
+            event_id=_event_id(msg.body),
+            size=len(msg.body),
         )
-        await self.broker.publish(letter.model_dump_json().encode(), topic=self.topic)
+        await self.announce(letter)
+
+    async def announce(self, letter: MessageDeadLettered, key: str | None = None) -> None:
+        """Publish a dead letter and count it."""
+        await self.broker.publish(
+            letter.model_dump_json().encode(),
+            topic=self.topic,
+            key=key.encode() if key else None,
+            headers={"content-type": "application/json"},
+        )
+        self.counter.labels(self.service, letter.topic, letter.kind or "undecodable").inc()
 
 
 # Failures worth a retry (the message is nacked and redelivered): the database or broker is away
@@ -232,35 +400,82 @@ def _decode_problems(exc: ValidationError) -> str:
     return "; ".join(found)
 
 
-def _event_id(body: bytes) -> str:
+def _event_id(body: bytes) -> str | None:
     try:
         value = json.loads(body)
     except ValueError:
-        return "?"
-    return str(value.get("event_id", "?")) if isinstance(value, dict) else "?"
+        return None
+    found = value.get("event_id") if isinstance(value, dict) else None
+    return str(found)[:100] if found is not None else None
 
 
-def dead_letter_middleware(dead: DeadLetters) -> type[BaseMiddleware]:
+# A well-formed event whose handler fails with a database error that is not transient (a
+# constraint violated) or a validation error of its own is tried this often, in place with these
+# pauses between, before it is dead-lettered: what the database held may have changed meanwhile
+# (a conflict with a concurrent change passes). Any other error (a ValueError of pure code on the
+# event's data) would fail the same way again: dead-lettered after the first try.
+RETRY_IN_PLACE: tuple[type[Exception], ...] = (asyncpg.PostgresError, ValidationError)
+HANDLER_ATTEMPTS = 3
+HANDLER_RETRY_PAUSES = (0.05, 0.2)
+
+
+def dead_letter_middleware(
+    dead: DeadLetters, attempts: int = HANDLER_ATTEMPTS, pauses: tuple[float, ...] = HANDLER_RETRY_PAUSES
+) -> type[BaseMiddleware]:
     """Handlers take typed payloads; this decides what a failure means for the message.
 
-    Undecodable, or failing for a reason a retry cannot cure (a poison message): dead letter with
-    the reason, so later events still flow. Transient failures propagate: the offset is not
-    committed and the message comes again."""
+    Undecodable: dead letter with the reason at once. Failing for a reason a retry cannot cure (a
+    poison message): dead-lettered with the reason (a constraint or validation error in a use case
+    after `attempts` tries, see RETRY_IN_PLACE), so later events still flow. Transient failures
+    (the database or broker away) propagate: the offset is not committed and the message comes
+    again, for as long as it takes."""
 
     class DeadLetterMiddleware(BaseMiddleware):
         async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: Any) -> Any:
-            try:
-                return await call_next(msg)
-            except TRANSIENT:
-                raise
-            except ValidationError as exc:
-                await dead.send(msg, f"undecodable event: {_decode_problems(exc)}")
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                await dead.send(msg, f"undecodable event: not valid JSON: {exc}")
-            except Exception as exc:
-                event_id = _event_id(msg.body)
-                log.exception("event %s cannot be processed; dead-lettered", event_id)
-                await dead.send(msg, f"unprocessable event {event_id}: {type(exc).__name__}: {exc}"[:2000])
+            for attempt in range(1, max(attempts, 1) + 1):
+                try:
+                    return await call_next(msg)
+                except TRANSIENT:
+                    raise
+                except ValidationError as exc:
+                    if _in_handler(exc, self.context.get("handler_")):
+                        failure: Exception = exc
+                    else:
+                        await dead.send(msg, f"{UNDECODABLE}: {_decode_problems(exc)}")
+                        return None
+                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                    await dead.send(msg, f"{UNDECODABLE}: not valid JSON: {exc}")
+                    return None
+                except Exception as exc:
+                    failure = exc
+                event_id = _event_id(msg.body) or "?"
+                if attempt < attempts and isinstance(failure, RETRY_IN_PLACE):
+                    log.warning(
+                        "event %s failed (attempt %d of %d): %s: %s",
+                        event_id,
+                        attempt,
+                        attempts,
+                        type(failure).__name__,
+                        failure,
+                    )
+                    await asyncio.sleep(pauses[min(attempt - 1, len(pauses) - 1)] if pauses else 0)
+                    continue
+                log.error("event %s cannot be processed; dead-lettered", event_id, exc_info=failure)
+                reason = f"unprocessable event {event_id}: {type(failure).__name__}: {failure}"[:2000]
+                await dead.send(msg, reason)
+                break
             return None
 
     return DeadLetterMiddleware
+
+
+def _in_handler(exc: ValidationError, subscriber: Any) -> bool:
+    """Whether a validation error came from inside a handler (a use case validating something of
+    its own) rather than from decoding the message into the handler's payload type: faststream
+    names the model it decodes into after the handler function."""
+    names = {
+        getattr(getattr(getattr(item, "handler", None), "_original_call", None), "__name__", None)
+        for item in getattr(subscriber, "calls", ())
+    }
+    names.discard(None)
+    return bool(names) and exc.title not in names

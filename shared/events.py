@@ -212,4 +212,10 @@ class MessageDeadLettered(BaseModel):
     partition: int | None
     offset: int | None
     reason: str
-    body: str  # the message as received (UTF-8, undecodable bytes replaced)
+    # The message as received (UTF-8, undecodable bytes replaced); for a poisoned outbox row the
+    # row itself when it is small, else empty (`size` says how large it was).
+    body: str = ""
+    # What kind of dead letter: "undecodable", "handler_failed" or "poisoned_outbox".
+    kind: Literal["undecodable", "handler_failed", "poisoned_outbox"] | None = None
+    event_id: str | None = None
+    size: int | None = None  # bytes of the message or row

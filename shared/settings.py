@@ -29,6 +29,12 @@ class ServiceSettings(BaseSettings):
     kafka_rebalance_timeout_ms: int = 10000
     kafka_max_poll_interval_ms: int = 60000
     outbox_poll_seconds: float = 0.2
+    # Health: degraded (503 on /readyz) when an unpublished outbox row is older than this, or a
+    # consumer is more than this many messages behind on a topic.
+    outbox_stuck_seconds: float = Field(60.0, gt=0)
+    consumer_lag_max: int = Field(1000, ge=0)
+    # The largest request body any service reads (bytes); a larger one is refused with a 413.
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
     # Scheduler
     replan_debounce_seconds: float = 0.3
     solver_time_limit_seconds: float = 1.5

@@ -11,8 +11,14 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import settings
 
 from tools.embedded import EmbeddedPostgres
+
+# Property tests check rules, not speed: on a shared 2-core machine an example may take longer
+# than Hypothesis's default 200 ms deadline for reasons that have nothing to do with the code.
+settings.register_profile("thuisbest", deadline=None, print_blob=True)
+settings.load_profile("thuisbest")
 
 
 def dsn_for(dsn: str, database: str) -> str:

@@ -17,7 +17,7 @@ from shared.bus import subscribe
 from shared.clock import Clock, SystemClock
 from shared.errors import Problem
 from shared.events import TOPIC_CASE_EVENTS, TOPIC_DECISIONS, CaseEventV1, DecisionV1
-from shared.http import ActorDep, from_state, problems_documented
+from shared.http import ActorDep, CasePath, from_state, problems_documented
 from shared.inputs import LaterEventRequest, ReferralRequest
 from shared.service import Runtime, make_app
 from shared.settings import ServiceSettings
@@ -53,7 +53,7 @@ router = APIRouter()
     response_model=RegistrationOut,
     responses={
         200: {"model": RegistrationOut, "description": "A repeat of a referral already registered"},
-        **problems_documented(401, 403, 409, 415, 422, 503),
+        **problems_documented(401, 403, 409, 413, 415, 422, 503),
     },
 )
 async def post_referral(
@@ -71,9 +71,11 @@ async def post_referral(
     summary="Record a later event of a case",
     status_code=202,
     response_model=RecordedOut,
-    responses=problems_documented(401, 403, 404, 409, 415, 422, 503),
+    responses=problems_documented(401, 403, 404, 409, 413, 415, 422, 503),
 )
-async def post_event(case: str, body: LaterEventRequest, actor: ActorDep, intake: IntakeDep) -> RecordedEvent:
+async def post_event(
+    case: CasePath, body: LaterEventRequest, actor: ActorDep, intake: IntakeDep
+) -> RecordedEvent:
     return await intake.record_event(case, body, actor)
 
 
@@ -84,7 +86,7 @@ async def post_event(case: str, body: LaterEventRequest, actor: ActorDep, intake
     response_model=CaseView,
     responses=problems_documented(401, 403, 404, 503),
 )
-async def get_case(case: str, actor: ActorDep, intake: IntakeDep) -> CaseView:
+async def get_case(case: CasePath, actor: ActorDep, intake: IntakeDep) -> CaseView:
     return await intake.read_case(case, actor)
 
 
@@ -95,7 +97,7 @@ async def get_case(case: str, actor: ActorDep, intake: IntakeDep) -> CaseView:
     response_model=TimeoutAddressOut,
     responses=problems_documented(401, 403, 404, 503),
 )
-async def get_timeout_address(case: str, actor: ActorDep, intake: IntakeDep) -> TimeoutAddress:
+async def get_timeout_address(case: CasePath, actor: ActorDep, intake: IntakeDep) -> TimeoutAddress:
     return await intake.read_timeout_address(case, actor)
 
 

@@ -85,6 +85,15 @@ class CaseRepository:
         data = _json(body)
         return data if isinstance(data, dict) else None
 
+    async def seconds_since_referral(self, case: str) -> float | None:
+        """How long ago (database time) the case's referral was recorded; None without one."""
+        value = await self.conn.fetchval(
+            "SELECT extract(epoch FROM clock_timestamp() - recorded_at) FROM case_events"
+            " WHERE case_id = $1 AND type = 'referral' ORDER BY id LIMIT 1",
+            case,
+        )
+        return None if value is None else max(float(value), 0.0)
+
     async def add_referral(
         self, ref: ReferralEvent, request_hash: str, identity: Sealed, bsn_hash: bytes | None
     ) -> bool:

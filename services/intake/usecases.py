@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 import asyncpg
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import ValidationError
 
 from services.intake.domain import Case, CaseView, Status
@@ -48,6 +48,8 @@ DECISIONS_CONSUMER = "intake.decisions"
 REFERRAL_IDENTITY = {"birth_date", "timeout_address"}
 READ_TIMEOUT_ADDRESS = "read_timeout_address"
 IDENTITY_LOCK = "SELECT pg_advisory_xact_lock(hashtext('thuisbest-intake-identities'))"
+# From a referral received to the first decision about it: 0.1 s (the live path) to a day.
+DECISION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400)
 
 
 class IntakeUnit(UnitOfWork):
@@ -92,6 +94,17 @@ def case_scope(case: Case, net: NetworkIndex) -> CaseScope:
     )
 
 
+def undecided(case: Case) -> bool:
+    """No decision about the case yet: not planned, waiting, refused, nor anything else decided."""
+    return (
+        case.stay is None
+        and case.waiting_reason is None
+        and not case.refusals
+        and not case.timeouts
+        and not case.meetings
+    )
+
+
 def may_refer_for(actor: Actor, referrer: str) -> bool:
     """A referrer refers in their own name only; coordinators and supervisors for any referrer."""
     return actor.role != "referrer" or actor.id == referrer
@@ -124,6 +137,12 @@ class Intake:
         self.topic_events = settings.topic(TOPIC_CASE_EVENTS)
         self.referrals = Counter(
             "thuisbest_referrals", "Referrals received, by outcome", ["outcome"], registry=registry
+        )
+        self.decision_seconds = Histogram(
+            "thuisbest_referral_decision_seconds",
+            "From a referral received to the first decision applied for its case",
+            buckets=DECISION_BUCKETS,
+            registry=registry,
         )
 
     def unit(self) -> IntakeUnit:
@@ -268,8 +287,11 @@ class Intake:
             case = await uow.cases.get(decision.case, for_update=True)
             if case is None:
                 return None
+            waited = await uow.cases.seconds_since_referral(case.id) if undecided(case) else None
             case.apply(decision)
             await uow.cases.save(case)
+        if waited is not None:
+            self.decision_seconds.observe(waited)
         return case
 
     async def count_by_status(self) -> dict[Status, int]:

@@ -45,7 +45,7 @@ from shared.bus import subscribe
 from shared.clock import Clock, SystemClock
 from shared.errors import NotFound
 from shared.events import TOPIC_CASE_EVENTS, TOPIC_DECISIONS, CaseEventV1, DecisionV1
-from shared.http import ActorDep, from_state, problems_documented
+from shared.http import ActorDep, CasePath, CaseQuery, LinkToken, from_state, problems_documented
 from shared.service import DEFAULT_PORTS, Runtime, make_app
 from shared.settings import ServiceSettings
 
@@ -120,9 +120,11 @@ router = APIRouter()
     summary="Notifications of a case",
     description="For whoever may read the case (`read_case`); 404 for anyone else, as for an unknown case.",
     response_model=list[NotificationView],
-    responses=problems_documented(401, 403, 404, 422),
+    responses=problems_documented(401, 403, 404, 422, 503),
 )
-async def list_notifications(case: str, actor: ActorDep, notifier: NotifierDep) -> list[NotificationView]:
+async def list_notifications(
+    case: CaseQuery, actor: ActorDep, notifier: NotifierDep
+) -> list[NotificationView]:
     return await notifier.notifications_of(case, actor)
 
 
@@ -135,7 +137,7 @@ async def list_notifications(case: str, actor: ActorDep, notifier: NotifierDep) 
         " anyone else, as for an unknown notification."
     ),
     response_model=Acknowledged,
-    responses=problems_documented(401, 403, 404, 422),
+    responses=problems_documented(401, 403, 404, 422, 503),
 )
 async def ack_post(alert_id: int, actor: ActorDep, notifier: NotifierDep) -> Acknowledged:
     return await notifier.acknowledge(alert_id, actor)
@@ -146,9 +148,15 @@ async def ack_post(alert_id: int, actor: ActorDep, notifier: NotifierDep) -> Ack
     tags=["notifications"],
     summary="Acknowledge (mail link): a page that asks first",
     response_class=HTMLResponse,
-    responses={404: {"description": "The link is not valid", "content": {"text/html": {}}}},
+    responses={
+        404: {
+            "description": "The link is not valid",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+        **problems_documented(422, 503),
+    },
 )
-async def ack_link(alert_id: int, token: str, notifier: NotifierDep) -> HTMLResponse:
+async def ack_link(alert_id: int, token: LinkToken, notifier: NotifierDep) -> HTMLResponse:
     # Opening the link only asks: mail scanners that follow links must not acknowledge for a person.
     if not await notifier.link_works(alert_id, token):
         return link_not_valid()
@@ -165,9 +173,17 @@ async def ack_link(alert_id: int, token: str, notifier: NotifierDep) -> HTMLResp
     tags=["notifications"],
     summary="Acknowledge (the mail link's page): the link works once, until it expires",
     response_class=HTMLResponse,
-    responses={404: {"description": "The link is not valid", "content": {"text/html": {}}}},
+    responses={
+        404: {
+            "description": "The link is not valid",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+        **problems_documented(413, 422, 503),
+    },
 )
-async def ack_confirm(alert_id: int, token: str, request: Request, notifier: NotifierDep) -> HTMLResponse:
+async def ack_confirm(
+    alert_id: int, token: LinkToken, request: Request, notifier: NotifierDep
+) -> HTMLResponse:
     address = request.client.host if request.client else None
     try:
         await notifier.acknowledge_by_link(alert_id, token, address)
@@ -182,9 +198,9 @@ async def ack_confirm(alert_id: int, token: str, request: Request, notifier: Not
     summary="Where message links lead: the case's alerts",
     description="For whoever may read the case (`read_case`); 404 for anyone else, as for an unknown case.",
     response_model=CaseNotifications,
-    responses=problems_documented(401, 403, 404),
+    responses=problems_documented(401, 403, 404, 422, 503),
 )
-async def case_alerts(case: str, actor: ActorDep, notifier: NotifierDep) -> CaseNotifications:
+async def case_alerts(case: CasePath, actor: ActorDep, notifier: NotifierDep) -> CaseNotifications:
     return CaseNotifications(case=case, notifications=await notifier.notifications_of(case, actor))
 
 
@@ -193,7 +209,7 @@ async def case_alerts(case: str, actor: ActorDep, notifier: NotifierDep) -> Case
     tags=["ops"],
     summary="Notifications given up after all retries (ops)",
     response_model=list[DeadLetterView],
-    responses=problems_documented(401, 403),
+    responses=problems_documented(401, 403, 503),
 )
 async def dead_letters(actor: ActorDep, notifier: NotifierDep) -> list[DeadLetterView]:
     return await notifier.dead_letters(actor)
@@ -204,7 +220,7 @@ async def dead_letters(actor: ActorDep, notifier: NotifierDep) -> list[DeadLette
     tags=["ops"],
     summary="Try a dead letter again (ops)",
     response_model=Requeued,
-    responses=problems_documented(401, 403, 404, 415, 422),
+    responses=problems_documented(401, 403, 404, 413, 415, 422, 503),
 )
 async def requeue(dead_id: int, actor: ActorDep, notifier: NotifierDep) -> Requeued:
     return await notifier.requeue(dead_id, actor)

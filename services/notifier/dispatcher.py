@@ -86,7 +86,9 @@ class Dispatcher:
             if len(claimed) < self.batch:
                 break
         if self.metrics is not None:
-            self.metrics.open_alerts.set(await self.store.open_alerts())
+            open_alerts, exhausted = await self.store.escalation_counts()
+            self.metrics.open_alerts.set(open_alerts)
+            self.metrics.escalations_exhausted.set(exhausted)
         return total
 
     async def run(self, clock: Clock, stop: asyncio.Event, *, interval: float = 5.0) -> None:

@@ -39,6 +39,11 @@ class NotifierMetrics:
             "Escalating alerts under way: sent, further levels pending, not acknowledged",
             registry=registry,
         )
+        self.escalations_exhausted = Gauge(
+            "thuisbest_notification_escalations_exhausted",
+            "Alerts still unacknowledged after their last escalation level went out",
+            registry=registry,
+        )
         self.time_to_ack = Histogram(
             "thuisbest_notification_time_to_ack_seconds",
             "From the first notice of an alert to its acknowledgement",

@@ -296,6 +296,21 @@ class AlertRepository:
         )
         return int(value or 0)
 
+    async def escalation_counts(self) -> tuple[int, int]:
+        """Open escalating alerts (see `open_alerts`), and those of them whose last escalation level
+        has gone out with nobody acknowledging (no level left pending): (open, exhausted)."""
+        row = await self.conn.fetchrow(
+            "SELECT count(DISTINCT s.alert) AS open, count(DISTINCT s.alert) FILTER (WHERE NOT EXISTS"
+            " (SELECT 1 FROM notifier_alert p WHERE p.alert = s.alert AND p.status = 'pending')) AS exhausted"
+            " FROM notifier_alert s WHERE s.status = 'sent'"
+            " AND (s.payload->>'escalates')::boolean"
+            " AND NOT EXISTS (SELECT 1 FROM notifier_ack k WHERE k.alert = s.alert)"
+            " AND NOT EXISTS (SELECT 1 FROM notifier_alert c"
+            " WHERE c.alert = s.alert AND c.status = 'cancelled')"
+        )
+        assert row is not None
+        return int(row["open"] or 0), int(row["exhausted"] or 0)
+
     # -- acknowledgement ----------------------------------------------------------------------
 
     async def ack(self, alert_id: int, by: str, now: datetime) -> AckResult | None:

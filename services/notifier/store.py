@@ -98,6 +98,11 @@ class NotifierStore:
         async with self.unit() as uow:
             return await uow.alerts.open_alerts()
 
+    async def escalation_counts(self) -> tuple[int, int]:
+        """(open escalating alerts, those past their last level unacknowledged), in one query."""
+        async with self.unit() as uow:
+            return await uow.alerts.escalation_counts()
+
     # -- acknowledgement ----------------------------------------------------------------------
 
     async def ack(self, alert_id: int, by: str, now: datetime) -> AckResult | None:

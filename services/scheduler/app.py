@@ -14,7 +14,7 @@ from services.scheduler.views import CapacityAccepted, Explanation, PlanView
 from shared.bus import subscribe
 from shared.clock import Clock, SystemClock
 from shared.events import TOPIC_CASE_EVENTS, TOPIC_DECISIONS, CaseEventV1, DecisionV1
-from shared.http import ActorDep, from_state, problems_documented
+from shared.http import ActorDep, CasePath, from_state, problems_documented
 from shared.inputs import CapacityRequest
 from shared.service import Runtime, make_app
 from shared.settings import ServiceSettings
@@ -32,7 +32,7 @@ router = APIRouter()
     summary="The current plan of the cases of your regions: stays, meetings, waiting, rejected",
     description="Coordinators and MST supervisors; each sees the cases whose home region they serve.",
     response_model=PlanView,
-    responses=problems_documented(401, 403),
+    responses=problems_documented(401, 403, 503),
 )
 async def get_plan(actor: ActorDep, planner: PlannerDep) -> PlanView:
     return await planner.plan_for(actor)
@@ -44,9 +44,9 @@ async def get_plan(actor: ActorDep, planner: PlannerDep) -> PlanView:
     summary="Why this case is planned as it is",
     description="Coordinators and MST supervisors of the case's home region; 404 for anyone else.",
     response_model=Explanation,
-    responses=problems_documented(401, 403, 404),
+    responses=problems_documented(401, 403, 404, 422, 503),
 )
-async def explain(case: str, actor: ActorDep, planner: PlannerDep) -> Explanation:
+async def explain(case: CasePath, actor: ActorDep, planner: PlannerDep) -> Explanation:
     return await planner.explain(case, actor)
 
 
@@ -57,7 +57,7 @@ async def explain(case: str, actor: ActorDep, planner: PlannerDep) -> Explanatio
     description="Coordinators of the group's region only.",
     status_code=202,
     response_model=CapacityAccepted,
-    responses=problems_documented(401, 403, 415, 422, 503),
+    responses=problems_documented(401, 403, 413, 415, 422, 503),
 )
 async def post_capacity(body: CapacityRequest, actor: ActorDep, planner: PlannerDep) -> CapacityAccepted:
     await planner.change_capacity(body, actor)
@@ -86,6 +86,7 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
         app.state.planner = p = Planner(rt.pool, rt.relay, rt.network, clock, settings, rt.registry, rt.gate)
         await p.load()
         p.dirty.set()  # catch up with the clock at once
+        app.state.health.add_check("replan", p.replan_problem)  # a failed re-plan: degraded
         rt.background.append(asyncio.create_task(p.run(settings.replan_debounce_seconds)))
 
     app = make_app(
@@ -114,6 +115,7 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
             for (region, kind, state), n in totals.items():
                 beds.labels(region, kind, state).set(n)
             waiting.set(len(plan.waiting))
+            app.state.planner.refresh_gauges(clock.now().date())
         return await call_next(request)
 
     return app

@@ -16,11 +16,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.scheduler.core import Scheduler, SolverConfig
 from services.scheduler.repository import PlannerRepository
@@ -34,6 +35,7 @@ from shared.clock import Clock
 from shared.errors import Refused
 from shared.events import TOPIC_DECISIONS, CaseEventT, Decision
 from shared.inputs import CapacityRequest
+from shared.kinds import lapse_date
 from shared.network import Network, NetworkIndex
 from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork
@@ -41,6 +43,32 @@ from shared.uow import UnitOfWork
 log = logging.getLogger(__name__)
 CASE_EVENTS_CONSUMER = "scheduler.case-events"
 SERVICE = "scheduler"
+LAPSING_WITHIN = timedelta(days=14)  # a machtiging whose last start day is this near, unplaced: an alert
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What the published plan says about waits and machtigingen, for the gauges (read on scrape)."""
+
+    waiting_since: tuple[date, ...]  # per waiting case: the first day it could have started
+    # per open case that needs a machtiging: the last start days its machtigingen allow, and the
+    # start of its placement (None: not placed)
+    machtigingen: tuple[tuple[tuple[date, ...], date | None], ...]
+
+    def longest_wait_days(self, today: date) -> int:
+        return max((max((today - since).days, 0) for since in self.waiting_since), default=0)
+
+    def lapsing_unplaced(self, today: date) -> int:
+        """Cases with a machtiging whose last start day is within LAPSING_WITHIN and no placement
+        starting on or before it."""
+        count = 0
+        for last_starts, start in self.machtigingen:
+            if any(
+                today <= last <= today + LAPSING_WITHIN and (start is None or start > last)
+                for last in last_starts
+            ):
+                count += 1
+        return count
 
 
 class PlannerUnit(UnitOfWork):
@@ -85,6 +113,23 @@ class Planner:
         self.decisions = Counter(
             "thuisbest_decisions", "Decisions published, by type", ["type"], registry=registry
         )
+        self.replan_failures = Counter(
+            "thuisbest_replan_failures", "Re-plans that failed (the last plan stays)", registry=registry
+        )
+        self.last_replan_failed = Gauge(
+            "thuisbest_last_replan_failed", "1 when the last re-plan failed, else 0", registry=registry
+        )
+        self.last_replan_error: str | None = None  # why the last re-plan failed; None when it did not
+        self.longest_wait = Gauge(
+            "thuisbest_longest_wait_days",
+            "The longest wait in days among the cases waiting for a placement (0 when none)",
+            registry=registry,
+        )
+        self.lapsing = Gauge(
+            "thuisbest_machtiging_lapsing_unplaced",
+            "Cases whose machtiging's last start day is within 14 days, with no placement starting before it",
+            registry=registry,
+        )
 
     def unit(self) -> PlannerUnit:
         return PlannerUnit(self.pool, self.relay, SERVICE)
@@ -95,6 +140,36 @@ class Planner:
         self.home = {case.id: case.home_region for case in self.core.cases.values()}
         self.regions = frozenset(self.home.values())
         self._shown = {}
+        waiting = {w.case for w in self.view.waiting}
+        cases = self.core.cases.values()
+        self.watch = Watch(
+            waiting_since=tuple(
+                max(case.referred_at.date(), case.earliest_start)
+                for case in cases
+                if case.id in waiting and case.open and case.placement is None
+            ),
+            machtigingen=tuple(
+                (
+                    tuple(
+                        min(lapse_date(valid_from), valid_until - timedelta(days=max(case.stay_days - 1, 0)))
+                        for valid_from, valid_until in case.machtigingen
+                    ),
+                    case.placement.start if case.placement is not None else None,
+                )
+                for case in cases
+                if case.open and case.needs_machtiging and case.machtigingen
+            ),
+        )
+
+    def refresh_gauges(self, today: date) -> None:
+        """The gauges of waits and lapsing machtigingen as of `today` (cheap: from the published plan)."""
+        self.longest_wait.set(self.watch.longest_wait_days(today))
+        self.lapsing.set(self.watch.lapsing_unplaced(today))
+
+    def replan_problem(self) -> str | None:
+        """For the health check: why the last re-plan failed, None when it did not."""
+        error = self.last_replan_error
+        return None if error is None else f"the last re-plan failed: {error}"
 
     async def load(self) -> None:
         """Restore the core from its last saved snapshot (at start, and after a failed change)."""
@@ -176,10 +251,16 @@ class Planner:
                 decisions = await asyncio.to_thread(self.core.replan, now)
                 async with self.unit() as uow:
                     await self._commit(uow, decisions)
-            except BaseException:
+            except BaseException as exc:
+                if isinstance(exc, Exception):
+                    self.replan_failures.inc()
+                    self.last_replan_failed.set(1)
+                    self.last_replan_error = f"{type(exc).__name__}: {exc}"[:300]
                 await self.load()
                 raise
             self._publish()
+            self.last_replan_failed.set(0)
+            self.last_replan_error = None
             self.replans.inc()
             self.replan_seconds.observe(time.perf_counter() - started)
             self.last_day = now.date()

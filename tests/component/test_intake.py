@@ -250,7 +250,10 @@ async def test_an_undecodable_decision_is_dead_lettered_and_later_ones_still_app
     await intake.publish(TOPIC_DECISIONS, placement("c-404"), key="c-404")
     assert len(intake.seen(TOPIC_DEAD_LETTER).messages) == 3
     metrics = (await intake.http.get("/metrics")).text
-    assert 'thuisbest_dead_letters_total{service="intake"' in metrics
+    counted = re.search(
+        r'thuisbest_dead_letters_total\{reason="undecodable",service="intake",[^}]*\} 3\.0', metrics
+    )
+    assert counted, metrics
 
 
 # --- family data stays in intake, sealed --------------------------------------------------------
@@ -719,8 +722,18 @@ async def test_the_contracts_document_bodies_problems_and_event_schemas(
             for method, op in ops.items()
         }
         assert documented == {
-            ("post", "/v1/referrals"): {"200", "201", "401", "403", "409", "415", "422", "503"},
-            ("post", "/v1/cases/{case}/events"): {"202", "401", "403", "404", "409", "415", "422", "503"},
+            ("post", "/v1/referrals"): {"200", "201", "401", "403", "409", "413", "415", "422", "503"},
+            ("post", "/v1/cases/{case}/events"): {
+                "202",
+                "401",
+                "403",
+                "404",
+                "409",
+                "413",
+                "415",
+                "422",
+                "503",
+            },
             ("get", "/v1/cases/{case}"): {"200", "401", "403", "404", "422", "503"},
             ("get", "/v1/cases/{case}/timeout-address"): {"200", "401", "403", "404", "422", "503"},
         }

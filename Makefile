@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?=
 PERSON ?= coord
 
-.PHONY: run test install bench lint token
+.PHONY: run test install promtool bench lint token
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -25,7 +25,20 @@ token: install
 	@test -n "$(DATA_DIR)" || { echo "make token: give DATA_DIR, the data dir of make run" >&2; exit 2; }
 	@$(BIN)/thuisbest token $(PERSON) --data-dir $(DATA_DIR)
 
-test: install
+# promtool checks and unit-tests the alert rules (tests/unit/test_alert_rules.py): Debian's and
+# Ubuntu's `prometheus` package ships it. Installed as root, or with sudo when there is one.
+promtool:
+	@command -v promtool >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; \
+	  elif command -v sudo >/dev/null; then sudo=sudo; \
+	  else echo "make: promtool is missing and installing it needs root (or sudo):" \
+	    "apt-get install prometheus, or put Prometheus's promtool on PATH" >&2; exit 1; fi; \
+	  command -v apt-get >/dev/null || { echo "make: promtool is missing and there is no apt-get:" \
+	    "put Prometheus's promtool on PATH (e.g. brew install prometheus)" >&2; exit 1; }; \
+	  $$sudo apt-get update && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; }
+
+test: install promtool
 	$(BIN)/python -m pytest
 
 bench: install

@@ -230,6 +230,37 @@ def test_the_mail_link_asks_before_it_acknowledges(stack: ServiceProcesses, coor
     assert status() == "acked"
 
 
+def test_the_attacks_of_issue_9_get_a_4xx_and_intake_keeps_deciding(
+    stack: ServiceProcesses, coord: httpx.Client
+) -> None:
+    """A 9.8 MB referral (900,000 conflicts_with entries), a 200 KB nested array, a body of
+    500,000 unknown keys and a dead-letter id past bigint: each a small 4xx, and then a referral is
+    decided as before (nothing accepted, nothing stuck in an outbox)."""
+    rng = random.Random(9)
+    intake = stack.url("intake")
+    ops = EmbeddedTrust.ensure(stack.data_dir)
+    huge = referral(rng, conflicts_with=[f"c-{i}" for i in range(900_000)])
+    nested = "[" * 100_000 + "]" * 100_000
+    wide = "{" + ",".join(f'"k{i}":0' for i in range(500_000)) + "}"
+    answers = [
+        coord.post(f"{intake}/v1/referrals", json=huge),
+        coord.post(f"{intake}/v1/referrals", content=nested, headers={"content-type": "application/json"}),
+        coord.post(f"{intake}/v1/referrals", content=wide, headers={"content-type": "application/json"}),
+        httpx.post(
+            f"{stack.url('notifier')}/v1/dead-letters/18446744073709551616/requeue",
+            headers=bearer(ops.issuer, "ops"),
+        ),
+    ]
+    for answer in answers:
+        assert 400 <= answer.status_code < 500, (answer.status_code, answer.text[:300])
+        assert len(answer.content) < 8_000, len(answer.content)
+        assert answer.headers["content-type"].startswith("application/problem+json")
+    assert coord.get(f"{intake}/v1/cases/{huge['case']}").status_code == 404  # nothing accepted
+    body = referral(rng)
+    assert coord.post(f"{intake}/v1/referrals", json=body).status_code == 201
+    assert wait_for(lambda: status_of(coord, stack, body["case"]) != "registered")
+
+
 def refused_field(response: httpx.Response) -> set[str]:
     assert response.status_code == 422, response.text
     return {p["field"] for p in response.json()["problems"]}
@@ -266,11 +297,12 @@ def test_odd_input_gets_a_clear_refusal_never_a_server_error(
         answer = coord.post(events, json=bad)
         assert answer.status_code == 422, (bad, answer.text)
         assert field in refused_field(answer), (bad, answer.text)
-    assert coord.get(f"{intake}/v1/cases/%00").status_code == 404
+    assert coord.get(f"{intake}/v1/cases/%00").status_code == 422  # cannot be a case id at all
 
     notifier = stack.url("notifier")
-    # No such case: the same 404 as for a case outside one's scope (never a 500).
-    assert coord.get(f"{notifier}/v1/notifications", params={"case": "\u0000"}).status_code == 404
+    # Not a case id: a 422 naming it (never a 500); a well-formed unknown id is a 404.
+    assert coord.get(f"{notifier}/v1/notifications", params={"case": "\u0000"}).status_code == 422
+    assert coord.get(f"{notifier}/v1/notifications", params={"case": "c-unknown"}).status_code == 404
     for alert_id, token in [(1, "\u00fc"), (10**20, "x")]:  # the mail link's odd tokens and ids
         confirm = f"{notifier}/v1/notifications/{alert_id}/ack/confirm"
         assert coord.post(confirm, params={"token": token}).status_code == 404

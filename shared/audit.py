@@ -13,9 +13,11 @@ from datetime import datetime
 from typing import Literal
 
 import asyncpg
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from shared.actor import Actor
+from shared.http import ActorDep, CaseQuery, problems_documented
 
 log = logging.getLogger(__name__)
 Outcome = Literal["allowed", "refused"]
@@ -114,3 +116,21 @@ class AuditTrail:
         if purged:
             log.info("%s: purged %d audit rows past their retention", self.service, purged)
         return purged
+
+
+audit_router = APIRouter()
+
+
+@audit_router.get(
+    "/v1/audit",
+    tags=["privacy"],
+    summary="The audit trail of a case in this service (privacy officer only)",
+    response_model=list[AuditEntry],
+    responses=problems_documented(401, 403, 422, 503),
+)
+async def read_audit(case: CaseQuery, actor: ActorDep, request: Request) -> list[AuditEntry]:
+    runtime = request.app.state.runtime
+    await runtime.gate.role(actor, "read_audit", case)
+    entries: list[AuditEntry] = await runtime.trail.of_case(case)
+    await runtime.trail.record(actor, "read_audit", case)
+    return entries

@@ -4,6 +4,7 @@ nesting and number of values checked before anything parses it."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -112,3 +113,31 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
         return await receive()
 
     return replayed
+
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class JsonWritesOnly:
+    """ASGI middleware: a write with a body (or a content type) must be JSON, else 415.
+
+    A web page cannot make a browser send application/json cross-site without CORS, so refusing
+    every other body type stops cross-site writes (a form's text/plain post). Paths matching one
+    of `form_paths` (a page's own confirmation form) are let through."""
+
+    def __init__(self, app: ASGIApp, form_paths: Iterable[str] = ()) -> None:
+        self.app = app
+        self.forms = [re.compile(pattern) for pattern in form_paths]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in WRITE_METHODS:
+            if not any(form.fullmatch(scope["path"]) for form in self.forms):
+                headers = Headers(scope=scope)
+                kind = headers.get("content-type", "").split(";")[0].strip().lower()
+                has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+                if (kind or has_body) and not _is_json(kind):
+                    reason = f"must be application/json, not {kind or 'missing'}"
+                    answer = problem_response([Problem("content-type", reason)], 415)
+                    await answer(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from importlib.resources import files
@@ -23,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from shared.access import Gate
 from shared.aio import within
-from shared.audit import AuditEntry, AuditTrail
+from shared.audit import AuditTrail, audit_router
 from shared.auth import Authenticator
 from shared.bus import TRANSIENT, DeadLetters, OutboxRelay, dead_letter_middleware, make_broker
 from shared.db import create_pool, migrate
@@ -31,8 +30,6 @@ from shared.errors import Problem
 from shared.events import TOPIC_DEAD_LETTER, MessageDeadLettered
 from shared.health import install_health
 from shared.http import (
-    ActorDep,
-    CaseQuery,
     ExtraProblems,
     current_actor,
     install_problem_handlers,
@@ -40,14 +37,13 @@ from shared.http import (
     problems_documented,
     problems_in_openapi,
 )
-from shared.limits import BodyLimits
+from shared.limits import BodyLimits, JsonWritesOnly
 from shared.network import Network, NetworkIndex, load_network
 from shared.settings import ServiceSettings
 
 PLATFORM_MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
 POOL_CLOSE_SECONDS = 10.0
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 DOCS_ASSETS = Path(str(files("fastapi_offline").joinpath("static")))  # Swagger UI and ReDoc, MIT
@@ -179,7 +175,6 @@ def make_app(
     """The app of a service: lifespan, problem answers, health, metrics, audit trail, and the
     refusal of non-JSON writes except on paths matching a `form_paths` pattern (a page's own
     confirmation form)."""
-    forms = [re.compile(pattern) for pattern in form_paths]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -247,32 +242,8 @@ def make_app(
             await runtime.gate.role(actor, "read_metrics")
         return Response(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get(
-        "/v1/audit",
-        tags=["privacy"],
-        summary="The audit trail of a case in this service (privacy officer only)",
-        response_model=list[AuditEntry],
-        responses=problems_documented(401, 403, 422, 503),
-    )
-    async def audit(case: CaseQuery, actor: ActorDep) -> list[AuditEntry]:
-        await runtime.gate.role(actor, "read_audit", case)
-        entries = await runtime.trail.of_case(case)
-        await runtime.trail.record(actor, "read_audit", case)
-        return entries
-
-    @app.middleware("http")
-    async def json_writes_only(request: Request, call_next: Any) -> Any:
-        # A web page cannot make a browser send application/json cross-site without CORS, so
-        # refusing every other body type stops cross-site writes (a form's text/plain post).
-        if request.method in WRITE_METHODS and not any(f.fullmatch(request.url.path) for f in forms):
-            kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            headers = request.headers
-            has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
-            if (kind or has_body) and not (kind == "application/json" or kind.endswith("+json")):
-                reason = f"must be application/json, not {kind or 'missing'}"
-                return problem_response([Problem("content-type", reason)], 415)
-        return await call_next(request)
-
+    app.include_router(audit_router)
+    app.add_middleware(JsonWritesOnly, form_paths=form_paths)
     app.add_middleware(BodyLimits, max_bytes=runtime.settings.max_body_bytes)
 
     if runtime.settings.cors_origins:

@@ -1,5 +1,5 @@
 """The `thuisbest` command: `up` runs the platform on its embedded default, `token` signs a person's bearer
-token for it; simulate, bench, generate, validate, latency."""
+token for it; simulate, bench, generate, validate, latency, capacity."""
 
 from __future__ import annotations
 
@@ -373,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_argument("--data-dir", required=True, help="the --data-dir of `thuisbest up`")
     token.add_argument("--network", help="network or scenario file (default: the shipped demo network)")
     token.add_argument("--minutes", type=token_minutes, default=60.0, help="lifetime (default 60)")
-    for name in ("simulate", "bench", "generate", "validate", "latency"):
+    for name in ("simulate", "bench", "generate", "validate", "latency", "capacity"):
         sub.add_parser(name, add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command in ("up", "token"):
@@ -392,6 +392,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tools.latency import main as latency_main
 
         return latency_main(rest)
+    if args.command == "capacity":
+        from tools.capacity import main as capacity_main
+
+        return capacity_main(rest)
     if args.command == "generate":
         from tools.generator import main as generate_main
 

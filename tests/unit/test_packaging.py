@@ -155,7 +155,7 @@ def test_services_and_shared_import_only_core_dependencies() -> None:
 
 
 def test_tools_import_only_core_and_embedded_dependencies() -> None:
-    assert missing("tools", CORE | extra("embedded")) == {}
+    assert missing("tools", CORE | extra("embedded") | extra("capacity")) == {}
 
 
 def test_tests_import_only_what_the_dev_group_installs() -> None:

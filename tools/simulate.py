@@ -7,6 +7,7 @@ import json
 import math
 import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from itertools import groupby
@@ -240,7 +241,7 @@ def compute_kpis(scenario: Scenario, stays: list[dict[str, Any]], meetings: list
         referrals=facts.n_referrals,
         placed=placed,
         mean_wait_days=_mean(waits),
-        p90_wait_days=round(float(waits[math.ceil(0.9 * len(waits)) - 1]), 2) if waits else 0.0,
+        p90_wait_days=p90(waits),
         home_region_pct=_pct(home, placed, 100.0),
         mean_travel_minutes=_mean(travel),
         startgesprek_on_time_pct=_pct(on_time, needed, 100.0),
@@ -248,6 +249,44 @@ def compute_kpis(scenario: Scenario, stays: list[dict[str, Any]], meetings: list
         timeouts_requested=len(facts.timeout_requests),
         timeouts_within_1_day_pct=_pct(served, asked, 100.0),
     )
+
+
+def youth_waits(
+    scenario: Scenario, stays: list[dict[str, Any]], waiting: Iterable[str], until: date
+) -> dict[str, tuple[str, int]]:
+    """Per referred youth: home region and days waited, to the start of the first placement (as the
+    KPIs count it) or, for a youth still waiting at `until`, to `until`: a lower bound, the wait goes
+    on. A youth not ready by `until` (no court order yet, a later earliest start) is left out.
+
+    The report's wait KPIs count placed youths only, so fewer beds can look no worse there: the
+    youths who wait longest are not placed at all. Capacity planning counts them too."""
+    facts = _event_facts(scenario, until)
+    out: dict[str, tuple[str, int]] = {}
+    for s in sorted((s for s in stays if s["type"] == "placement"), key=lambda s: s["start"]):
+        ref = facts.referrals.get(s["case"])
+        if ref is not None and s["case"] not in out:
+            wait = (date.fromisoformat(s["start"]) - _ready_date(facts, ref, s)).days
+            out[s["case"]] = (ref.home_region, wait)
+    for case in waiting:
+        ref = facts.referrals.get(case)
+        if ref is None or case in out or ref.at.date() > until:
+            continue
+        ready = max(ref.at.date(), ref.earliest_start)
+        spec = KINDS.get(ref.kind)
+        if spec is not None and spec.needs_machtiging:
+            windows = facts.machtigingen[case]
+            if not windows:
+                continue
+            ready = max(ready, min(valid_from for valid_from, _ in windows))
+        if ready <= until:
+            out[case] = (ref.home_region, (until - ready).days)
+    return out
+
+
+def p90(values: list[int]) -> float:
+    """The 90th percentile as the KPIs take it (nearest rank), 0.0 for no values."""
+    ordered = sorted(values)
+    return round(float(ordered[math.ceil(0.9 * len(ordered)) - 1]), 2) if ordered else 0.0
 
 
 def _pct(part: int, whole: int, empty: float) -> float:

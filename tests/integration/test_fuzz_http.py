@@ -7,23 +7,22 @@ per service (operations tested, examples, failures)."""
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import re
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from shared.settings import DEMO_NETWORK
-from tools.cli import SERVICES, ServiceProcesses
-from tools.embedded import free_port
-from tools.issuer import ISSUER, Issuer
+from tools.cli import ServiceProcesses
+from tools.issuer import Issuer
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import StartStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,37 +38,9 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(pg_dsn: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data = tmp_path_factory.mktemp("fuzz")
-    issuer = Issuer.ensure(data / "auth")
-    keys = data / "identity.keys"
-    keys.write_text(f"k1:{base64.b64encode(os.urandom(32)).decode()}\n")
-    prefix = f"fz{uuid.uuid4().hex[:8]}_"
-    ports = {name: free_port() for name in SERVICES}
-    services = ServiceProcesses(
-        pg_dsn,
-        kafka_bootstrap,
-        DEMO_NETWORK,
-        ports,
-        data,
-        topic_prefix=prefix,
-        db_prefix=prefix,
-        extra_env={
-            "THUISBEST_AUTH_JWKS_FILE": str(issuer.jwks_file),
-            "THUISBEST_AUTH_ISSUER": ISSUER,
-            "THUISBEST_IDENTITY_KEY_FILE": str(keys),
-            "THUISBEST_WEBHOOK_SECRET": uuid.uuid4().hex,
-            "THUISBEST_INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
-            "THUISBEST_EMBEDDED": "true",
-        },
-    )
-    services.prepare()
-    services.start()
-    try:
-        services.wait_healthy(90)
-        yield Stack(services, issuer)
-    finally:
-        services.stop()
+def stack(start_stack: StartStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with start_stack(tmp_path_factory.mktemp("fuzz"), "fz") as (services, trust):
+        yield Stack(services, trust.issuer)
 
 
 @dataclass

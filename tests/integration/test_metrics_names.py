@@ -7,19 +7,16 @@ the histograms and labelled series have samples; then every service's /metrics i
 
 from __future__ import annotations
 
-import base64
-import os
 import re
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
-from shared.settings import DEMO_NETWORK
 from tests.unit.test_dashboard import (
     SCRAPE_SERIES,
     exposition_types,
@@ -28,9 +25,10 @@ from tests.unit.test_dashboard import (
     resolve,
     used_queries,
 )
-from tools.cli import SERVICES, ServiceProcesses
-from tools.embedded import free_port
-from tools.issuer import ISSUER, Issuer
+from tools.cli import SERVICES
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import StartStack
 
 pytestmark = pytest.mark.integration
 
@@ -49,39 +47,11 @@ def scraped_labels(text: str) -> dict[str, set[str]]:
 
 
 @pytest.fixture(scope="module")
-def scraped(
-    pg_dsn: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[list[str]]:
+def scraped(start_stack: StartStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     """The /metrics text of each of the three services, after one referral was decided."""
-    data = tmp_path_factory.mktemp("metrics")
-    issuer = Issuer.ensure(data / "auth")
-    keys = data / "identity.keys"
-    keys.write_text(f"k1:{base64.b64encode(os.urandom(32)).decode()}\n")
-    prefix = f"mn{uuid.uuid4().hex[:8]}_"
-    ports = {name: free_port() for name in SERVICES}
-    services = ServiceProcesses(
-        pg_dsn,
-        kafka_bootstrap,
-        DEMO_NETWORK,
-        ports,
-        data,
-        topic_prefix=prefix,
-        db_prefix=prefix,
-        extra_env={
-            "THUISBEST_AUTH_JWKS_FILE": str(issuer.jwks_file),
-            "THUISBEST_AUTH_ISSUER": ISSUER,
-            "THUISBEST_IDENTITY_KEY_FILE": str(keys),
-            "THUISBEST_WEBHOOK_SECRET": uuid.uuid4().hex,
-            "THUISBEST_INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
-            "THUISBEST_EMBEDDED": "true",
-        },
-    )
-    services.prepare()
-    services.start()
-    try:
-        services.wait_healthy(90)
-        coord = {"authorization": f"Bearer {issuer.token('coord')}"}
-        ops = {"authorization": f"Bearer {issuer.token('ops')}"}  # in case /metrics asks for a token
+    with start_stack(tmp_path_factory.mktemp("metrics"), "mn") as (services, trust):
+        coord = {"authorization": f"Bearer {trust.issuer.token('coord')}"}
+        ops = {"authorization": f"Bearer {trust.issuer.token('ops')}"}  # in case /metrics asks for a token
         case = f"mn-{uuid.uuid4().hex[:8]}"
         answer = httpx.post(
             services.url("intake") + "/v1/referrals", json=referral(case), headers=coord, timeout=30
@@ -92,8 +62,6 @@ def scraped(
             httpx.get(services.url(name) + "/metrics", headers=ops, timeout=30).raise_for_status().text
             for name in SERVICES
         ]
-    finally:
-        services.stop()
 
 
 def referral(case: str) -> dict[str, Any]:

@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import random
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import httpx
@@ -19,39 +18,22 @@ import pytest
 
 from shared.settings import DEMO_NETWORK
 from tools.cli import SERVICES, ServiceProcesses, with_database
-from tools.embedded import free_port
 from tools.latency import sample_referral
 from tools.scenario import load_scenario
 from tools.trust import EmbeddedTrust, bearer
 from tools.validator import validate_report
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import StartStack
 
 pytestmark = pytest.mark.integration
 NETWORK = load_scenario(DEMO_NETWORK).network
 
 
 @pytest.fixture(scope="module")
-def stack(
-    pg_dsn: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcesses]:
-    prefix = f"p{uuid.uuid4().hex[:8]}_"
-    data_dir = tmp_path_factory.mktemp("stack")
-    processes = ServiceProcesses(
-        pg_dsn,
-        kafka_bootstrap,
-        DEMO_NETWORK,
-        {name: free_port() for name in SERVICES},
-        data_dir,
-        topic_prefix=prefix,
-        db_prefix=prefix,
-        extra_env=EmbeddedTrust.ensure(data_dir).service_env(),
-    )
-    processes.prepare()
-    processes.start()
-    try:
-        processes.wait_healthy(90)
-        yield processes
-    finally:
-        processes.stop()
+def stack(start_stack: StartStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcesses]:
+    with start_stack(tmp_path_factory.mktemp("stack"), "p") as (services, _):
+        yield services
 
 
 @pytest.fixture(scope="module")

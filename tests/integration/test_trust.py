@@ -8,9 +8,7 @@ embedded default's own token issuer (tools/issuer.py) as their identity provider
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
 import re
 import time
 import uuid
@@ -18,17 +16,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
 from shared.events import ALL_TOPICS
-from shared.settings import DEMO_NETWORK
 from tools.cli import SERVICES, ServiceProcesses
-from tools.embedded import free_port
-from tools.issuer import ISSUER, Issuer
+from tools.issuer import Issuer
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import StartStack
 
 pytestmark = pytest.mark.integration
 
@@ -62,37 +61,9 @@ class Trusted:
 
 
 @pytest.fixture(scope="module")
-def trusted(pg_dsn: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trusted]:
-    data = tmp_path_factory.mktemp("trust")
-    issuer = Issuer.ensure(data / "auth")
-    keys = data / "identity.keys"
-    keys.write_text(f"k1:{base64.b64encode(os.urandom(32)).decode()}\n")
-    prefix = f"tr{uuid.uuid4().hex[:8]}_"
-    ports = {name: free_port() for name in SERVICES}
-    services = ServiceProcesses(
-        pg_dsn,
-        kafka_bootstrap,
-        DEMO_NETWORK,
-        ports,
-        data,
-        topic_prefix=prefix,
-        db_prefix=prefix,
-        extra_env={
-            "THUISBEST_AUTH_JWKS_FILE": str(issuer.jwks_file),
-            "THUISBEST_AUTH_ISSUER": ISSUER,
-            "THUISBEST_IDENTITY_KEY_FILE": str(keys),
-            "THUISBEST_WEBHOOK_SECRET": uuid.uuid4().hex,
-            "THUISBEST_INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
-            "THUISBEST_EMBEDDED": "true",
-        },
-    )
-    services.prepare()
-    services.start()
-    try:
-        services.wait_healthy(90)
-        yield Trusted(services, issuer)
-    finally:
-        services.stop()
+def trusted(start_stack: StartStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trusted]:
+    with start_stack(tmp_path_factory.mktemp("trust"), "tr") as (services, trust):
+        yield Trusted(services, trust.issuer)
 
 
 def wait_for(predicate: Any, timeout: float = 60.0) -> Any:

@@ -11,7 +11,6 @@ scheduler's last re-plan failed).
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -168,26 +167,10 @@ async def _broker(runtime: Runtime) -> str:
     return OK if await runtime.broker.ping(timeout=PROBE_SECONDS) else "down"
 
 
-_monitors: weakref.WeakKeyDictionary[Runtime, Monitor] = weakref.WeakKeyDictionary()
-
-
-def monitor_of(runtime: Runtime) -> Monitor:
-    """The one monitor of a service (its gauges are registered once)."""
-    found = _monitors.get(runtime)
-    if found is None:
-        found = _monitors[runtime] = Monitor(runtime)
-    return found
-
-
-async def check(runtime: Runtime) -> dict[str, Any]:
-    """The health answer of a service (see Health)."""
-    return await monitor_of(runtime).report()
-
-
 def install_health(app: FastAPI, runtime: Runtime) -> Monitor:
     """`/healthz`, `/readyz` and the refresh of the platform gauges before a `/metrics` scrape;
     the monitor is `app.state.health` (services add their own checks to it)."""
-    monitor = monitor_of(runtime)
+    monitor = Monitor(runtime)
     app.state.health = monitor
 
     @app.get(

@@ -213,6 +213,20 @@ def fields_of(response: httpx.Response) -> set[str]:
 
 NOW = datetime(2026, 3, 2, 10, 0)  # a Monday: every component test's clock starts here
 FIRST_START = date(2026, 3, 5)  # the earliest start of the referrals built here
+BIRTH_DATE = "2012-05-01"  # 13 on the earliest start: fits thuisbest_open (10-19) and thuisbest (12-17)
+
+
+def referral(case: str = "c-1", **extra: Any) -> dict[str, Any]:
+    """The body of `POST /v1/referrals` for a thuisbest_open youth of 13 in ZL (as `referred`)."""
+    return {
+        "case": case,
+        "kind": "thuisbest_open",
+        "birth_date": BIRTH_DATE,
+        "home_region": "ZL",
+        "referrer": "ref-ZL",
+        "urgency": "normal",
+        "earliest_start": FIRST_START.isoformat(),
+    } | extra
 
 
 def referred(
@@ -220,7 +234,7 @@ def referred(
 ) -> ReferralRegistered:
     """The event intake publishes for a thuisbest_open referral of a 13-year-old."""
     kind = kind_spec("thuisbest_open")
-    eligible_from, eligible_until = eligible_window(kind, date(2012, 5, 1))
+    eligible_from, eligible_until = eligible_window(kind, date.fromisoformat(BIRTH_DATE))
     fields: dict[str, Any] = {
         "occurred_at": NOW,
         "case": case,

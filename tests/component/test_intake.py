@@ -34,10 +34,9 @@ from shared.inputs import LaterEventRequest, ReferralEvent, ReferralRequest
 from shared.kinds import KINDS
 from shared.service import PLATFORM_MIGRATIONS
 from shared.settings import ServiceSettings
-from tests.component.conftest import NOW, Running, eventually, fields_of, running
+from tests.component.conftest import BIRTH_DATE, NOW, Running, eventually, fields_of, referral, running
 from tests.component.contracts import Probe, check_asyncapi, check_openapi
 
-BIRTH_DATE = "2012-05-01"  # 13 on the earliest start: fits thuisbest_open (10-19) and thuisbest (12-17)
 WATCH = (TOPIC_CASE_EVENTS, TOPIC_DEAD_LETTER)
 FAMILY = {
     "name": "Sanne de Vries",
@@ -47,18 +46,6 @@ FAMILY = {
 }
 # Everything that says who the youth is, as it could show up in a table or a message.
 SECRETS = [FAMILY["name"], FAMILY["bsn"], "Lindelaan", "Dorpsstraat", BIRTH_DATE, "01-05-2012", "20120501"]
-
-
-def referral(case: str = "c-1", **extra: Any) -> dict[str, Any]:
-    return {
-        "case": case,
-        "kind": "thuisbest_open",
-        "birth_date": BIRTH_DATE,
-        "home_region": "ZL",
-        "referrer": "ref-ZL",
-        "urgency": "normal",
-        "earliest_start": "2026-03-05",
-    } | extra
 
 
 def placement(

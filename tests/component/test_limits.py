@@ -19,7 +19,7 @@ from services.scheduler.app import create_app as scheduler_app
 from shared.http import MAX_PROBLEMS, PROBLEM_JSON
 from shared.limits import MAX_JSON_DEPTH
 from shared.settings import ServiceSettings
-from tests.component.conftest import NOW, fields_of, running
+from tests.component.conftest import NOW, fields_of, referral, running
 
 SMALL = 4096  # bytes: an answer to a bad request is at most this big
 APPS: dict[str, Callable[..., FastAPI]] = {
@@ -27,18 +27,6 @@ APPS: dict[str, Callable[..., FastAPI]] = {
     "scheduler": scheduler_app,
     "notifier": notifier_app,
 }
-
-
-def referral(case: str = "c-1", **extra: Any) -> dict[str, Any]:
-    return {
-        "case": case,
-        "kind": "thuisbest_open",
-        "birth_date": "2012-05-01",
-        "home_region": "ZL",
-        "referrer": "ref-ZL",
-        "urgency": "normal",
-        "earliest_start": "2026-03-05",
-    } | extra
 
 
 def refused(answer: httpx.Response, status: int) -> set[str]:

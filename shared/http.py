@@ -7,9 +7,10 @@ from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -197,7 +198,14 @@ def from_state(name: str) -> Callable[[Request], Any]:
     return get
 
 
-async def current_actor(request: Request) -> Actor:
+# Declares the bearer scheme in /openapi.json, so that Swagger UI offers "Authorize"; the header
+# itself is read and checked in `current_actor` (auto_error off: our 401 names the reason).
+BEARER = HTTPBearer(auto_error=False, description="A token of the identity provider (`thuisbest token`)")
+
+
+async def current_actor(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None
+) -> Actor:
     """The person asking, from the bearer token, with their role and regions from the network."""
     client = request.client.host if request.client else None
     runtime = request.app.state.runtime

@@ -158,6 +158,14 @@ async def test_openapi_documents_every_refusal_as_problem_json(
     assert "application/json" not in metrics
     audit = spec["paths"]["/v1/audit"]["get"]["responses"]
     assert {"200", "401", "403", "422"} <= set(audit)
+    # The bearer scheme is declared, so that Swagger UI offers "Authorize" and sends the token.
+    schemes = spec["components"]["securitySchemes"]
+    [(name, scheme)] = schemes.items()
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if "401" in operation["responses"] and path != "/metrics":
+                assert operation.get("security") == [{name: []}], f"{method.upper()} {path}"
 
 
 @pytest.mark.parametrize("service", sorted(APPS))

@@ -39,6 +39,7 @@ class Group(Strict):
     kind: Literal["closed", "open"]
     beds: int = Field(ge=0)
     timeout_beds: int = Field(0, ge=0)
+    name: str | None = None  # how people call the group ("De Kreek"); pages and mail fall back to the id
 
     @model_validator(mode="after")
     def _timeout_within_beds(self) -> Group:
@@ -75,6 +76,8 @@ class Person(Strict):
     max_cases: int | None = Field(None, ge=0)
     supervisor: str | None = None
     email: str | None = None
+    name: str | None = None  # shown on pages and in mail; the id when absent
+    language: Literal["nl", "en"] = "nl"  # the language of this person's mail
 
     @model_validator(mode="after")
     def _caseload_known(self) -> Person:
@@ -221,6 +224,24 @@ class NetworkIndex:
         if a == b:
             return 0
         return self._travel.get((a, b))
+
+    def person_name(self, person: str | None) -> str:
+        """How pages and mail name a person: their name, else their id ("" for none)."""
+        if not person:
+            return ""
+        found = self.people.get(person)
+        return (found.name if found is not None and found.name else None) or person
+
+    def group_name(self, group: str) -> str:
+        """A group as people say it: "De Kreek (Breda)", or "groep L00-g1 (Breda)" without a name."""
+        info = self.groups.get(group)
+        if info is None:
+            return group
+        return f"{info.group.name or group} ({info.location.name})"
+
+    def location_name(self, location: str) -> str:
+        found = self.locations.get(location)
+        return found.name if found is not None else location
 
     def serving(self, role: str, region: str) -> list[Person]:
         return [p for p in self.by_role[role] if region in p.regions]

@@ -20,6 +20,8 @@ class ServiceSettings(BaseSettings):
     http_port: int = 0  # 0: the service's own default port
     base_url: str = ""  # public URL of this service, for links in messages
     intake_url: str = ""  # public URL of intake: messages link to its time-out address page
+    # Public URL of the board (the coordinators' pages): mail links to its case and alert pages.
+    board_url: str = ""
     topic_prefix: str = ""  # tests run several stacks on one broker, each with its own topics
     # Consumer group tuning. A restarted consumer waits until the dead member's session has
     # expired; `thuisbest up` sets 1000/200 for the embedded broker (measured: rejoin in ~1 s),

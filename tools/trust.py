@@ -3,7 +3,7 @@ notifier's webhook secret and the PostgreSQL password; made once (mode 0600), re
 
 Layout of a data dir (`thuisbest up --data-dir DIR`):
 
-    DIR/auth/signing-key.pem       the issuer's private key (tools/issuer.py)
+    DIR/auth/signing-key.pem       the issuer's private key (shared/issuer.py)
     DIR/auth/jwks.json             its public key, which the services verify tokens with
     DIR/secrets/identity.keys      intake's AES-256-GCM keys, `key-id:base64 of 32 bytes` a line
     DIR/secrets/webhook-secret     the notifier's HMAC secret for webhook calls
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from tools.issuer import ISSUER, Issuer
+from shared.issuer import ISSUER, Issuer
 
 AUTH_DIR = "auth"
 SECRETS_DIR = "secrets"

@@ -27,7 +27,7 @@ from shared.clock import VirtualClock
 from shared.events import ReferralRegistered
 from shared.kinds import eligible_window, kind_spec
 from shared.settings import ServiceSettings
-from tools.issuer import ISSUER, Issuer
+from shared.issuer import ISSUER, Issuer
 
 SAMPLE_NETWORK = Path(__file__).resolve().parents[2] / "shared" / "data" / "demo-network.json"
 

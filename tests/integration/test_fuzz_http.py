@@ -2,7 +2,7 @@
 answer's status, media type and body as documented.
 
 The three services run as processes on the embedded PostgreSQL and the tansu broker, signed in
-with tokens of the embedded default's own issuer (tools/issuer.py). `pytest -s` prints the figures
+with tokens of the embedded default's own issuer (shared/issuer.py). `pytest -s` prints the figures
 per service (operations tested, examples, failures)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tools.cli import ServiceProcesses
-from tools.issuer import Issuer
+from shared.issuer import Issuer
 
 if TYPE_CHECKING:
     from tests.integration.conftest import StartStack

@@ -3,7 +3,7 @@ a scripted day after which no name, birth date, BSN or address is found on any t
 or mail file, or in any service's /metrics.
 
 The three services run as processes on the embedded PostgreSQL and the tansu broker, with the
-embedded default's own token issuer (tools/issuer.py) as their identity provider."""
+embedded default's own token issuer (shared/issuer.py) as their identity provider."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer
 
 from shared.events import ALL_TOPICS
 from tools.cli import SERVICES, ServiceProcesses
-from tools.issuer import Issuer
+from shared.issuer import Issuer
 
 if TYPE_CHECKING:
     from tests.integration.conftest import StartStack

@@ -15,7 +15,7 @@ from shared.auth import Authenticator, AuthNotConfigured
 from shared.errors import Forbidden, Unauthenticated
 from shared.network import NetworkIndex, load_network
 from shared.settings import DEMO_NETWORK, ServiceSettings
-from tools.issuer import ISSUER, Issuer
+from shared.issuer import ISSUER, Issuer
 
 NET = NetworkIndex(load_network(DEMO_NETWORK))
 

@@ -12,7 +12,7 @@ import pytest
 from shared.network import Network
 from shared.settings import DEMO_NETWORK
 from tools.cli import first_coordinator, main
-from tools.issuer import AUDIENCE, ISSUER
+from shared.issuer import AUDIENCE, ISSUER
 from tools.latency import main as latency_main
 from tools.scenario import load_scenario
 from tools.trust import EmbeddedTrust

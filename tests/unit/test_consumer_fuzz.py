@@ -45,7 +45,7 @@ from shared.events import (
     TimeoutRequested,
 )
 from shared.settings import DEMO_NETWORK, ServiceSettings
-from tools.issuer import ISSUER, Issuer
+from shared.issuer import ISSUER, Issuer
 
 NOW = datetime(2026, 3, 2, 10, 0)
 CASES = ["c-1", "boom-1", "invalid-1"]  # the fakes fail for good on "boom" (database) and "invalid"

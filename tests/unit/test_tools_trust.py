@@ -14,7 +14,7 @@ import pytest
 from shared.auth import TokenVerifier
 from shared.settings import ServiceSettings
 from tools.embedded import scram_verifier
-from tools.issuer import ISSUER
+from shared.issuer import ISSUER
 from tools.trust import (
     AUTH_DIR,
     IDENTITY_KEYS,

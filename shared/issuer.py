@@ -2,7 +2,9 @@
 it for the services, and tokens for the people of the loaded network (`thuisbest token`).
 
 Production uses the municipality's or provider's identity provider instead (Keycloak, Entra ID):
-the services only ever see the public keys."""
+the services only ever see the public keys. The board signs its signed-in people's API tokens with
+this key on the embedded default (`board_signing_key_file`), and `thuisbest login` its one-time
+sign-in links."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from jwt.algorithms import ECAlgorithm
 
 ISSUER = "urn:thuisbest:embedded"
 AUDIENCE = "thuisbest-api"
+SIGNIN_AUDIENCE = "thuisbest-board-signin"  # a one-time sign-in link of the board, nothing else
 KEY_FILE = "signing-key.pem"
 JWKS_FILE = "jwks.json"
 

@@ -64,8 +64,18 @@ class Refusal(BaseModel):
     reason: str
 
 
+class HistoryItem(BaseModel):
+    """One event of the case as recorded, without who the youth is (no birth date, no address)."""
+
+    event: str  # referral, machtiging, discharge, timeout_request, meeting_held, withdraw, close
+    at: LocalTime
+    recorded_at: datetime
+    details: dict[str, str | int | None]
+
+
 class CaseView(BaseModel):
-    """`GET /v1/cases/{case}`: the case's status as of today, its stay, meetings and wait."""
+    """`GET /v1/cases/{case}`: the case's status as of today, its stay, meetings and wait; what
+    was referred (no family data), its events, and the later events the reader may report."""
 
     case: str
     status: Status
@@ -73,6 +83,15 @@ class CaseView(BaseModel):
     meetings: list[Meeting]
     waiting_reason: str | None
     expected_start: Day | None
+    kind: str = ""
+    home_region: str = ""
+    referrer: str = ""
+    urgency: str = ""
+    received_at: LocalTime | None = None
+    timeouts: list[TimeoutStay] = []
+    refusals: list[Refusal] = []
+    history: list[HistoryItem] = []
+    actions: list[str] = []  # the later events the reading person may report now
 
 
 @dataclass
@@ -111,6 +130,13 @@ class Case:
             meetings=self.meetings,
             waiting_reason=self.waiting_reason,
             expected_start=self.expected_start,
+            kind=self.kind,
+            home_region=self.home_region,
+            referrer=self.referrer,
+            urgency=self.urgency,
+            received_at=self.received_at,
+            timeouts=self.timeouts,
+            refusals=self.refusals,
         )
 
     def apply(self, d: Decision) -> None:

@@ -131,6 +131,13 @@ class CaseRepository:
             json.dumps(body, default=str),
         )
 
+    async def history(self, case: str) -> list[tuple[str, datetime, datetime, dict[str, Any]]]:
+        """The case's events in the order they were accepted: type, at, recorded at, body."""
+        rows = await self.conn.fetch(
+            "SELECT type, at, recorded_at, body FROM case_events WHERE case_id = $1 ORDER BY id", case
+        )
+        return [(r["type"], r["at"], r["recorded_at"], json.loads(r["body"])) for r in rows]
+
     async def get(self, case: str, *, for_update: bool = False) -> Case | None:
         """The case; `for_update` locks it to the end of the transaction, so that events of one
         case are accepted one at a time and reach the outbox in the order they were accepted."""

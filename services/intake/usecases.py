@@ -22,7 +22,7 @@ import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import ValidationError
 
-from services.intake.domain import Case, CaseView, Status
+from services.intake.domain import Case, CaseView, HistoryItem, Status
 from services.intake.identity import Identity, KeyRing
 from services.intake.repository import CaseRepository, IdentityRepository
 from services.intake.rules import referral_problems, to_case_event
@@ -33,7 +33,7 @@ from shared.clock import Clock
 from shared.errors import Conflict, Forbidden, Refused
 from shared.events import TOPIC_CASE_EVENTS, Decision
 from shared.http import validation_problems
-from shared.inputs import CaseEvent, LaterEventRequest, ReferralRequest, later_event
+from shared.inputs import LATER_EVENTS, CaseEvent, LaterEventRequest, ReferralRequest, later_event
 from shared.kinds import KINDS
 from shared.network import NetworkIndex
 from shared.settings import ServiceSettings
@@ -92,6 +92,35 @@ def case_scope(case: Case, net: NetworkIndex) -> CaseScope:
         trajectbegeleider=case.stay.trajectbegeleider if case.stay else None,
         therapist_supervisor=net.supervisor_of(therapist),
     )
+
+
+# What a case's history shows of each event's body: never who the youth is, nor free text.
+HISTORY_FIELDS = (
+    "kind",
+    "urgency",
+    "home_region",
+    "referrer",
+    "earliest_start",
+    "stay_days",
+    "valid_from",
+    "valid_until",
+    "date",
+    "days",
+    "meeting",
+)
+
+
+def history_details(body: dict[str, Any]) -> dict[str, str | int | None]:
+    details: dict[str, str | int | None] = {}
+    for key in HISTORY_FIELDS:
+        value = body.get(key)
+        if isinstance(value, str | int) or value is None and key in body:
+            details[key] = value
+    machtiging = body.get("machtiging")
+    if isinstance(machtiging, dict):
+        details["valid_from"] = str(machtiging.get("valid_from"))
+        details["valid_until"] = str(machtiging.get("valid_until"))
+    return details
 
 
 def undecided(case: Case) -> bool:
@@ -249,14 +278,24 @@ class Intake:
 
     async def read_case(self, case_id: str, actor: Actor) -> CaseView:
         await self.gate.role(actor, "read_case", case_id)
+        history: list[HistoryItem] = []
         async with self.unit() as uow:
             case = await self._case(uow, case_id)
             shown = self._may(actor, "read_case", case)
             if shown:
                 await uow.audit(actor, "read_case", case_id)
+                history = [
+                    HistoryItem(event=kind, at=at, recorded_at=recorded, details=history_details(body))
+                    for kind, at, recorded, body in await uow.cases.history(case_id)
+                ]
         if case is None or not shown:
             await self._hidden(actor, "read_case", case_id)
-        return case.view(self.clock.now().date())
+        view = case.view(self.clock.now().date())
+        view.history = history
+        view.actions = [
+            action for action in LATER_EVENTS if case.accepts(action) and self._may(actor, action, case)
+        ]
+        return view
 
     async def read_timeout_address(self, case_id: str, actor: Actor) -> TimeoutAddress:
         """The family's time-out address: for the case's therapist and that therapist's supervisor."""

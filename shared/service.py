@@ -261,7 +261,7 @@ def make_app(
     return app
 
 
-DEFAULT_PORTS = {"intake": 8081, "scheduler": 8082, "notifier": 8083}
+DEFAULT_PORTS = {"intake": 8081, "scheduler": 8082, "notifier": 8083, "board": 8080}
 
 
 def serve(name: str, factory: Callable[[ServiceSettings], FastAPI]) -> None:

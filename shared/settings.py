@@ -22,6 +22,19 @@ class ServiceSettings(BaseSettings):
     intake_url: str = ""  # public URL of intake: messages link to its time-out address page
     # Public URL of the board (the coordinators' pages): mail links to its case and alert pages.
     board_url: str = ""
+    # The board reads and writes through the other services (their URLs as the board reaches them).
+    scheduler_url: str = ""
+    notifier_url: str = ""
+    # Board sign-in. Production: OpenID Connect authorization code flow with PKCE against
+    # `auth_issuer` as this client. The embedded default: one-time sign-in links
+    # (`thuisbest login`), and the board signs the person's API tokens with the issuer in
+    # `board_issuer_dir`.
+    oidc_client_id: str = ""
+    oidc_client_secret: str = Field("", repr=False)
+    oidc_scopes: str = "openid profile"
+    board_issuer_dir: Path | None = None  # the embedded issuer's folder (signing-key.pem)
+    board_session_hours: float = Field(10.0, gt=0, le=24)  # a working day; then sign in again
+    board_idle_minutes: float = Field(60.0, gt=0)  # a session unused this long ends
     topic_prefix: str = ""  # tests run several stacks on one broker, each with its own topics
     # Consumer group tuning. A restarted consumer waits until the dead member's session has
     # expired; `thuisbest up` sets 1000/200 for the embedded broker (measured: rejoin in ~1 s),

@@ -1,5 +1,6 @@
 """The `thuisbest` command: `up` runs the platform on its embedded default, `token` signs a person's bearer
-token for it; simulate, bench, generate, validate, latency, capacity."""
+token for it, `login` a one-time sign-in link of its board; simulate, bench, generate, validate, latency,
+capacity."""
 
 from __future__ import annotations
 
@@ -14,18 +15,20 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
 
 from shared.events import ALL_TOPICS
+from shared.issuer import SIGNIN_AUDIENCE, Issuer
 from shared.network import Network, Person, ScenarioError
 from shared.service import DEFAULT_PORTS
 from shared.settings import DEMO_NETWORK
 from tools.scenario import load_scenario
-from tools.trust import POSTGRES_PASSWORD, SECRETS_DIR, EmbeddedTrust, NoIssuer, load_issuer
+from tools.trust import AUTH_DIR, POSTGRES_PASSWORD, SECRETS_DIR, EmbeddedTrust, NoIssuer, load_issuer
 
-SERVICES = ("intake", "scheduler", "notifier")
+SERVICES = ("intake", "scheduler", "notifier", "board")
+SIGNIN_MINUTES = 10
 UP_TOKEN_MINUTES = 12 * 60  # the token `up` prints lasts a working day
 MAX_TOKEN_MINUTES = 7 * 24 * 60
 
@@ -116,6 +119,9 @@ class ServiceProcesses:
             THUISBEST_HTTP_PORT=str(port),
             THUISBEST_BASE_URL=f"http://127.0.0.1:{port}",
             THUISBEST_INTAKE_URL=self.url("intake"),
+            THUISBEST_SCHEDULER_URL=self.url("scheduler"),
+            THUISBEST_NOTIFIER_URL=self.url("notifier"),
+            THUISBEST_BOARD_URL=self.url("board"),
             THUISBEST_MAIL_DIR=str(self.data_dir / "mail"),
             THUISBEST_TOPIC_PREFIX=self.topic_prefix,
             # The embedded broker holds a dead member until its session expires: keep it short.
@@ -124,6 +130,8 @@ class ServiceProcesses:
             THUISBEST_KAFKA_REBALANCE_TIMEOUT_MS="1000",
         )
         env.update(self.extra_env)
+        if name == "board":  # the embedded default's sign-in: the board signs its people's API tokens
+            env["THUISBEST_BOARD_ISSUER_DIR"] = str(self.data_dir / AUTH_DIR)
         return env
 
     def spawn(self, name: str) -> subprocess.Popen[bytes]:
@@ -256,10 +264,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         password_file = data_dir / SECRETS_DIR / POSTGRES_PASSWORD
         print(f"  postgres   {stack.postgres.address}  (password in {password_file})")
         print(f"  kafka      {stack.kafka.bootstrap}")
-        for name in SERVICES:
+        for name in SERVICES[:-1]:  # the board's line comes with its sign-in link
             url = f"http://127.0.0.1:{ports[name]}"
             print(f"  {name:<10} {url}  (docs {url}/docs, metrics {url}/metrics)")
         print(f"  mail sink  {data_dir / 'mail'}")
+        print_signin(net, trust, data_dir, services.url("board"), args.network)
         print(f"  logs       {data_dir / 'logs'}")
         print_token(net, trust, data_dir, args.network)
         print("press Ctrl-C to stop", flush=True)
@@ -292,6 +301,18 @@ def first_coordinator(net: Network) -> Person | None:
     return next((p for p in coordinators if p.id == "coord"), coordinators[0] if coordinators else None)
 
 
+def print_signin(net: Network, trust: EmbeddedTrust, data_dir: Path, board_url: str, network_arg: str | None) -> None:
+    """The board's one-time sign-in link for one coordinator, and how to get one for anybody else."""
+    person = first_coordinator(net)
+    how = f"thuisbest login PERSON --data-dir {data_dir}" + (f" --network {network_arg}" if network_arg else "")
+    if person is None:
+        print(f"  board      {board_url}  (sign in: {how})")
+        return
+    print(f"  board      {board_url}  sign in as {person.id} within {SIGNIN_MINUTES} minutes (once):")
+    print(f"    {signin_link(trust.issuer, person.id, board_url)}")
+    print(f"    for another person: {how}")
+
+
 def print_token(net: Network, trust: EmbeddedTrust, data_dir: Path, network_arg: str | None) -> None:
     """One coordinator's bearer token, and how to get one for anybody else of the network."""
     how = f"thuisbest token PERSON --data-dir {data_dir}"
@@ -308,26 +329,47 @@ def print_token(net: Network, trust: EmbeddedTrust, data_dir: Path, network_arg:
     print(f"  send it as 'Authorization: Bearer <token>'; for another person: {how}")
 
 
-def cmd_token(args: argparse.Namespace) -> int:
+def signer(args: argparse.Namespace, command: str) -> Issuer | int:
+    """The data dir's issuer, once `args.person` is known to be of the network; else an exit code."""
     network = Path(args.network) if args.network else DEMO_NETWORK
     try:
         net = load_scenario(network).network
     except ScenarioError as exc:
-        print(f"thuisbest token: {exc}", file=sys.stderr)
+        print(f"thuisbest {command}: {exc}", file=sys.stderr)
         return 2
     if args.person not in {p.id for p in net.people}:
         print(
-            f"thuisbest token: {args.person!r} is not a person of network {net.name!r};"
+            f"thuisbest {command}: {args.person!r} is not a person of network {net.name!r};"
             f" its people are {people_by_role(net)}",
             file=sys.stderr,
         )
         return 2
     try:
-        issuer = load_issuer(Path(args.data_dir).resolve())
+        return load_issuer(Path(args.data_dir).resolve())
     except NoIssuer as exc:
-        print(f"thuisbest token: {exc}", file=sys.stderr)
+        print(f"thuisbest {command}: {exc}", file=sys.stderr)
         return 2
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    issuer = signer(args, "token")
+    if isinstance(issuer, int):
+        return issuer
     print(issuer.token(args.person, minutes=args.minutes))
+    return 0
+
+
+def signin_link(issuer: Issuer, person: str, board_url: str) -> str:
+    """A one-time sign-in link of the board for `person` (valid SIGNIN_MINUTES, used once)."""
+    token = issuer.token(person, minutes=SIGNIN_MINUTES, audience=SIGNIN_AUDIENCE)
+    return f"{board_url.rstrip('/')}/aanmelden/link?{urlencode({'token': token})}"
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    issuer = signer(args, "login")
+    if isinstance(issuer, int):
+        return issuer
+    print(signin_link(issuer, args.person, args.board_url))
     return 0
 
 
@@ -373,13 +415,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_argument("--data-dir", required=True, help="the --data-dir of `thuisbest up`")
     token.add_argument("--network", help="network or scenario file (default: the shipped demo network)")
     token.add_argument("--minutes", type=token_minutes, default=60.0, help="lifetime (default 60)")
+    login = sub.add_parser(
+        "login", help=f"print a one-time sign-in link of the board for a person ({SIGNIN_MINUTES} minutes)"
+    )
+    login.add_argument("person", help="a person id of the network, e.g. coord, sup0, ref-ZL")
+    login.add_argument("--data-dir", required=True, help="the --data-dir of `thuisbest up`")
+    login.add_argument("--network", help="network or scenario file (default: the shipped demo network)")
+    login.add_argument("--board-url", default=f"http://127.0.0.1:{DEFAULT_PORTS['board']}")
     for name in ("simulate", "bench", "generate", "validate", "latency", "capacity"):
         sub.add_parser(name, add_help=False)
     args, rest = parser.parse_known_args(argv)
-    if args.command in ("up", "token"):
+    if args.command in ("up", "token", "login"):
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
-        return cmd_up(args) if args.command == "up" else cmd_token(args)
+        return {"up": cmd_up, "token": cmd_token, "login": cmd_login}[args.command](args)
     if args.command == "simulate":
         from tools.simulate import main as simulate_main
 

@@ -1,0 +1,1 @@
+"""The board: the coordinators' and supervisors' pages, server-rendered, over the other services' APIs."""

@@ -1,0 +1,632 @@
+"""The board: pages for placement coordinators and MST supervisors (Bedden, Wachtlijst, Casus, Nieuwe
+aanmelding, Meldingen, Capaciteit), server-rendered, live through server-sent events.
+
+It keeps no case data of its own: every page reads the other services' APIs with the signed-in
+person's token, so intake, the scheduler and the notifier keep deciding who may see and do what.
+It keeps sessions (PostgreSQL) and records sign-ins in its audit trail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from faststream.middlewares import AckPolicy
+
+from services.board import i18n, texts
+from services.board.backend import Backend, BackendError, Problem
+from services.board.live import Live
+from services.board.pages import Pages
+from services.board.sessions import COOKIE, Session, SessionStore
+from services.board.signin import EmbeddedTokens, OidcSignin, SigninLinks, Tokens
+from shared.actor import Actor
+from shared.clock import Clock, SystemClock
+from shared.errors import Unauthenticated
+from shared.events import TOPIC_CASE_EVENTS, TOPIC_DECISIONS
+from shared.issuer import Issuer
+from shared.kinds import KINDS
+from shared.network import Person
+from shared.service import Runtime, make_app
+from shared.settings import ServiceSettings
+from shared.types import is_case_id
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).parent / "migrations"
+STATIC = Path(__file__).parent / "static"
+PORT = 8080
+LANGUAGE_COOKIE = "thuisbest_lang"
+BED_WEEKS = 8
+FORM_EVENTS = ("machtiging", "discharge", "timeout_request", "meeting_held", "withdraw", "close")
+DONE = {
+    "event": i18n.N_("Recorded. The plan follows in a moment."),
+    "ack": i18n.N_("Acknowledged: the alert stops repeating and escalating."),
+    "capacity": i18n.N_("Capacity change announced; the scheduler plans again."),
+    "signed_out": i18n.N_("You are signed out."),
+}
+
+
+class SignInFirst(Exception):
+    """No live session: the person signs in first (and comes back to `path`)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+@dataclass
+class Visit:
+    """A request of a signed-in person."""
+
+    session: Session
+    person: Person
+    actor: Actor
+    language: str
+    token: str
+    path: str
+
+    @property
+    def csrf(self) -> str:
+        return self.session.csrf
+
+
+async def signed_in(request: Request) -> Visit:
+    """The request's visit (SignInFirst when there is no live session): see `visit` in create_app."""
+    found: Visit = await request.app.state.visit(request)
+    return found
+
+
+VisitDep = Annotated[Visit, Depends(signed_in)]
+
+
+def local_path(value: str | None, default: str = "/wachtlijst") -> str:
+    """A path on this board to go back to; anything else (another site, `//host`) is the default."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return default
+    parts = urlsplit(value)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def form_referral(form: dict[str, str]) -> dict[str, Any]:
+    """The referral request body from the form: a field per JSON name, empty fields left out."""
+    body: dict[str, Any] = {}
+    for key in ("case", "kind", "birth_date", "home_region", "referrer", "urgency", "earliest_start"):
+        body[key] = form.get(key, "").strip()
+    for key in ("timeout_address", "name", "bsn", "address"):
+        if form.get(key, "").strip():
+            body[key] = form[key].strip()
+    stay = form.get("stay_days", "").strip()
+    if stay:
+        body["stay_days"] = int(stay) if stay.isdigit() else stay  # intake names what is wrong
+    conflicts = [c.strip() for c in form.get("conflicts_with", "").replace(";", ",").split(",") if c.strip()]
+    if conflicts:
+        body["conflicts_with"] = conflicts
+    valid_from = form.get("machtiging_valid_from", "").strip()
+    valid_until = form.get("machtiging_valid_until", "").strip()
+    if valid_from or valid_until:
+        body["machtiging"] = {"valid_from": valid_from or None, "valid_until": valid_until or None}
+    return body
+
+
+def form_field(problem_field: str) -> str:
+    """The form field an intake problem is about: `machtiging.valid_from` -> `machtiging_valid_from`."""
+    head, _, rest = problem_field.partition(".")
+    if head == "machtiging":
+        return "machtiging_valid_from" if rest.startswith("valid_from") else "machtiging_valid_until"
+    if head == "conflicts_with":
+        return "conflicts_with"
+    return head
+
+
+def form_event(form: dict[str, str]) -> dict[str, Any]:
+    """A later event's request body from the case page's form of that event."""
+    kind = form.get("type", "")
+    body: dict[str, Any] = {"type": kind}
+    fields = {
+        "machtiging": ("valid_from", "valid_until"),
+        "discharge": ("date",),
+        "timeout_request": ("days",),
+        "meeting_held": ("meeting",),
+    }.get(kind, ())
+    for key in fields:
+        value = form.get(key, "").strip()
+        body[key] = int(value) if key == "days" and value.isdigit() else value
+    return body
+
+
+def errors_by_field(error: BackendError, fields: set[str], rename: Any = None) -> dict[str, list[str]]:
+    """Problems next to the field they name; those about no field of the form under "form"."""
+    found: dict[str, list[str]] = {}
+    for p in error.problems:
+        name = rename(p.field) if rename else p.field
+        found.setdefault(name if name in fields else "form", []).append(
+            p.reason if name in fields else f"{p.field}: {p.reason}"
+        )
+    return found
+
+
+def client(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def stranger(request: Request) -> Actor:
+    """Who is refused a sign-in: nobody known yet, only the address."""
+    return Actor(id="(not signed in)", role="anonymous", address=client(request))
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def bed_weeks(group: dict[str, Any]) -> list[list[dict[str, Any] | None]]:
+    """A group's days as weeks of seven (Monday first), None where the window has no day."""
+    days = {d["date"]: d for d in group.get("days", [])}
+    if not days:
+        return []
+    first = week_start(date.fromisoformat(min(days)))
+    last = date.fromisoformat(max(days))
+    weeks: list[list[dict[str, Any] | None]] = []
+    monday = first
+    while monday <= last:
+        weeks.append([days.get((monday + timedelta(days=i)).isoformat()) for i in range(7)])
+        monday += timedelta(days=7)
+    return weeks
+
+
+def create_app(
+    settings: ServiceSettings | None = None,
+    clock: Clock | None = None,
+    transport: Any = None,
+) -> FastAPI:
+    settings = settings or ServiceSettings()
+    clock = clock or SystemClock()
+    rt = Runtime("board", settings, MIGRATIONS)
+    net = rt.index
+    host = "127.0.0.1" if settings.http_host in ("", "0.0.0.0") else settings.http_host  # noqa: S104
+    board_url = (settings.board_url or f"http://{host}:{settings.http_port or PORT}").rstrip("/")
+    secure_cookies = board_url.startswith("https://")
+    backend = Backend(settings, transport)
+    live = Live()
+    pages = Pages(net)
+    oidc_configured = bool(settings.oidc_client_id)
+    if not oidc_configured and settings.board_issuer_dir is None:
+        raise RuntimeError(
+            "the board cannot sign anyone in: set THUISBEST_OIDC_CLIENT_ID (with THUISBEST_AUTH_ISSUER) for"
+            " OpenID Connect, or THUISBEST_BOARD_ISSUER_DIR on the embedded default (`thuisbest up` does)"
+        )
+    holder: dict[str, Any] = {}
+
+    def store() -> SessionStore:
+        return holder["store"]  # type: ignore[no-any-return]
+
+    def tokens() -> Tokens:
+        return holder["tokens"]  # type: ignore[no-any-return]
+
+    def now_utc() -> datetime:
+        return datetime.now(UTC)
+
+    async def heard(body: dict[str, Any]) -> None:
+        case = body.get("case")
+        if isinstance(case, str):
+            live.changed(case)
+
+    for topic in (TOPIC_CASE_EVENTS, TOPIC_DECISIONS):
+        # No consumer group: every board instance hears every change, from now on (nothing to commit).
+        rt.broker.subscriber(
+            settings.topic(topic), auto_offset_reset="latest", ack_policy=AckPolicy.ACK_FIRST
+        )(heard)
+
+    async def on_start() -> None:
+        holder["store"] = SessionStore(
+            rt.pool,
+            lifetime=timedelta(hours=settings.board_session_hours),
+            idle=timedelta(minutes=settings.board_idle_minutes),
+        )
+        if oidc_configured:
+            holder["oidc"] = holder["tokens"] = OidcSignin(settings, store(), board_url)
+        else:
+            assert settings.board_issuer_dir is not None
+            holder["tokens"] = EmbeddedTokens(Issuer.load(settings.board_issuer_dir))
+            holder["links"] = SigninLinks(settings, net, store())
+        rt.background.append(asyncio.create_task(purge_now_and_then()))
+
+    async def purge_now_and_then() -> None:
+        while True:
+            try:
+                await store().purge(now_utc())
+            except Exception:  # noqa: BLE001 (the database may be away for a moment)
+                log.warning("could not purge ended sessions", exc_info=True)
+            await asyncio.sleep(600)
+
+    async def on_stop() -> None:
+        await backend.close()
+
+    app = make_app(
+        rt,
+        title="ThuisBest board",
+        description="The coordinators' and supervisors' pages, over the other services' APIs.",
+        on_start=on_start,
+        on_stop=on_stop,
+        form_paths=[r"/(?!v1/).*"],  # the pages post forms; the JSON API (audit) takes JSON only
+    )
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    # --- who is asking ------------------------------------------------------------------------
+
+    def language_of(request: Request, session: Session | None = None) -> str:
+        chosen = session.language if session and session.language else request.cookies.get(LANGUAGE_COOKIE)
+        return i18n.choose(chosen, request.headers.get("accept-language"))
+
+    async def visit(request: Request) -> Visit:
+        session = await store().get(request.cookies.get(COOKIE), now_utc())
+        person = net.people.get(session.person) if session else None
+        if session is None or person is None:
+            raise SignInFirst(local_path(str(request.url.path) + _query(request)))
+        try:
+            token = await tokens().api_token(session)
+        except Unauthenticated:
+            await store().end(session)
+            raise SignInFirst(local_path(str(request.url.path))) from None
+        return Visit(session, person, Actor.of(person), language_of(request, session), token, request.url.path)
+
+    app.state.visit = visit
+
+    def _query(request: Request) -> str:
+        return f"?{request.url.query}" if request.url.query else ""
+
+    async def posted(request: Request, v: Visit) -> dict[str, str]:
+        """The posted form, after its CSRF token is checked (a 403 page when it does not match)."""
+        form = await request.form()
+        fields = {k: str(value) for k, value in form.items() if isinstance(value, str)}
+        offered = fields.pop("csrf", None) or request.headers.get("x-csrf-token")
+        if not v.session.csrf_ok(offered):
+            raise BackendError("board", 403, [Problem("csrf", "the form is out of date: open the page again")])
+        return fields
+
+    def render(v: Visit | None, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        language = v.language if v else context.pop("language", i18n.DEFAULT)
+        is_coordinator = v is not None and v.actor.role == "coordinator"
+        return pages.html(
+            language,
+            template,
+            status,
+            visit=v,
+            coordinator=is_coordinator,
+            planner=v is not None and v.actor.role in ("coordinator", "mst_supervisor"),
+            **({"done_text": None} | context),
+        )
+
+    def gettext(v: Visit) -> Any:
+        return pages.gettext(v.language)
+
+    @app.exception_handler(SignInFirst)
+    async def sign_in_first(request: Request, exc: SignInFirst) -> Response:
+        target = "/aanmelden?" + urlencode({"next": exc.path})
+        if request.headers.get("hx-request"):
+            return Response(status_code=204, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(BackendError)
+    async def backend_error(request: Request, exc: BackendError) -> Response:
+        session = await store().get(request.cookies.get(COOKIE), now_utc())
+        if exc.status == 401:
+            return await sign_in_first(request, SignInFirst(local_path(str(request.url.path))))
+        language = language_of(request, session)
+        status = exc.status if exc.status in (403, 404, 409, 422) else 503
+        return pages.html(language, "error.html", status, visit=None, code=status, problems=exc.problems)
+
+    router = APIRouter(include_in_schema=False)
+
+    # --- signing in ---------------------------------------------------------------------------
+
+    @router.get("/")
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/wachtlijst", status_code=303)
+
+    @router.get("/aanmelden")
+    async def signin(request: Request, next: str = "/wachtlijst", gedaan: str = "") -> Response:
+        target = local_path(next)
+        if oidc_configured:
+            url = await holder["oidc"].start(target, now_utc())
+            return RedirectResponse(url, status_code=303)
+        language = language_of(request)
+        done = DONE.get(gedaan)
+        return pages.html(
+            language, "signin.html", visit=None, done_text=done, planner=False, coordinator=False
+        )
+
+    @router.get("/aanmelden/link")
+    async def signin_link(request: Request, token: str = "") -> HTMLResponse:
+        # Opening the link only asks: a mail scanner that follows it must not use it up.
+        language = language_of(request)
+        try:
+            person = await holder["links"].person(token)
+        except (Unauthenticated, KeyError):
+            return pages.html(language, "signin_link.html", 400, visit=None, person=None, token="")
+        return pages.html(
+            language, "signin_link.html", visit=None, person=net.people[person], token=token, done=None
+        )
+
+    @router.post("/aanmelden/link")
+    async def signin_link_use(request: Request) -> Response:
+        form = await request.form()
+        token = str(form.get("token") or "")
+        language = language_of(request)
+        try:
+            person = await holder["links"].use(token)
+        except (Unauthenticated, KeyError):
+            await rt.trail.record(
+                stranger(request), "sign_in", None, "refused", "a one-time link not valid or used before"
+            )
+            return pages.html(language, "signin_link.html", 400, visit=None, person=None, token="")
+        return await start_session(request, person, None, "/wachtlijst", "one-time link")
+
+    @router.get("/aanmelden/terug")
+    async def signin_back(request: Request, state: str = "", code: str = "", error: str = "") -> Response:
+        if not oidc_configured:
+            return RedirectResponse("/aanmelden", status_code=303)
+        language = language_of(request)
+        if error or not state or not code:
+            return pages.html(language, "signin_failed.html", 400, visit=None, reason=error or "no code")
+        try:
+            person, provider_tokens, target = await holder["oidc"].finish(state, code, now_utc())
+        except Unauthenticated as exc:
+            await rt.trail.record(stranger(request), "sign_in", None, "refused", str(exc)[:200])
+            return pages.html(language, "signin_failed.html", 400, visit=None, reason=str(exc))
+        if person not in net.people:
+            detail = f"{person[:60]!r} is not of this network"
+            await rt.trail.record(stranger(request), "sign_in", None, "refused", detail)
+            return pages.html(language, "signin_failed.html", 403, visit=None, reason="unknown person")
+        return await start_session(request, person, provider_tokens, target, "openid connect")
+
+    async def start_session(
+        request: Request, person: str, provider_tokens: dict[str, Any] | None, target: str, how: str
+    ) -> Response:
+        cookie, _ = await store().create(
+            person, now_utc(), language=request.cookies.get(LANGUAGE_COOKIE), tokens=provider_tokens
+        )
+        await rt.trail.record(Actor.of(net.people[person], client(request)), "sign_in", None, "allowed", how)
+        answer = RedirectResponse(local_path(target), status_code=303)
+        answer.set_cookie(
+            COOKIE,
+            cookie,
+            max_age=int(settings.board_session_hours * 3600),
+            httponly=True,
+            samesite="lax",  # a link from a mail opens the page signed in; other sites cannot post
+            secure=secure_cookies,
+            path="/",
+        )
+        return answer
+
+    @router.post("/afmelden")
+    async def signout(request: Request, v: VisitDep) -> Response:
+        await posted(request, v)
+        await store().end(v.session)
+        await rt.trail.record(v.actor, "sign_out", None, "allowed", "")
+        answer = RedirectResponse("/aanmelden?gedaan=signed_out", status_code=303)
+        answer.delete_cookie(COOKIE, path="/")
+        return answer
+
+    @router.post("/taal")
+    async def choose_language(request: Request) -> Response:
+        form = await request.form()
+        language = str(form.get("language") or "")
+        back = local_path(str(form.get("back") or ""))
+        session = await store().get(request.cookies.get(COOKIE), now_utc())
+        if language not in i18n.LANGUAGES:
+            language = i18n.DEFAULT
+        if session is not None:
+            if not session.csrf_ok(str(form.get("csrf") or "")):
+                raise BackendError("board", 403, [Problem("csrf", "the form is out of date")])
+            await store().set_language(session, language)
+        answer = RedirectResponse(back, status_code=303)
+        answer.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 86400, samesite="lax", secure=secure_cookies)
+        return answer
+
+    # --- pages --------------------------------------------------------------------------------
+
+    @router.get("/bedden")
+    async def beds(v: VisitDep, vanaf: str = "", gedaan: str = "") -> HTMLResponse:
+        try:
+            first = week_start(date.fromisoformat(vanaf)) if vanaf else week_start(clock.now().date())
+        except ValueError:
+            first = week_start(clock.now().date())
+        data = await backend.get("scheduler", "/v1/beds", v.token, **{"from": first.isoformat()}, days=7 * BED_WEEKS)
+        groups = data.get("groups", []) if isinstance(data, dict) else data
+        for group in groups:
+            group["weeks"] = bed_weeks(group)
+        return render(
+            v,
+            "beds.html",
+            groups=groups,
+            first=first,
+            today=clock.now().date().isoformat(),
+            earlier=(first - timedelta(weeks=BED_WEEKS)).isoformat(),
+            later=(first + timedelta(weeks=BED_WEEKS)).isoformat(),
+            weekdays=[first + timedelta(days=i) for i in range(7)],
+            done_text=DONE.get(gedaan),
+        )
+
+    @router.get("/wachtlijst")
+    async def waiting_list(v: VisitDep) -> HTMLResponse:
+        data = await backend.get("scheduler", "/v1/waiting-list", v.token)
+        entries = data.get("entries", []) if isinstance(data, dict) else data
+        return render(v, "waiting.html", entries=entries, today=clock.now().date().isoformat())
+
+    async def case_page(v: Visit, case: str, status: int = 200, **extra: Any) -> HTMLResponse:
+        if not is_case_id(case):
+            raise BackendError("intake", 404, [Problem("case", f"unknown case {case!r}")])
+        view, explanation, notifications = await asyncio.gather(
+            backend.get("intake", f"/v1/cases/{case}", v.token),
+            _optional(backend.get("scheduler", f"/v1/cases/{case}/explanation", v.token)),
+            _optional(backend.get("notifier", "/v1/notifications", v.token, case=case)),
+        )
+        return render(
+            v,
+            "case.html",
+            status,
+            case=view,
+            explanation=(explanation or {}).get("explanation"),
+            notifications=notifications or [],
+            errors=extra.pop("errors", {}),
+            values=extra.pop("values", {}),
+            today=clock.now().date().isoformat(),
+            **extra,
+        )
+
+    @router.get("/casussen/{case}")
+    async def case_detail(case: str, v: VisitDep, gedaan: str = "") -> HTMLResponse:
+        return await case_page(v, case, done_text=DONE.get(gedaan))
+
+    @router.post("/casussen/{case}/gebeurtenis")
+    async def case_event(case: str, request: Request, v: VisitDep) -> Response:
+        form = await posted(request, v)
+        body = form_event(form)
+        if body["type"] not in FORM_EVENTS or not is_case_id(case):
+            raise BackendError("board", 422, [Problem("type", "not an event the board reports")])
+        try:
+            await backend.post("intake", f"/v1/cases/{case}/events", v.token, body)
+        except BackendError as exc:
+            if exc.status not in (409, 422):
+                raise
+            fields = set(body) - {"type"}
+            errors = {body["type"]: errors_by_field(exc, fields)}
+            return await case_page(v, case, 422, errors=errors, values={body["type"]: form}, done_text=None)
+        return RedirectResponse(f"/casussen/{case}?gedaan=event", status_code=303)
+
+    def referral_choices(v: Visit) -> dict[str, Any]:
+        """The selects of the referral form as (JSON value, name shown) pairs."""
+        say = gettext(v)
+        referrers = [
+            (p.id, net.person_name(p.id))
+            for p in net.by_role["referrer"]
+            if (v.actor.role != "referrer" or p.id == v.person.id) and any(v.actor.serves(r) for r in p.regions)
+        ]
+        return {
+            "regions": [(r.code, r.name) for r in net.network.regions if v.actor.serves(r.code)],
+            "referrers": referrers,
+            "kinds": [(k, say(texts.KIND.get(k, k))) for k in KINDS],
+            "urgencies": [(u, say(text)) for u, text in texts.URGENCY.items()],
+        }
+
+    @router.get("/aanmelding")
+    async def referral_form(v: VisitDep) -> HTMLResponse:
+        today = clock.now().date()
+        values = {
+            "case": f"C-{today:%Y%m%d}-{secrets.token_hex(2).upper()}",
+            "earliest_start": today.isoformat(),
+            "urgency": "normal",
+            "kind": next(iter(KINDS)),
+        }
+        if v.actor.role == "referrer":
+            values["referrer"] = v.person.id
+        if len(v.actor.regions) == 1:
+            values["home_region"] = next(iter(v.actor.regions))
+        return render(v, "referral.html", values=values, errors={}, **referral_choices(v))
+
+    @router.post("/aanmelding")
+    async def referral_post(request: Request, v: VisitDep) -> Response:
+        form = await posted(request, v)
+        body = form_referral(form)
+        try:
+            await backend.post("intake", "/v1/referrals", v.token, body)
+        except BackendError as exc:
+            if exc.status not in (403, 409, 422):
+                raise
+            fields = set(form) | {"machtiging_valid_from", "machtiging_valid_until", "conflicts_with"}
+            errors = errors_by_field(exc, fields, form_field)
+            return render(v, "referral.html", 422, values=form, errors=errors, **referral_choices(v))
+        return RedirectResponse(f"/casussen/{body['case']}", status_code=303)
+
+    @router.get("/meldingen")
+    async def alerts(v: VisitDep, gedaan: str = "") -> HTMLResponse:
+        data = await backend.get("notifier", "/v1/alerts/mine", v.token)
+        items = data.get("alerts", []) if isinstance(data, dict) else data
+        return render(v, "alerts.html", alerts=items, done_text=DONE.get(gedaan))
+
+    @router.post("/meldingen/{alert_id}/bevestigen")
+    async def acknowledge(alert_id: int, request: Request, v: VisitDep) -> Response:
+        await posted(request, v)
+        await backend.post("notifier", f"/v1/notifications/{alert_id}/ack", v.token, None)
+        return RedirectResponse("/meldingen?gedaan=ack", status_code=303)
+
+    def capacity_groups(v: Visit) -> list[tuple[str, str]]:
+        """The groups a coordinator may announce capacity for: those of their regions, by name."""
+        return [(gid, net.group_name(gid)) for gid, info in net.groups.items() if v.actor.serves(info.region)]
+
+    @router.get("/capaciteit")
+    async def capacity(v: VisitDep) -> HTMLResponse:
+        today = clock.now().date()
+        values = {"from": today.isoformat(), "until": (today + timedelta(days=7)).isoformat()}
+        return render(v, "capacity.html", groups_options=capacity_groups(v), values=values, errors={}, preview=None)
+
+    def capacity_body(form: dict[str, str]) -> dict[str, Any]:
+        beds_text = form.get("beds", "").strip()
+        return {
+            "group": form.get("group", ""),
+            "beds": int(beds_text) if beds_text.isdigit() else beds_text,
+            "from": form.get("from", ""),
+            "until": form.get("until", ""),
+        }
+
+    @router.post("/capaciteit")
+    async def capacity_post(request: Request, v: VisitDep) -> Response:
+        form = await posted(request, v)
+        body = capacity_body(form)
+        confirmed = form.get("confirm") == "yes"
+        try:
+            if confirmed:
+                await backend.post("scheduler", "/v1/capacity", v.token, body)
+            else:
+                preview = await backend.post("scheduler", "/v1/capacity", v.token, body, dry_run="true")
+        except BackendError as exc:
+            if exc.status not in (403, 422):
+                raise
+            errors = errors_by_field(exc, {"group", "beds", "from", "until"})
+            options = capacity_groups(v)
+            return render(v, "capacity.html", exc.status, groups_options=options, values=form, errors=errors, preview=None)
+        if confirmed:
+            return RedirectResponse(f"/bedden?vanaf={body['from']}&gedaan=capacity", status_code=303)
+        return render(
+            v, "capacity.html", groups_options=capacity_groups(v), values=form, errors={}, preview=preview, body=body
+        )
+
+    @router.get("/live")
+    async def live_changes(request: Request, v: VisitDep, casus: str = "") -> Response:
+        case = casus or None
+        if case is not None:  # a case's own stream: for who may read the case (404 otherwise)
+            await backend.get("intake", f"/v1/cases/{case}", v.token)
+        stopped = asyncio.Event()
+
+        async def stream() -> Any:
+            async for chunk in live.events(case, stopped):
+                if await request.is_disconnected():
+                    break
+                yield chunk
+
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    app.include_router(router)
+    app.state.live = live
+    return app
+
+
+async def _optional(call: Any) -> Any:
+    """A part of a page the person may not see (a referrer and the plan's explanation): left out."""
+    try:
+        return await call
+    except BackendError as exc:
+        if exc.status in (403, 404):
+            return None
+        raise

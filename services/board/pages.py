@@ -1,0 +1,87 @@
+"""Rendering: one Jinja2 environment per language, with the filters that name people, places and
+dates as a coordinator says them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from services.board import i18n, texts
+from shared.network import NetworkIndex
+
+TEMPLATES = Path(__file__).parent / "templates"
+# No inline script or style anywhere: the pages allow their own assets only (htmx's indicator
+# style is off, see base.html).
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+        " connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+class Pages:
+    def __init__(self, net: NetworkIndex) -> None:
+        self.net = net
+        self.gettexts: dict[str, Callable[[str], str]] = {}
+        self.envs = {language: self._environment(language) for language in i18n.LANGUAGES}
+
+    def _environment(self, language: str) -> Environment:
+        env = Environment(
+            loader=FileSystemLoader(TEMPLATES),
+            autoescape=select_autoescape(["html"]),
+            undefined=StrictUndefined,
+            extensions=["jinja2.ext.i18n"],
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        translations = i18n.load(language)
+        env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+        gettext: Callable[[str], str] = translations.gettext
+        self.gettexts[language] = gettext
+        net = self.net
+
+        def words(table: dict[str, str]) -> Callable[[Any], str]:
+            return lambda code: gettext(table[code]) if code in table else str(code or "")
+
+        env.filters.update(
+            day=lambda v: i18n.day(v, language),
+            day_long=lambda v: i18n.day_long(v, language),
+            moment=lambda v: i18n.moment(v, language),
+            clock=i18n.clock_time,
+            weekday=lambda v: i18n.weekday_short(v, language),
+            person=net.person_name,
+            group=net.group_name,
+            location=net.location_name,
+            region=lambda code: net.regions[code].name if code in net.regions else str(code or ""),
+            status=words(texts.STATUS),
+            urgency=words(texts.URGENCY),
+            kind=words(texts.KIND),
+            group_kind=words(texts.GROUP_KIND),
+            role=words(texts.ROLE),
+            event=words(texts.EVENT),
+            meeting=words(texts.MEETING),
+            stay=words(texts.STAY),
+            notification=words(texts.NOTIFICATION),
+            notification_status=words(texts.NOTIFICATION_STATUS),
+        )
+        env.globals.update(language=language, languages=i18n.LANGUAGES)
+        env.globals["waiting_words"] = lambda entry: texts.waiting_words(
+            entry, gettext, lambda v: i18n.day(v, language)
+        )
+        return env
+
+    def html(self, language: str, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        defaults = {"visit": None, "done_text": None, "coordinator": False, "planner": False}
+        text = self.envs[language].get_template(template).render(**(defaults | context))
+        return HTMLResponse(text, status_code=status, headers=PAGE_HEADERS)
+
+    def gettext(self, language: str) -> Callable[[str], str]:
+        return self.gettexts[language]

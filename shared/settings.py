@@ -32,6 +32,10 @@ class ServiceSettings(BaseSettings):
     oidc_client_id: str = ""
     oidc_client_secret: str = Field("", repr=False)
     oidc_scopes: str = "openid profile"
+    # Where the board reads the provider's endpoints; default: `auth_issuer`'s discovery document.
+    # Inside a container network it is the provider's internal address (Keycloak then answers the
+    # browser's authorization endpoint at its public name, the token endpoint at the internal one).
+    oidc_discovery_url: str = ""
     board_issuer_dir: Path | None = None  # the embedded issuer's folder (signing-key.pem)
     board_session_hours: float = Field(10.0, gt=0, le=24)  # a working day; then sign in again
     board_idle_minutes: float = Field(60.0, gt=0)  # a session unused this long ends

@@ -2,3 +2,4 @@
 CREATE DATABASE intake;
 CREATE DATABASE scheduler;
 CREATE DATABASE notifier;
+CREATE DATABASE board;

@@ -322,6 +322,12 @@ def create_app(
         status = exc.status if exc.status in (403, 404, 409, 422) else 503
         return pages.html(language, "error.html", status, visit=None, code=status, problems=exc.problems)
 
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception) -> Response:
+        log.error("page %s failed", request.url.path, exc_info=exc)
+        problem = [Problem("board", "this page failed; the error is in the board's log")]
+        return pages.html(language_of(request), "error.html", 500, code=500, problems=problem)
+
     router = APIRouter(include_in_schema=False)
 
     # --- signing in ---------------------------------------------------------------------------
@@ -440,8 +446,14 @@ def create_app(
             first = week_start(clock.now().date())
         data = await backend.get("scheduler", "/v1/beds", v.token, **{"from": first.isoformat()}, days=7 * BED_WEEKS)
         groups = data.get("groups", []) if isinstance(data, dict) else data
+        today = clock.now().date().isoformat()
         for group in groups:
             group["weeks"] = bed_weeks(group)
+            days = group.get("days", [])
+            shown = [d for d in days if d["date"] >= today] or days
+            group["least_free"] = min((d["free"] for d in shown), default=0)
+            group["free_today"] = next((d["free"] for d in days if d["date"] == today), None)
+            group["busy"] = any(d.get("entries") for d in days) or group["least_free"] == 0
         return render(
             v,
             "beds.html",

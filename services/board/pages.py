@@ -3,6 +3,7 @@ dates as a coordinator says them."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,27 @@ PAGE_HEADERS = {
 }
 
 
+ISO_DAY = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+
+
+def namer(net: NetworkIndex) -> Callable[[str, Callable[[str], str]], str]:
+    """Replaces the ids of people and groups in a text (the scheduler's explanation) by their names,
+    and ISO dates by `day`: "th-ZL-0 from 2026-03-09" becomes "Sanne Jansen from ma 9 mrt"."""
+    names = {p: net.person_name(p) for p in net.people} | {g: net.group_name(g) for g in net.groups}
+    if not names:
+        return lambda text, day: ISO_DAY.sub(lambda m: day(m.group(0)), text)
+    ids = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")(?![\w-])")
+
+    def named(text: str, day: Callable[[str], str]) -> str:
+        return ISO_DAY.sub(lambda m: day(m.group(0)), ids.sub(lambda m: names[m.group(1)], text))
+
+    return named
+
+
 class Pages:
     def __init__(self, net: NetworkIndex) -> None:
         self.net = net
+        self.named = namer(net)
         self.gettexts: dict[str, Callable[[str], str]] = {}
         self.envs = {language: self._environment(language) for language in i18n.LANGUAGES}
 
@@ -58,6 +77,7 @@ class Pages:
             clock=i18n.clock_time,
             weekday=lambda v: i18n.weekday_short(v, language),
             person=net.person_name,
+            named=lambda text: self.named(str(text or ""), lambda v: i18n.day(v, language)),
             group=net.group_name,
             location=net.location_name,
             region=lambda code: net.regions[code].name if code in net.regions else str(code or ""),

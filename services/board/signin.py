@@ -113,7 +113,9 @@ class OidcSignin:
 
     async def provider(self) -> Provider:
         if self._provider is None:
-            url = self.settings.auth_issuer.rstrip("/") + "/.well-known/openid-configuration"
+            url = self.settings.oidc_discovery_url or (
+                self.settings.auth_issuer.rstrip("/") + "/.well-known/openid-configuration"
+            )
             document = await asyncio.to_thread(_fetch_json, url)
             self._provider = Provider(
                 document["authorization_endpoint"],

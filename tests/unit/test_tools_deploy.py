@@ -37,14 +37,16 @@ def test_keycloak_imports_the_realm_and_the_services_trust_it() -> None:
 
 def test_the_realms_client_puts_the_audience_and_the_person_in_the_token() -> None:
     assert REALM["realm"] == "thuisbest" and REALM["enabled"]
-    (client,) = REALM["clients"]
-    mappers = {m["protocolMapper"]: m["config"] for m in client["protocolMappers"]}
-    audience = mappers["oidc-audience-mapper"]
-    assert audience["included.custom.audience"] == "thuisbest-api"
-    assert audience["access.token.claim"] == "true"
-    person = mappers["oidc-usermodel-attribute-mapper"]
-    claim = COMPOSE["services"]["intake"]["environment"]["THUISBEST_AUTH_PERSON_CLAIM"]
-    assert person["claim.name"] == claim and person["access.token.claim"] == "true"
+    clients = {c["clientId"]: c for c in REALM["clients"]}
+    assert set(clients) == {"thuisbest-app", "thuisbest-board"}
+    for client in clients.values():
+        mappers = {m["protocolMapper"]: m["config"] for m in client["protocolMappers"]}
+        audience = mappers["oidc-audience-mapper"]
+        assert audience["included.custom.audience"] == "thuisbest-api"
+        assert audience["access.token.claim"] == "true"
+        person = mappers["oidc-usermodel-attribute-mapper"]
+        claim = COMPOSE["services"]["intake"]["environment"]["THUISBEST_AUTH_PERSON_CLAIM"]
+        assert person["claim.name"] == claim and person["access.token.claim"] == "true"
     assert not REALM["registrationAllowed"], "nobody may sign themselves up"
     # Users may not change who they are: the attribute that names the person is the admin's only.
     (provider,) = REALM["components"]["org.keycloak.userprofile.UserProfileProvider"]
@@ -52,6 +54,17 @@ def test_the_realms_client_puts_the_audience_and_the_person_in_the_token() -> No
     attribute = next(a for a in profile["attributes"] if a["name"] == person["user.attribute"])
     assert attribute["permissions"]["edit"] == ["admin"]
     assert "unmanagedAttributePolicy" not in profile
+
+
+def test_the_board_signs_in_with_the_code_flow_and_pkce_only() -> None:
+    board = next(c for c in REALM["clients"] if c["clientId"] == "thuisbest-board")
+    env = COMPOSE["services"]["board"]["environment"]
+    assert env["THUISBEST_OIDC_CLIENT_ID"] == board["clientId"]
+    assert board["standardFlowEnabled"] and not board["implicitFlowEnabled"]
+    assert not board["directAccessGrantsEnabled"], "no passwords through the board"
+    assert board["attributes"]["pkce.code.challenge.method"] == "S256"
+    assert board["redirectUris"] == [env["THUISBEST_BOARD_URL"] + "/aanmelden/terug"]
+    assert env["THUISBEST_OIDC_DISCOVERY_URL"].startswith("http://keycloak:8080/realms/thuisbest/")
 
 
 def test_there_is_a_user_for_every_person_of_the_demo_network() -> None:

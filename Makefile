@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?=
 PERSON ?= coord
 
-.PHONY: run test install promtool bench lint token
+.PHONY: run test install promtool chromium bench lint token
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -38,7 +38,21 @@ promtool:
 	  $$sudo apt-get update && \
 	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; }
 
-test: install promtool
+# chromium runs the board's browser tests (tests/browser/, Playwright with axe-core): Debian's and
+# Ubuntu's `chromium` package; Playwright's own browser download is never used. Installed as root,
+# or with sudo when there is one.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; \
+	  elif command -v sudo >/dev/null; then sudo=sudo; \
+	  else echo "make: chromium is missing and installing it needs root (or sudo):" \
+	    "apt-get install chromium, or put a chromium on PATH" >&2; exit 1; fi; \
+	  command -v apt-get >/dev/null || { echo "make: chromium is missing and there is no apt-get:" \
+	    "put a chromium (or a link named chromium to Chrome) on PATH" >&2; exit 1; }; \
+	  $$sudo apt-get update && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+
+test: install promtool chromium
 	$(BIN)/python -m pytest
 
 bench: install

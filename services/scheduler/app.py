@@ -6,11 +6,19 @@ import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from prometheus_client import Gauge
 
+from services.scheduler.core.waitlist import WAIT_CODES
 from services.scheduler.usecases import Planner
-from services.scheduler.views import CapacityAccepted, Explanation, PlanView
+from services.scheduler.views import (
+    BedsView,
+    CapacityAccepted,
+    CapacityDryRun,
+    Explanation,
+    PlanView,
+    WaitingListView,
+)
 from shared.bus import subscribe
 from shared.clock import Clock, SystemClock
 from shared.events import TOPIC_CASE_EVENTS, TOPIC_DECISIONS, CaseEventV1, DecisionV1
@@ -18,12 +26,23 @@ from shared.http import ActorDep, CasePath, from_state, problems_documented
 from shared.inputs import CapacityRequest
 from shared.service import Runtime, make_app
 from shared.settings import ServiceSettings
+from shared.types import Day
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 PlannerDep = Annotated[Planner, Depends(from_state("planner"))]
 router = APIRouter()
+
+MAX_BED_DAYS = 120
+FromQuery = Annotated[
+    Day | None, Query(alias="from", description="The first night shown, YYYY-MM-DD (default: today)")
+]
+DaysQuery = Annotated[int, Query(ge=1, le=MAX_BED_DAYS, description="How many nights from `from`")]
+DryRunQuery = Annotated[
+    bool, Query(description="true: answer what the change would do (200) and change nothing")
+]
+CODES_TEXT = "\n".join(f"- `{code}`: {meaning}" for code, meaning in WAIT_CODES.items())
 
 
 @router.get(
@@ -50,16 +69,73 @@ async def explain(case: CasePath, actor: ActorDep, planner: PlannerDep) -> Expla
     return await planner.explain(case, actor)
 
 
+@router.get(
+    "/v1/beds",
+    tags=["board"],
+    summary="Beds per group and night: capacity, occupation and who is on them",
+    description=(
+        "Coordinators and MST supervisors: every group located in a region they serve, ordered by "
+        "location then group, for the nights [from, from + days) of the published plan. Each night "
+        "lists its stays (`stay`: under way, `planned`: starting after today, `timeout`); a stay's "
+        "case is shown only when the person serves the case's home region, else `case` is null (the "
+        "bed is taken, the case not revealed). Each case shown is audited."
+    ),
+    response_model=BedsView,
+    responses=problems_documented(401, 403, 422, 503),
+)
+async def get_beds(
+    actor: ActorDep, planner: PlannerDep, from_: FromQuery = None, days: DaysQuery = 56
+) -> Response:
+    beds = await planner.beds_for(actor, from_, days)
+    # Serialised once, as built: 8 weeks x 9 groups are some thousand small objects, and the
+    # response_model's check of them again would double the handler's time.
+    return Response(beds.model_dump_json(by_alias=True), media_type="application/json")
+
+
+@router.get(
+    "/v1/waiting-list",
+    tags=["board"],
+    summary="The open cases of your regions that have not started, most urgent and longest waiting first",
+    description=(
+        "Coordinators and MST supervisors: the cases whose home region they serve, waiting or planned "
+        "to start after today, crisis before urgent before normal, then by days waiting (longest "
+        "first). `code` says why a case has not started:\n" + CODES_TEXT
+    ),
+    response_model=WaitingListView,
+    responses=problems_documented(401, 403, 503),
+)
+async def get_waiting_list(actor: ActorDep, planner: PlannerDep) -> WaitingListView:
+    return await planner.waiting_list_for(actor)
+
+
 @router.post(
     "/v1/capacity",
     tags=["plan"],
     summary="A group has this many beds on nights in [from, until)",
-    description="Coordinators of the group's region only.",
+    description=(
+        "Coordinators of the group's region only. Accepted with 202; the plan follows at the next "
+        "re-plan. With `dry_run=true`: 200 with what the change would do to the published plan if "
+        "made now (the cases of your regions that would move, be cancelled, placed or restaffed, and "
+        "how many of other regions), and nothing is changed."
+    ),
     status_code=202,
-    response_model=CapacityAccepted,
-    responses=problems_documented(401, 403, 413, 415, 422, 503),
+    response_model=None,
+    responses={
+        202: {"model": CapacityAccepted, "description": "The change is accepted"},
+        200: {"model": CapacityDryRun, "description": "dry_run=true: what the change would do"},
+        **problems_documented(401, 403, 413, 415, 422, 503),
+    },
 )
-async def post_capacity(body: CapacityRequest, actor: ActorDep, planner: PlannerDep) -> CapacityAccepted:
+async def post_capacity(
+    body: CapacityRequest,
+    actor: ActorDep,
+    planner: PlannerDep,
+    response: Response,
+    dry_run: DryRunQuery = False,
+) -> CapacityAccepted | CapacityDryRun:
+    if dry_run:
+        response.status_code = 200
+        return await planner.capacity_dry_run(body, actor)
     await planner.change_capacity(body, actor)
     return CapacityAccepted(group=body.group, beds=body.beds)
 

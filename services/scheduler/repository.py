@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -38,3 +38,14 @@ class PlannerRepository:
             at,
             actor.id,
         )
+
+    async def capacity_changes(self, groups: list[str], first: date, until: date) -> list[asyncpg.Record]:
+        """The changes of `groups` that touch a night in [first, until), in the order announced."""
+        rows: list[asyncpg.Record] = await self.conn.fetch(
+            "SELECT group_id, beds, from_day, until_day, at, actor FROM capacity_changes"
+            " WHERE group_id = ANY($1::text[]) AND from_day < $3 AND until_day > $2 ORDER BY id",
+            groups,
+            first,
+            until,
+        )
+        return rows

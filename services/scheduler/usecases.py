@@ -1,10 +1,12 @@
-"""The scheduler's use cases: take a case event, change capacity, re-plan, read the plan, explain a case.
+"""The scheduler's use cases: take a case event, change capacity, re-plan, read the plan, explain a case,
+and the board's reads: beds per night, the waiting list, what a capacity change would do.
 
 One in-memory planning core (pure, `services/scheduler/core`) is changed only under a lock, and
 every change is saved with its decisions in one unit of work (snapshot, outbox and the event's
-dedupe record). Readers of the plan (and metrics) get the plan as published after the last
-committed change, so they never see a re-plan half done and are never blocked by one; an
-explanation reads the core itself and waits for a running re-plan to finish.
+dedupe record). Readers of the plan (and metrics, the beds, the waiting list, a capacity dry run)
+get the plan as published after the last committed change, so they never see a re-plan half done
+and are never blocked by one; an explanation reads the core itself and waits for a running
+re-plan to finish.
 
 Who may see what is the role table's (`shared/access.py`): a person reads the plan of the cases
 whose home region they serve (`read_plan`), and every case shown is written to the audit trail.
@@ -16,16 +18,28 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from services.scheduler.board import Published, capacity_effects, group_beds, waiting_list
 from services.scheduler.core import Scheduler, SolverConfig
+from services.scheduler.core.state import Placement
+from services.scheduler.core.waitlist import lapsing_soon, last_machtiging_start
 from services.scheduler.repository import PlannerRepository
-from services.scheduler.views import Explanation, PlanView, visible_plan
+from services.scheduler.views import (
+    BedsView,
+    CapacityChangeView,
+    CapacityDryRun,
+    Explanation,
+    GroupBeds,
+    PlanView,
+    WaitingListView,
+    visible_plan,
+)
 from shared import audit
 from shared.access import CaseScope, Gate, related, unknown_case
 from shared.actor import Actor
@@ -35,15 +49,13 @@ from shared.clock import Clock
 from shared.errors import Refused
 from shared.events import TOPIC_DECISIONS, CaseEventT, Decision
 from shared.inputs import CapacityRequest
-from shared.kinds import lapse_date
-from shared.network import Network, NetworkIndex
+from shared.network import GroupInfo, Network, NetworkIndex
 from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 CASE_EVENTS_CONSUMER = "scheduler.case-events"
 SERVICE = "scheduler"
-LAPSING_WITHIN = timedelta(days=14)  # a machtiging whose last start day is this near, unplaced: an alert
 
 
 @dataclass(frozen=True)
@@ -51,9 +63,9 @@ class Watch:
     """What the published plan says about waits and machtigingen, for the gauges (read on scrape)."""
 
     waiting_since: tuple[date, ...]  # per waiting case: the first day it could have started
-    # per open case that needs a machtiging: the last start days its machtigingen allow, and the
+    # per open case that needs a machtiging: the last start day its machtigingen allow, and the
     # start of its placement (None: not placed)
-    machtigingen: tuple[tuple[tuple[date, ...], date | None], ...]
+    machtigingen: tuple[tuple[date | None, date | None], ...]
 
     def longest_wait_days(self, today: date) -> int:
         return max((max((today - since).days, 0) for since in self.waiting_since), default=0)
@@ -61,14 +73,7 @@ class Watch:
     def lapsing_unplaced(self, today: date) -> int:
         """Cases with a machtiging whose last start day is within LAPSING_WITHIN and no placement
         starting on or before it."""
-        count = 0
-        for last_starts, start in self.machtigingen:
-            if any(
-                today <= last <= today + LAPSING_WITHIN and (start is None or start > last)
-                for last in last_starts
-            ):
-                count += 1
-        return count
+        return sum(1 for last_start, start in self.machtigingen if lapsing_soon(last_start, start, today))
 
 
 class PlannerUnit(UnitOfWork):
@@ -101,6 +106,7 @@ class Planner:
         self.home: dict[str, str]  # case -> home region, as of the published plan
         self.regions: frozenset[str]  # the home regions of those cases
         self._shown: dict[frozenset[str], tuple[PlanView, list[str]]]  # the plan per set of regions
+        self.published: Published  # the same plan for the board's reads, with its snapshot
         self._publish()
         self.last_day: date = clock.now().date()
         self.replans = Counter("thuisbest_replans", "Re-plans run", registry=registry)
@@ -134,9 +140,15 @@ class Planner:
     def unit(self) -> PlannerUnit:
         return PlannerUnit(self.pool, self.relay, SERVICE)
 
-    def _publish(self) -> None:
-        """Make the core's plan the one readers get, with each case's home region to filter it by."""
+    def _publish(self, snapshot: dict[str, Any] | None = None) -> None:
+        """Make the core's plan the one readers get, with each case's home region to filter it by;
+        `snapshot`: the core's snapshot as just saved (taken here when None)."""
         self.view = PlanView.model_validate(self.core.plan())
+        self.published = Published(
+            view=self.view,
+            snapshot=self.core.snapshot() if snapshot is None else snapshot,
+            capacity={group: dict(nights) for group, nights in self.core.capacity.items()},
+        )
         self.home = {case.id: case.home_region for case in self.core.cases.values()}
         self.regions = frozenset(self.home.values())
         self._shown = {}
@@ -149,13 +161,7 @@ class Planner:
                 if case.id in waiting and case.open and case.placement is None
             ),
             machtigingen=tuple(
-                (
-                    tuple(
-                        min(lapse_date(valid_from), valid_until - timedelta(days=max(case.stay_days - 1, 0)))
-                        for valid_from, valid_until in case.machtigingen
-                    ),
-                    case.placement.start if case.placement is not None else None,
-                )
+                (last_machtiging_start(case), case.placement.start if case.placement is not None else None)
                 for case in cases
                 if case.open and case.needs_machtiging and case.machtigingen
             ),
@@ -180,14 +186,17 @@ class Planner:
             if snapshot
             else Scheduler(self.network, config=self.config)
         )
-        self._publish()
+        self._publish(snapshot or None)
         if snapshot:
             log.info("planner state restored")
 
-    async def _commit(self, uow: PlannerUnit, decisions: list[Decision]) -> None:
-        await uow.planner.save_snapshot(self.core.snapshot())
+    async def _commit(self, uow: PlannerUnit, decisions: list[Decision]) -> dict[str, Any]:
+        """Save the core's snapshot and queue its decisions; the snapshot saved."""
+        snapshot = self.core.snapshot()
+        await uow.planner.save_snapshot(snapshot)
         for d in decisions:
             uow.publish(self.decisions_topic, d)
+        return snapshot
 
     async def _change(
         self,
@@ -205,11 +214,11 @@ class Planner:
                     decisions = apply()
                     if record is not None:
                         await record(uow)
-                    await self._commit(uow, decisions)
+                    snapshot = await self._commit(uow, decisions)
             except BaseException:
                 await self.load()
                 raise
-            self._publish()
+            self._publish(snapshot)
         for d in decisions:
             self.decisions.labels(d.type).inc()
         if self.core.needs_replan():
@@ -220,14 +229,20 @@ class Planner:
         """A case event from intake, once (a redelivered event changes nothing)."""
         return await self._change(lambda: self.core.handle(event, self.clock.now()), dedupe=event.event_id)
 
-    async def change_capacity(self, change: CapacityRequest, actor: Actor) -> list[Decision]:
-        """A group has `beds` beds on the nights in [from, until); re-plans soon after. Only a
-        coordinator of the group's region may say so (403 otherwise); an unknown group is a 422."""
+    async def _capacity_group(self, change: CapacityRequest, actor: Actor) -> GroupInfo:
+        """The group of a capacity change, when the person may change it: only a coordinator of the
+        group's region (403 otherwise); an unknown group is a 422."""
         await self.gate.role(actor, "change_capacity")
         group = self.net.groups.get(change.group)
         if group is None:
             raise Refused.one("group", f"unknown group {change.group!r}")
         await self.gate.region(actor, "change_capacity", group.region, "group")
+        return group
+
+    async def change_capacity(self, change: CapacityRequest, actor: Actor) -> list[Decision]:
+        """A group has `beds` beds on the nights in [from, until); re-plans soon after (see
+        `_capacity_group` for who may)."""
+        await self._capacity_group(change, actor)
         now = self.clock.now()
 
         async def record(uow: PlannerUnit) -> None:
@@ -250,7 +265,7 @@ class Planner:
             try:
                 decisions = await asyncio.to_thread(self.core.replan, now)
                 async with self.unit() as uow:
-                    await self._commit(uow, decisions)
+                    snapshot = await self._commit(uow, decisions)
             except BaseException as exc:
                 if isinstance(exc, Exception):
                     self.replan_failures.inc()
@@ -258,7 +273,7 @@ class Planner:
                     self.last_replan_error = f"{type(exc).__name__}: {exc}"[:300]
                 await self.load()
                 raise
-            self._publish()
+            self._publish(snapshot)
             self.last_replan_failed.set(0)
             self.last_replan_error = None
             self.replans.inc()
@@ -295,6 +310,135 @@ class Planner:
             cases |= {m.case for m in view.meetings} | {r.case for r in view.rejected}
             found = self._shown[regions] = (view, sorted(cases))
         return found
+
+    def _shows(self, actor: Actor) -> Callable[[str], bool]:
+        """Whether the person may read the plan of a case (its home region is theirs), as of the
+        published plan; a case of unknown region is nobody's."""
+        regions = self._visible_regions(actor)
+        home = self.home
+        return lambda case: home.get(case) in regions
+
+    def _visible_regions(self, actor: Actor) -> frozenset[str]:
+        return frozenset(
+            region
+            for region in set(self.net.regions) | self.regions
+            if related(actor, "read_plan", CaseScope(case=None, home_region=region))
+        )
+
+    async def _audit_reads(self, actor: Actor, cases: list[str], detail: str) -> None:
+        async with self.pool.acquire() as conn:
+            await audit.write(conn, SERVICE, actor, "read_plan", cases or [None], detail=detail)
+
+    async def beds_for(self, actor: Actor, first: date | None, days: int) -> BedsView:
+        """Per group of the person's regions (the group's region) and night in [first, first + days):
+        the beds and who is on them, as published. A case's id only when the person may read its
+        plan, else the bed shows as taken (`case: null`). 403 for a role that may not read the plan;
+        the cases shown are audited."""
+        await self.gate.role(actor, "read_plan")
+        today = self.clock.now().date()
+        first = today if first is None else first
+        regions = self._visible_regions(actor)
+        groups = sorted(
+            (info for info in self.net.groups.values() if info.region in regions),
+            key=lambda info: (info.location.id, info.id),
+        )
+        changes = await self._capacity_changes([g.id for g in groups], first, first + timedelta(days))
+        published, shows = self.published, self._shows(actor)
+        stays, capacity = published.stays(), published.capacity
+        rows: list[GroupBeds] = [
+            group_beds(
+                info,
+                capacity.get(info.id, {}),
+                stays.get(info.id, ()),
+                first,
+                days,
+                today,
+                shows,
+                changes.get(info.id, []),
+            )
+            for info in groups
+        ]
+        shown = sorted({e.case for g in rows for n in g.days for e in n.entries if e.case is not None})
+        await self._audit_reads(actor, shown, "beds")
+        return BedsView(today=today, from_=first, days=days, groups=rows)
+
+    async def _capacity_changes(
+        self, groups: list[str], first: date, until: date
+    ) -> dict[str, list[CapacityChangeView]]:
+        if not groups:
+            return {}
+        async with self.pool.acquire() as conn:
+            rows = await PlannerRepository(conn).capacity_changes(groups, first, until)
+        out: dict[str, list[CapacityChangeView]] = {}
+        for r in rows:
+            out.setdefault(r["group_id"], []).append(
+                CapacityChangeView(
+                    from_=r["from_day"],
+                    until=r["until_day"],
+                    beds=r["beds"],
+                    announced_at=r["at"],
+                    announced_by=r["actor"],
+                )
+            )
+        return out
+
+    async def waiting_list_for(self, actor: Actor) -> WaitingListView:
+        """The open cases of the person's regions that have not started (waiting, or planned to
+        start after today), most urgent and longest waiting first, as published. 403 for a role that
+        may not read the plan; the cases shown are audited."""
+        await self.gate.role(actor, "read_plan")
+        today = self.clock.now().date()
+        regions = self._visible_regions(actor)
+        cases = [c for c in self.published.open_cases().values() if c.home_region in regions]
+        entries = waiting_list(self.net, cases, today)
+        await self._audit_reads(actor, [e.case for e in entries], "waiting list")
+        return WaitingListView(today=today, entries=entries)
+
+    async def capacity_dry_run(self, change: CapacityRequest, actor: Actor) -> CapacityDryRun:
+        """What `change_capacity` would do to the published plan if made now: the change and a
+        re-plan on a copy of the planning core, off the event loop; nothing is saved, published or
+        recorded but the audit of the dry run (and of the cases shown)."""
+        await self._capacity_group(change, actor)
+        now = self.clock.now()
+        snapshot = self.published.snapshot  # the published plan: no lock, no wait for a re-plan
+        before, after = await asyncio.to_thread(self._simulate_capacity, snapshot, change, now)
+        shows = self._shows(actor)
+        effects = capacity_effects(before, after)
+        mine = [e for e in effects if shows(e.case)]
+        pending = bool(snapshot.get("dirty")) or snapshot.get("last_replan") != now.date().isoformat()
+        detail = f"dry run: {change.group}: {change.beds} beds from {change.from_} until {change.until}"
+        async with self.pool.acquire() as conn:
+            await audit.write(conn, SERVICE, actor, "change_capacity", [None], detail=detail)
+            if mine:
+                await audit.write(conn, SERVICE, actor, "read_plan", [e.case for e in mine], detail="dry run")
+        return CapacityDryRun(
+            group=change.group,
+            beds=change.beds,
+            from_=change.from_,
+            until=change.until,
+            affected=mine,
+            others=len(effects) - len(mine),
+            replan_pending=pending,
+        )
+
+    def _simulate_capacity(
+        self, snapshot: dict[str, Any], change: CapacityRequest, now: datetime
+    ) -> tuple[dict[str, Placement | None], dict[str, Placement | None]]:
+        """The open cases' placements before and after the change and a re-plan (runs in a thread,
+        on a core of its own)."""
+        copy = Scheduler.restore(self.network, snapshot, config=self.config)
+
+        def placements() -> dict[str, Placement | None]:
+            return {
+                cid: None if c.placement is None else replace(c.placement)
+                for cid, c in copy.cases.items()
+                if c.open
+            }
+
+        before = placements()
+        copy.set_capacity(change.group, change.beds, change.from_, change.until, now)
+        copy.replan(now)
+        return before, placements()
 
     async def explain(self, case: str, actor: Actor) -> Explanation:
         """Why the case is planned as it is; 404 for a case outside the person's regions, as for

@@ -1,10 +1,17 @@
-"""What the scheduler shows: the current plan and a case's explanation, as response models."""
+"""What the scheduler shows: the current plan, a case's explanation, the beds per night, the waiting
+list and what a capacity change would do, as response models."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Set
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.scheduler.core.waitlist import WaitCode
+from shared.inputs import Urgency
+from shared.types import LocalTime
 
 
 class StayView(BaseModel):
@@ -72,3 +79,151 @@ class Explanation(BaseModel):
 class CapacityAccepted(BaseModel):
     group: str
     beds: int
+
+
+# --- GET /v1/beds ------------------------------------------------------------------------------
+
+
+class BedEntry(BaseModel):
+    """One youth on a bed that night. `case` is null when the person may not read that case's plan
+    (its home region is not theirs): the bed is shown as taken, the case is not revealed."""
+
+    kind: Literal["stay", "planned", "timeout"] = Field(
+        description="stay: a placement under way (started on or before today); planned: a placement "
+        "starting after today; timeout: a time-out stay"
+    )
+    case: str | None
+
+
+class BedDay(BaseModel):
+    date: dt.date
+    capacity: int = Field(description="Beds that night, after the capacity changes announced")
+    timeout_capacity: int = Field(description="Of those, the beds kept for time-outs")
+    occupied: int = Field(description="Regular placements on a bed that night")
+    timeouts: int = Field(description="Time-out stays that night")
+    free: int = Field(description="Beds a new regular placement may still use that night (>= 0)")
+    timeout_free: int = Field(description="Beds a time-out may still use that night (>= 0)")
+    entries: list[BedEntry]
+
+
+class CapacityChangeView(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: dt.date = Field(alias="from")
+    until: dt.date = Field(description="The first night no longer changed")
+    beds: int
+    announced_at: LocalTime
+    announced_by: str
+
+
+class GroupBeds(BaseModel):
+    group: str
+    kind: str
+    location: str
+    region: str
+    beds: int = Field(description="The group's nominal beds")
+    timeout_beds: int = Field(description="The group's nominal beds kept for time-outs")
+    days: list[BedDay] = Field(description="Per night of the window, in order")
+    capacity_changes: list[CapacityChangeView] = Field(
+        description="The capacity changes of the group that overlap the window, in the order announced"
+    )
+
+
+class BedsView(BaseModel):
+    """`GET /v1/beds`: per group of the person's regions and night, its beds and who is on them."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    today: dt.date
+    from_: dt.date = Field(alias="from")
+    days: int
+    groups: list[GroupBeds]
+
+
+# --- GET /v1/waiting-list ----------------------------------------------------------------------
+
+
+class PlannedStart(BaseModel):
+    group: str
+    location: str
+    start: dt.date
+    mst_therapist: str
+    trajectbegeleider: str
+
+
+class MachtigingStatus(BaseModel):
+    needed: bool = Field(description="The kind needs a machtiging (court order)")
+    granted: bool = Field(description="At least one machtiging has been granted")
+    last_start_day: dt.date | None = Field(
+        description="The last day any machtiging allows the placement to start (three months after "
+        "valid_from, and the whole stay inside it); null without one"
+    )
+    lapsing_soon: bool = Field(
+        description="last_start_day is within 14 days and no placement starts on or before it"
+    )
+
+
+class WaitingEntry(BaseModel):
+    case: str
+    kind: str
+    urgency: Urgency
+    home_region: str
+    referrer: str
+    referred_at: LocalTime
+    earliest_start: dt.date
+    waiting_since: dt.date = Field(description="The later of the referral's day and its earliest start")
+    days_waiting: int = Field(description="Days from waiting_since to today (0 when not yet begun)")
+    state: Literal["waiting", "planned"]
+    planned: PlannedStart | None
+    expected_start: dt.date | None = Field(
+        description="The planned start, or the first day the rules allow a start (not_yet_allowed)"
+    )
+    code: WaitCode = Field(description="Why the case has not started: see the route's description")
+    reason: str = Field(description="The planner's reason in English words")
+    start_limit: dt.date | None = Field(
+        description="The last day a start is allowed (machtiging lapse or end, or the youth's age); "
+        "null when no start can be allowed any more"
+    )
+    machtiging: MachtigingStatus
+
+
+class WaitingListView(BaseModel):
+    """`GET /v1/waiting-list`: the open cases of the person's regions that have not started,
+    crisis before urgent before normal, then the longest waiting first."""
+
+    today: dt.date
+    entries: list[WaitingEntry]
+
+
+# --- POST /v1/capacity?dry_run=true ------------------------------------------------------------
+
+
+class PlacementBrief(BaseModel):
+    group: str
+    start: dt.date
+    end: dt.date
+    mst_therapist: str
+    trajectbegeleider: str
+
+
+class CapacityEffect(BaseModel):
+    case: str
+    change: Literal["moved", "cancelled", "new", "restaffed"]
+    before: PlacementBrief | None
+    after: PlacementBrief | None
+
+
+class CapacityDryRun(BaseModel):
+    """What a capacity change would do to the published plan if it were made now (nothing is changed)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    group: str
+    beds: int
+    from_: dt.date = Field(alias="from")
+    until: dt.date
+    affected: list[CapacityEffect] = Field(description="The cases of the person's regions that would change")
+    others: int = Field(description="How many cases of other regions would change (not named)")
+    replan_pending: bool = Field(
+        description="The published plan was itself due a re-plan: some changes may come from that"
+    )

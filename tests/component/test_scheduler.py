@@ -375,6 +375,11 @@ async def test_the_contracts_document_bodies_problems_and_event_schemas(
                 Probe("post", "/v1/capacity", 422, {}),
                 Probe("get", "/v1/plan", 200),
                 Probe("get", "/v1/cases/c-404/explanation", 404),
+                Probe("get", "/v1/beds?from=2026-03-02&days=7", 200),
+                Probe("get", "/v1/beds?days=0", 422),
+                Probe("get", "/v1/waiting-list", 200),
+                Probe("post", "/v1/capacity?dry_run=true", 200, capacity),
+                Probe("post", "/v1/capacity?dry_run=true", 422, capacity | {"group": "nope"}),
             ],
             bodies={("post", "/v1/capacity"): CapacityRequest},
         )

@@ -706,6 +706,7 @@ class Scheduler:
     ) -> str | None:
         """Set the case's waiting reason; return an explanation when it must be published anew."""
         kind = case.spec.group_kind
+        found: tuple[int, str] | None = None
         if not ci.allowed.any():
             code, reason = describe_window(case, now.date(), horizon_end)
             expected = None
@@ -730,7 +731,7 @@ class Scheduler:
             if found is not None:
                 reason = f"no {kind} bed with a free therapist and a startgesprek slot yet"
         old = case.waiting
-        case.waiting = Waiting(reason, expected, code)
+        case.waiting = Waiting(reason, expected, code, staff_or_slot=found is not None)
         text = f"Waiting: {reason}."
         case.explanation = text
         if old is not None and old.code == code and old.expected_start == expected and case.placement is None:

@@ -49,6 +49,9 @@ class Waiting:
     reason: str
     expected_start: date | None = None
     code: str = ""  # what kind of wait; a new CaseWaitlisted is published only when it or the date changes
+    # A bed in reach was free, but no therapist, trajectbegeleider or startgesprek slot with it
+    # (see `waitlist.wait_code`; the published CaseWaitlisted does not carry it).
+    staff_or_slot: bool = False
 
 
 @dataclass

@@ -1,0 +1,247 @@
+"""What the board shows, computed from the published plan (pure): beds per group and night, the
+waiting list, and the difference a capacity change would make.
+
+Nothing here reads the live planning core: the inputs are the plan as published (`PlanView`), the
+capacity per night and private copies of the open cases as of the same publish (see
+`Published`), so that a re-plan running meanwhile is neither waited for nor seen half done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Literal
+
+from services.scheduler.core.state import URGENCY_RANK, Case, Placement, case_from_json
+from services.scheduler.core.waitlist import lapsing_soon, last_machtiging_start, start_limit, wait_code
+from services.scheduler.views import (
+    BedDay,
+    BedEntry,
+    CapacityChangeView,
+    CapacityEffect,
+    GroupBeds,
+    MachtigingStatus,
+    PlacementBrief,
+    PlannedStart,
+    PlanView,
+    WaitingEntry,
+)
+from shared.network import GroupInfo, NetworkIndex
+
+EntryKind = Literal["stay", "planned", "timeout"]
+ENTRY_ORDER: dict[str, int] = {"stay": 0, "planned": 1, "timeout": 2}
+Change = Literal["moved", "cancelled", "new", "restaffed"]
+
+
+@dataclass(frozen=True)
+class BedStay:
+    """A stay on a group as published: a bed on the nights [start, end)."""
+
+    case: str
+    regular: bool  # a placement; else a time-out
+    start: date
+    end: date
+
+
+@dataclass
+class Published:
+    """What one publish of the plan holds for the board, built lazily from that publish's snapshot
+    (`Planner._publish`); never changed after, so readers need no lock."""
+
+    view: PlanView
+    snapshot: dict[str, Any]
+    capacity: dict[str, dict[int, int]]  # group -> day ordinal -> beds (the announced changes)
+    _stays: dict[str, list[BedStay]] | None = field(default=None, repr=False)
+    _open: dict[str, Case] | None = field(default=None, repr=False)
+
+    def stays(self) -> dict[str, list[BedStay]]:
+        """The plan's stays per group."""
+        if self._stays is None:
+            stays: dict[str, list[BedStay]] = {}
+            for s in self.view.stays:
+                stay = BedStay(
+                    s.case, s.type == "placement", date.fromisoformat(s.start), date.fromisoformat(s.end)
+                )
+                stays.setdefault(s.group, []).append(stay)
+            self._stays = stays
+        return self._stays
+
+    def open_cases(self) -> dict[str, Case]:
+        """Private copies of the open cases (their placement and wait as published)."""
+        if self._open is None:
+            self._open = {
+                raw["id"]: case_from_json(raw)
+                for raw in self.snapshot.get("cases", [])
+                if raw.get("status", "open") == "open"
+            }
+        return self._open
+
+
+# --- beds per group and night -------------------------------------------------------------------
+
+
+def group_beds(
+    info: GroupInfo,
+    capacity: Mapping[int, int],
+    stays: Iterable[BedStay],
+    first: date,
+    days: int,
+    today: date,
+    shown: Callable[[str], bool],
+    changes: list[CapacityChangeView],
+) -> GroupBeds:
+    """One group's nights in [first, first + days): capacity, occupation and who is on the beds
+    (`shown(case)`: whether the case id may be shown; else the entry's case is null)."""
+    g = info.group
+    last = first + timedelta(days)
+    entries: list[tuple[BedStay, BedEntry]] = []
+    for s in stays:
+        if s.start < last and s.end > first:
+            kind: EntryKind = "timeout" if not s.regular else "stay" if s.start <= today else "planned"
+            entries.append((s, BedEntry(kind=kind, case=s.case if shown(s.case) else None)))
+    entries.sort(key=lambda e: (ENTRY_ORDER[e[1].kind], e[0].start, e[0].end, e[1].case or ""))
+    on: list[list[BedEntry]] = [[] for _ in range(days)]
+    regular, timeouts = [0] * days, [0] * days
+    for s, entry in entries:
+        counts = timeouts if entry.kind == "timeout" else regular
+        for i in range(max((s.start - first).days, 0), min((s.end - first).days, days)):
+            on[i].append(entry)
+            counts[i] += 1
+    nights = []
+    for i in range(days):
+        day = first + timedelta(i)
+        beds = capacity.get(day.toordinal(), g.beds)
+        kept = min(g.timeout_beds, beds)
+        nights.append(
+            BedDay(
+                date=day,
+                capacity=beds,
+                timeout_capacity=kept,
+                occupied=regular[i],
+                timeouts=timeouts[i],
+                free=max(0, min(beds - kept - regular[i], beds - regular[i] - timeouts[i])),
+                timeout_free=max(0, beds - regular[i] - timeouts[i]),
+                entries=on[i],
+            )
+        )
+    return GroupBeds(
+        group=g.id,
+        kind=g.kind,
+        location=info.location.id,
+        region=info.region,
+        beds=g.beds,
+        timeout_beds=g.timeout_beds,
+        days=nights,
+        capacity_changes=changes,
+    )
+
+
+# --- the waiting list ---------------------------------------------------------------------------
+
+
+def not_started(case: Case, today: date) -> bool:
+    """Open, and no placement started on or before today (waiting, or planned to start later)."""
+    return case.open and (case.placement is None or case.placement.start > today)
+
+
+def waiting_entry(net: NetworkIndex, case: Case, today: date) -> WaitingEntry:
+    """A case of the waiting list as of `today` (see `not_started`)."""
+    p = case.placement
+    since = max(case.referred_at.date(), case.earliest_start)
+    last_start = last_machtiging_start(case) if case.needs_machtiging else None
+    planned = None
+    if p is not None:
+        planned = PlannedStart(
+            group=p.group,
+            location=net.groups[p.group].location.id,
+            start=p.start,
+            mst_therapist=p.therapist,
+            trajectbegeleider=p.trajectbegeleider,
+        )
+        reason = f"expected start {p.start} on {p.group}"
+        expected: date | None = p.start
+    elif case.waiting is not None:
+        reason, expected = case.waiting.reason, case.waiting.expected_start
+    else:
+        reason, expected = "not planned yet: waiting for the next re-plan", None
+    return WaitingEntry(
+        case=case.id,
+        kind=case.kind,
+        urgency=case.urgency,
+        home_region=case.home_region,
+        referrer=case.referrer,
+        referred_at=case.referred_at,
+        earliest_start=case.earliest_start,
+        waiting_since=since,
+        days_waiting=max((today - since).days, 0),
+        state="waiting" if p is None else "planned",
+        planned=planned,
+        expected_start=expected,
+        code=wait_code(case),
+        reason=reason,
+        start_limit=start_limit(case, today),
+        machtiging=MachtigingStatus(
+            needed=case.needs_machtiging,
+            granted=bool(case.machtigingen),
+            last_start_day=last_start,
+            lapsing_soon=case.needs_machtiging
+            and lapsing_soon(last_start, p.start if p is not None else None, today),
+        ),
+    )
+
+
+def waiting_list(net: NetworkIndex, cases: Iterable[Case], today: date) -> list[WaitingEntry]:
+    """The entries of `cases` that have not started, crisis before urgent before normal, then the
+    longest waiting first (then the earliest referred)."""
+    found = [(case, waiting_entry(net, case, today)) for case in cases if not_started(case, today)]
+    found.sort(
+        key=lambda item: (
+            URGENCY_RANK.get(item[0].urgency, len(URGENCY_RANK)),
+            -item[1].days_waiting,
+            item[0].referred_at,
+            item[0].id,
+        )
+    )
+    return [entry for _, entry in found]
+
+
+# --- what a capacity change would do ------------------------------------------------------------
+
+
+def brief(p: Placement | None) -> PlacementBrief | None:
+    if p is None:
+        return None
+    return PlacementBrief(
+        group=p.group,
+        start=p.start,
+        end=p.end,
+        mst_therapist=p.therapist,
+        trajectbegeleider=p.trajectbegeleider,
+    )
+
+
+def change_of(before: Placement | None, after: Placement | None) -> Change | None:
+    """How a case's placement changed between two plans; None when it did not."""
+    if before is None:
+        return None if after is None else "new"
+    if after is None:
+        return "cancelled"
+    if (before.group, before.start, before.end) != (after.group, after.start, after.end):
+        return "moved"
+    if (before.therapist, before.trajectbegeleider) != (after.therapist, after.trajectbegeleider):
+        return "restaffed"
+    return None
+
+
+def capacity_effects(
+    before: Mapping[str, Placement | None], after: Mapping[str, Placement | None]
+) -> list[CapacityEffect]:
+    """Every case whose placement differs between the two plans, by case id."""
+    out = []
+    for case in sorted(set(before) | set(after)):
+        b, a = before.get(case), after.get(case)
+        change = change_of(b, a)
+        if change is not None:
+            out.append(CapacityEffect(case=case, change=change, before=brief(b), after=brief(a)))
+    return out

@@ -45,6 +45,11 @@ class KindSpec:
     needs_mst_therapist: bool
     needs_trajectbegeleider: bool
     timeout: TimeoutRule
+    # How pages and mail name the kind, per language ("nl", "en"); the name when a language is missing.
+    titles: tuple[tuple[str, str], ...] = ()
+
+    def title(self, language: str) -> str:
+        return dict(self.titles).get(language) or self.name
 
     def __post_init__(self) -> None:
         if not self.min_age <= self.max_age:
@@ -100,6 +105,7 @@ KIND_TABLE: tuple[KindSpec, ...] = (
         needs_mst_therapist=True,
         needs_trajectbegeleider=True,
         timeout=TimeoutRule.CLOSED_GROUP,
+        titles=(("nl", "ThuisBest (gesloten)"), ("en", "ThuisBest (closed)")),
     ),
     KindSpec(
         name="thuisbest_open",
@@ -113,6 +119,7 @@ KIND_TABLE: tuple[KindSpec, ...] = (
         needs_mst_therapist=True,
         needs_trajectbegeleider=True,
         timeout=TimeoutRule.INFORMAL_NETWORK,
+        titles=(("nl", "ThuisBest (open)"), ("en", "ThuisBest (open)")),
     ),
 )
 

@@ -524,7 +524,7 @@ def create_app(
         return {
             "regions": [(r.code, r.name) for r in net.network.regions if v.actor.serves(r.code)],
             "referrers": referrers,
-            "kinds": [(k, say(texts.KIND.get(k, k))) for k in KINDS],
+            "kinds": [(name, spec.title(v.language)) for name, spec in KINDS.items()],
             "urgencies": [(u, say(text)) for u, text in texts.URGENCY.items()],
         }
 

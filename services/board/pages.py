@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from services.board import i18n, texts
+from shared.kinds import KINDS
 from shared.network import NetworkIndex
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -83,7 +84,7 @@ class Pages:
             region=lambda code: net.regions[code].name if code in net.regions else str(code or ""),
             status=words(texts.STATUS),
             urgency=words(texts.URGENCY),
-            kind=words(texts.KIND),
+            kind=lambda name: KINDS[name].title(language) if name in KINDS else str(name or ""),
             group_kind=words(texts.GROUP_KIND),
             role=words(texts.ROLE),
             event=words(texts.EVENT),

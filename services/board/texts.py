@@ -21,7 +21,6 @@ STATUS = {
 }
 URGENCY = {"normal": N_("normal"), "urgent": N_("urgent"), "crisis": N_("crisis")}
 URGENCY_RANK = {"crisis": 0, "urgent": 1, "normal": 2}
-KIND = {"thuisbest": N_("ThuisBest (closed)"), "thuisbest_open": N_("ThuisBest (open)")}
 GROUP_KIND = {"closed": N_("closed"), "open": N_("open")}
 ROLE = {
     "coordinator": N_("placement coordinator"),
@@ -101,11 +100,19 @@ def waiting_words(
         return gettext("A bed is free, but no MST therapist with room or no startgesprek slot yet"), gettext(
             "Ask the MST supervisor for a therapist with room"
         )
+    if code == "machtiging_lapsed":
+        return gettext("The machtiging no longer allows a start"), gettext(
+            "A new machtiging is needed: ask the referrer"
+        )
+    if code == "too_old":
+        return gettext("Too old for this form of care before a start is possible"), gettext(
+            "Look for another form of care with the referrer"
+        )
     if code == "no_bed":
         return gettext("No {kind} bed in reach in the coming months").format(kind=kind), gettext(
             "Announce extra capacity or ask another region for a bed"
         )
-    return gettext("Waits for the next plan"), gettext("No step needed: the scheduler plans it shortly")
+    return gettext("New: waits for the first plan"), gettext("No step needed: the scheduler plans it shortly")
 
 
 def _group_kind(entry: dict[str, Any]) -> str:

@@ -65,7 +65,7 @@ def test_why_a_case_waits_and_what_would_help_in_dutch() -> None:
     assert "open bed" in why
     planned = {"code": "planned", "kind": "thuisbest", "planned": {"start": "2027-01-04"}}
     assert "4 jan" in waiting_words(planned, NL, nl_day)[0]
-    for code in ("not_yet_allowed", "no_staff_or_slot", "something_new"):
+    for code in ("not_yet_allowed", "no_staff_or_slot", "machtiging_lapsed", "too_old", "not_planned_yet"):
         why, step = waiting_words({"code": code, "kind": "thuisbest"}, NL, nl_day)
         assert why and step and "{" not in why + step
 

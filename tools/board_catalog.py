@@ -66,7 +66,9 @@ def update(language: str, template: Catalog) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--check", action="store_true", help="report only; exit 1 when Dutch is missing")
     args = parser.parse_args(argv)
     template = extracted()

@@ -301,10 +301,14 @@ def first_coordinator(net: Network) -> Person | None:
     return next((p for p in coordinators if p.id == "coord"), coordinators[0] if coordinators else None)
 
 
-def print_signin(net: Network, trust: EmbeddedTrust, data_dir: Path, board_url: str, network_arg: str | None) -> None:
+def print_signin(
+    net: Network, trust: EmbeddedTrust, data_dir: Path, board_url: str, network_arg: str | None
+) -> None:
     """The board's one-time sign-in link for one coordinator, and how to get one for anybody else."""
     person = first_coordinator(net)
-    how = f"thuisbest login PERSON --data-dir {data_dir}" + (f" --network {network_arg}" if network_arg else "")
+    how = f"thuisbest login PERSON --data-dir {data_dir}" + (
+        f" --network {network_arg}" if network_arg else ""
+    )
     if person is None:
         print(f"  board      {board_url}  (sign in: {how})")
         return

@@ -274,7 +274,9 @@ def create_app(
         except Unauthenticated:
             await store().end(session)
             raise SignInFirst(local_path(str(request.url.path))) from None
-        return Visit(session, person, Actor.of(person), language_of(request, session), token, request.url.path)
+        return Visit(
+            session, person, Actor.of(person), language_of(request, session), token, request.url.path
+        )
 
     app.state.visit = visit
 
@@ -287,7 +289,9 @@ def create_app(
         fields = {k: str(value) for k, value in form.items() if isinstance(value, str)}
         offered = fields.pop("csrf", None) or request.headers.get("x-csrf-token")
         if not v.session.csrf_ok(offered):
-            raise BackendError("board", 403, [Problem("csrf", "the form is out of date: open the page again")])
+            raise BackendError(
+                "board", 403, [Problem("csrf", "the form is out of date: open the page again")]
+            )
         return fields
 
     def render(v: Visit | None, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -433,7 +437,9 @@ def create_app(
                 raise BackendError("board", 403, [Problem("csrf", "the form is out of date")])
             await store().set_language(session, language)
         answer = RedirectResponse(back, status_code=303)
-        answer.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 86400, samesite="lax", secure=secure_cookies)
+        answer.set_cookie(
+            LANGUAGE_COOKIE, language, max_age=365 * 86400, samesite="lax", secure=secure_cookies
+        )
         return answer
 
     # --- pages --------------------------------------------------------------------------------
@@ -444,7 +450,9 @@ def create_app(
             first = week_start(date.fromisoformat(vanaf)) if vanaf else week_start(clock.now().date())
         except ValueError:
             first = week_start(clock.now().date())
-        data = await backend.get("scheduler", "/v1/beds", v.token, **{"from": first.isoformat()}, days=7 * BED_WEEKS)
+        data = await backend.get(
+            "scheduler", "/v1/beds", v.token, **{"from": first.isoformat()}, days=7 * BED_WEEKS
+        )
         groups = data.get("groups", []) if isinstance(data, dict) else data
         today = clock.now().date().isoformat()
         for group in groups:
@@ -519,7 +527,8 @@ def create_app(
         referrers = [
             (p.id, net.person_name(p.id))
             for p in net.by_role["referrer"]
-            if (v.actor.role != "referrer" or p.id == v.person.id) and any(v.actor.serves(r) for r in p.regions)
+            if (v.actor.role != "referrer" or p.id == v.person.id)
+            and any(v.actor.serves(r) for r in p.regions)
         ]
         return {
             "regions": [(r.code, r.name) for r in net.network.regions if v.actor.serves(r.code)],
@@ -577,7 +586,9 @@ def create_app(
     async def capacity(v: VisitDep) -> HTMLResponse:
         today = clock.now().date()
         values = {"from": today.isoformat(), "until": (today + timedelta(days=7)).isoformat()}
-        return render(v, "capacity.html", groups_options=capacity_groups(v), values=values, errors={}, preview=None)
+        return render(
+            v, "capacity.html", groups_options=capacity_groups(v), values=values, errors={}, preview=None
+        )
 
     def capacity_body(form: dict[str, str]) -> dict[str, Any]:
         beds_text = form.get("beds", "").strip()
@@ -603,11 +614,25 @@ def create_app(
                 raise
             errors = errors_by_field(exc, {"group", "beds", "from", "until"})
             options = capacity_groups(v)
-            return render(v, "capacity.html", exc.status, groups_options=options, values=form, errors=errors, preview=None)
+            return render(
+                v,
+                "capacity.html",
+                exc.status,
+                groups_options=options,
+                values=form,
+                errors=errors,
+                preview=None,
+            )
         if confirmed:
             return RedirectResponse(f"/bedden?vanaf={body['from']}&gedaan=capacity", status_code=303)
         return render(
-            v, "capacity.html", groups_options=capacity_groups(v), values=form, errors={}, preview=preview, body=body
+            v,
+            "capacity.html",
+            groups_options=capacity_groups(v),
+            values=form,
+            errors={},
+            preview=preview,
+            body=body,
         )
 
     @router.get("/live")

@@ -80,7 +80,9 @@ class Backend:
                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             )
         except httpx.HTTPError as exc:
-            raise BackendError(service, 503, [Problem("service", f"{service} not reachable ({exc})")]) from exc
+            raise BackendError(
+                service, 503, [Problem("service", f"{service} not reachable ({exc})")]
+            ) from exc
         if answer.status_code >= 400:
             raise BackendError(service, answer.status_code, _problems(answer))
         return answer.json() if answer.content else None

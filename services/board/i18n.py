@@ -80,7 +80,7 @@ def _plain(text: str) -> str:
 
 
 def day(value: date | str | None, language: str) -> str:
-    """"ma 7 dec" (nl), "Mon 7 Dec" (en); with the year when it is not this year's."""
+    """ "ma 7 dec" (nl), "Mon 7 Dec" (en); with the year when it is not this year's."""
     if value is None or value == "":
         return ""
     d = date.fromisoformat(value[:10]) if isinstance(value, str) else value
@@ -89,7 +89,7 @@ def day(value: date | str | None, language: str) -> str:
 
 
 def day_long(value: date | str | None, language: str) -> str:
-    """"maandag 7 december 2026"."""
+    """ "maandag 7 december 2026"."""
     if value is None or value == "":
         return ""
     d = date.fromisoformat(value[:10]) if isinstance(value, str) else value
@@ -97,7 +97,7 @@ def day_long(value: date | str | None, language: str) -> str:
 
 
 def moment(value: datetime | str | None, language: str) -> str:
-    """"ma 7 dec 13:30"."""
+    """ "ma 7 dec 13:30"."""
     if value is None or value == "":
         return ""
     dt = datetime.fromisoformat(value) if isinstance(value, str) else value

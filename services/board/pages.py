@@ -38,7 +38,9 @@ def namer(net: NetworkIndex) -> Callable[[str, Callable[[str], str]], str]:
     names = {p: net.person_name(p) for p in net.people} | {g: net.group_name(g) for g in net.groups}
     if not names:
         return lambda text, day: ISO_DAY.sub(lambda m: day(m.group(0)), text)
-    ids = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")(?![\w-])")
+    ids = re.compile(
+        r"(?<![\w-])(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")(?![\w-])"
+    )
 
     def named(text: str, day: Callable[[str], str]) -> str:
         return ISO_DAY.sub(lambda m: day(m.group(0)), ids.sub(lambda m: names[m.group(1)], text))

@@ -104,7 +104,9 @@ class OidcSignin:
 
     def __init__(self, settings: ServiceSettings, store: SessionStore, board_url: str) -> None:
         if not settings.auth_issuer or not settings.oidc_client_id:
-            raise ValueError("OpenID Connect sign-in needs THUISBEST_AUTH_ISSUER and THUISBEST_OIDC_CLIENT_ID")
+            raise ValueError(
+                "OpenID Connect sign-in needs THUISBEST_AUTH_ISSUER and THUISBEST_OIDC_CLIENT_ID"
+            )
         self.settings, self.store = settings, store
         self.redirect_uri = board_url.rstrip("/") + CALLBACK_PATH
         self.verifier = TokenVerifier(settings)
@@ -158,7 +160,9 @@ class OidcSignin:
                     provider.token_endpoint, code=code, code_verifier=pending.code_verifier
                 )
             except Exception as exc:  # noqa: BLE001 (any refusal of the provider: sign in again)
-                raise Unauthenticated.one("code", f"the identity provider refused the sign-in ({exc})") from exc
+                raise Unauthenticated.one(
+                    "code", f"the identity provider refused the sign-in ({exc})"
+                ) from exc
         person = await self._person(str(token["access_token"]))
         return person, dict(token), pending.return_to
 
@@ -166,7 +170,9 @@ class OidcSignin:
         try:
             claims = await self.verifier.verify(access_token)
         except Exception as exc:  # noqa: BLE001
-            raise Unauthenticated.one("access_token", f"the provider's token is not valid here ({exc})") from exc
+            raise Unauthenticated.one(
+                "access_token", f"the provider's token is not valid here ({exc})"
+            ) from exc
         person = claims.get(self.settings.auth_person_claim)
         if not isinstance(person, str):
             raise Unauthenticated.one("access_token", "the provider's token names no person")

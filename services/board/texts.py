@@ -118,4 +118,3 @@ def waiting_words(
 def _group_kind(entry: dict[str, Any]) -> str:
     spec = KINDS.get(str(entry.get("kind")))
     return spec.group_kind if spec is not None else "closed"
-

@@ -25,6 +25,9 @@ from axe_playwright_python.async_playwright import Axe
 from axe_playwright_python.base import AxeResults
 from playwright.async_api import Browser, Page, Playwright, ViewportSize, async_playwright
 
+# The whole stack as processes (the board's tests drive it): the integration tests' fixtures.
+from tests.integration.conftest import kafka_bootstrap, start_stack  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[2]
 # The screenshots the README shows, written with THUISBEST_SCREENSHOTS=1.
 SCREENSHOT_DIR = ROOT / "docs" / "board"

@@ -19,17 +19,18 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import assert_accessible, screenshot
-from tests.integration.conftest import kafka_bootstrap, start_stack  # noqa: F401 (fixtures)
+from tests.integration.conftest import StartStack
 from tools.cli import ServiceProcesses, signin_link
 from tools.trust import EmbeddedTrust
-
 
 LOADS: dict[str, float] = {}  # page -> seconds to load, printed at the end
 AXE: dict[str, str] = {}  # page -> axe-core's findings in short
 
 
 @pytest.fixture(scope="module")
-def stack(start_stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServiceProcesses, EmbeddedTrust]]:  # type: ignore[no-untyped-def]  # noqa: F811
+def stack(
+    start_stack: StartStack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServiceProcesses, EmbeddedTrust]]:
     with start_stack(tmp_path_factory.mktemp("board"), "br") as running:
         yield running
 
@@ -106,7 +107,7 @@ async def test_a_coordinator_works_from_the_board_alone(
 
     # An alert: the referral's notice to the coordinators, acknowledged from the board.
     await visit(page, f"{board}/meldingen", "meldingen")
-    button = page.get_by_role("button", name=f"Bevestigen: ").filter(has_text="Bevestigen").first
+    button = page.get_by_role("button", name="Bevestigen: ").filter(has_text="Bevestigen").first
     await expect(button).to_be_visible(timeout=15_000)
     before = await page.get_by_role("button", name="Bevestigen").count()
     await button.click()
@@ -119,7 +120,9 @@ async def test_a_coordinator_works_from_the_board_alone(
     await discharge.get_by_label("Ontslagdatum").fill((start + timedelta(days=21)).isoformat())
     await discharge.get_by_role("button").click()
     await expect(page.get_by_role("status")).to_contain_text("Vastgelegd")
-    await expect(page.get_by_role("table", name="Wat voor deze casus is gemeld")).to_contain_text("Ontslag gemeld")
+    await expect(page.get_by_role("table", name="Wat voor deze casus is gemeld")).to_contain_text(
+        "Ontslag gemeld"
+    )
 
     # A capacity cut: first what it would move, nothing changed until confirmed.
     await visit(page, f"{board}/capaciteit", "capaciteit")
@@ -142,7 +145,9 @@ async def test_a_coordinator_works_from_the_board_alone(
     print("axe-core (WCAG 2.1 AA):", "; ".join(f"{name}: {found}" for name, found in AXE.items()))
 
 
-async def test_the_board_works_by_keyboard_alone(page: Page, stack: tuple[ServiceProcesses, EmbeddedTrust]) -> None:
+async def test_the_board_works_by_keyboard_alone(
+    page: Page, stack: tuple[ServiceProcesses, EmbeddedTrust]
+) -> None:
     services, trust = stack
     board = services.url("board")
     await page.goto(signin_link(trust.issuer, "coord", board))

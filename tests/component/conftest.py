@@ -25,9 +25,9 @@ from faststream.kafka.annotations import KafkaMessage
 
 from shared.clock import VirtualClock
 from shared.events import ReferralRegistered
+from shared.issuer import ISSUER, Issuer
 from shared.kinds import eligible_window, kind_spec
 from shared.settings import ServiceSettings
-from shared.issuer import ISSUER, Issuer
 
 SAMPLE_NETWORK = Path(__file__).resolve().parents[2] / "shared" / "data" / "demo-network.json"
 

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tools.cli import ServiceProcesses
 from shared.issuer import Issuer
+from tools.cli import ServiceProcesses
 
 if TYPE_CHECKING:
     from tests.integration.conftest import StartStack

@@ -23,8 +23,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from shared.events import ALL_TOPICS
-from tools.cli import SERVICES, ServiceProcesses
 from shared.issuer import Issuer
+from tools.cli import SERVICES, ServiceProcesses
 
 if TYPE_CHECKING:
     from tests.integration.conftest import StartStack

@@ -22,10 +22,10 @@ import jwt
 import psutil
 import pytest
 
+from shared.issuer import ISSUER, KEY_FILE
 from shared.settings import DEMO_NETWORK
 from tools.cli import SERVICES
 from tools.embedded import free_port
-from shared.issuer import ISSUER, KEY_FILE
 from tools.latency import sample_referral
 from tools.scenario import load_scenario
 from tools.trust import AUTH_DIR, IDENTITY_KEYS, POSTGRES_PASSWORD, SECRETS_DIR, WEBHOOK_SECRET

@@ -37,9 +37,7 @@ EXPECTED = {
     "read_plan": {"coord", "sup0"},
     "change_capacity": {"coord"},
     "refer": {"coord", "sup0", "ref-ZL", "ref-ZL-gi"},
-    "read_own_alerts": {
-        p.id for p in NET.network.people if p.role not in ("ops", "privacy_officer")
-    },
+    "read_own_alerts": {p.id for p in NET.network.people if p.role not in ("ops", "privacy_officer")},
     "dead_letters": {"ops"},
     "read_audit": {"privacy"},
     "read_metrics": {"ops"},

@@ -13,9 +13,9 @@ import pytest
 
 from shared.auth import Authenticator, AuthNotConfigured
 from shared.errors import Forbidden, Unauthenticated
+from shared.issuer import ISSUER, Issuer
 from shared.network import NetworkIndex, load_network
 from shared.settings import DEMO_NETWORK, ServiceSettings
-from shared.issuer import ISSUER, Issuer
 
 NET = NetworkIndex(load_network(DEMO_NETWORK))
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import jwt
 import pytest
 
+from shared.issuer import AUDIENCE, ISSUER
 from shared.network import Network
 from shared.settings import DEMO_NETWORK
 from tools.cli import first_coordinator, main
-from shared.issuer import AUDIENCE, ISSUER
 from tools.latency import main as latency_main
 from tools.scenario import load_scenario
 from tools.trust import EmbeddedTrust

@@ -44,8 +44,8 @@ from shared.events import (
     StartgesprekPlanned,
     TimeoutRequested,
 )
-from shared.settings import DEMO_NETWORK, ServiceSettings
 from shared.issuer import ISSUER, Issuer
+from shared.settings import DEMO_NETWORK, ServiceSettings
 
 NOW = datetime(2026, 3, 2, 10, 0)
 CASES = ["c-1", "boom-1", "invalid-1"]  # the fakes fail for good on "boom" (database) and "invalid"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from shared.auth import TokenVerifier
+from shared.issuer import ISSUER
 from shared.settings import ServiceSettings
 from tools.embedded import scram_verifier
-from shared.issuer import ISSUER
 from tools.trust import (
     AUTH_DIR,
     IDENTITY_KEYS,

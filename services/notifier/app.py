@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
@@ -38,6 +38,7 @@ from services.notifier.usecases import (
     DeadLetterView,
     NotificationView,
     Notifier,
+    OwnAlertView,
     Requeued,
 )
 from shared.aio import within
@@ -50,6 +51,7 @@ from shared.service import DEFAULT_PORTS, Runtime, make_app
 from shared.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+BOARD_PORT = 8080  # the board's port when the settings name no board_url
 log = logging.getLogger(__name__)
 WEAK_SECRET_PREFIX = "change-me"
 # A page that carries a link's token in its URL: not cached, and not sent on as a Referer.
@@ -126,6 +128,29 @@ async def list_notifications(
     case: CaseQuery, actor: ActorDep, notifier: NotifierDep
 ) -> list[NotificationView]:
     return await notifier.notifications_of(case, actor)
+
+
+@router.get(
+    "/v1/alerts/mine",
+    tags=["notifications"],
+    summary="My alerts: the open alerts and escalations sent to me",
+    description=(
+        "For everyone who gets alerts (`read_own_alerts`): the signed-in person's own alerts, sent or"
+        " escalated to them and not acknowledged; with `all=true` also those acknowledged in the last"
+        " 14 days. Open first, urgent first, then the most escalated, then the newest. Acknowledge"
+        " one with `POST /v1/notifications/{id}/ack`."
+    ),
+    response_model=list[OwnAlertView],
+    responses=problems_documented(401, 403, 422, 503),
+)
+async def my_alerts(
+    actor: ActorDep,
+    notifier: NotifierDep,
+    include_acknowledged: Annotated[
+        bool, Query(alias="all", description="Also the alerts acknowledged in the last 14 days")
+    ] = False,
+) -> list[OwnAlertView]:
+    return await notifier.own_alerts(actor, include_acknowledged=include_acknowledged)
 
 
 @router.post(
@@ -232,6 +257,8 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
     clock = clock or SystemClock()
     rt = Runtime("notifier", settings, MIGRATIONS)
     intake_url = settings.intake_url or f"http://{settings.http_host}:{DEFAULT_PORTS['intake']}"
+    # Mail links to the board's pages of a case and of the reader's alerts.
+    board_url = settings.board_url or f"http://{settings.http_host}:{BOARD_PORT}"
     # A bad rules file stops the start.
     engine = NotificationEngine(rt.network, load_rules(settings.rules_file), intake_url=intake_url)
     metrics = NotifierMetrics(rt.registry)
@@ -255,6 +282,8 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
             channels_for(settings),
             address_of=address_book(rt.network),
             base_url=settings.base_url or f"http://{settings.http_host}:{settings.http_port or 8083}",
+            board_url=board_url,
+            index=rt.index,
             organizer=parseaddr(settings.mail_from)[1] or settings.mail_from,
             retry=RetryPolicy(),
             metrics=metrics,

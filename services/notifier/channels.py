@@ -31,11 +31,21 @@ from typing import Protocol
 import httpx
 
 from shared.clock import AMSTERDAM
-from shared.network import Network
+from shared.network import Network, NetworkIndex
 from shared.types import fmt_local
 
 from .engine import Notice
 from .ical import build_invitation
+from .texts import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    Language,
+    Wording,
+    footer,
+    ical_description,
+    ical_summary,
+    urgent_prefix,
+)
 
 SIGNATURE_HEADER = "X-ThuisBest-Signature"
 SIGNATURE_TOLERANCE_SECONDS = 300  # a receiver refuses a signature timestamp further off than this
@@ -67,9 +77,15 @@ class Message:
     text: str
     urgent: bool
     ack_url: str
-    case_url: str
+    case_url: str  # the case's page on the board
     ical: bytes | None = None
     ical_method: str | None = None
+    alerts_url: str = ""  # the reader's alerts on the board
+    language: str = DEFAULT_LANGUAGE
+
+
+def language_of(notice: Notice) -> Language:
+    return next((lang for lang in LANGUAGES if lang == notice.language), DEFAULT_LANGUAGE)
 
 
 def compose(
@@ -78,24 +94,40 @@ def compose(
     alert_id: int,
     token: str,
     base_url: str,
+    board_url: str,
     address_of: Callable[[str], str],
     organizer: str,
+    index: NetworkIndex | None = None,
+    organizer_language: Language = DEFAULT_LANGUAGE,
 ) -> Message:
-    """Subject and plain text from the notice, plus the case link and the acknowledgement link."""
-    base = base_url.rstrip("/")
+    """The mail of a notice in its reader's language: subject and text, then the links (the case on the
+    board, the reader's alerts there, the single-use acknowledge link at `base_url`, this service).
+
+    A startgesprek's calendar is one event for all its attendees (one UID), so it speaks the
+    organiser's language: its summary, description and location are the same in every copy."""
+    lang = language_of(notice)
+    base, board = base_url.rstrip("/"), board_url.rstrip("/")
     ack_url = f"{base}/v1/notifications/{alert_id}/ack?token={token}"
-    case_url = f"{base}/v1/cases/{notice.case}"
-    subject = ("[URGENT] " if notice.urgent else "") + notice.subject
-    text = f"{notice.text}\n\nCase: {case_url}\nAcknowledge: {ack_url}\n"
+    case_url = f"{board}/casussen/{notice.case}"
+    alerts_url = f"{board}/meldingen"
+    subject = (urgent_prefix(lang) if notice.urgent else "") + notice.subject
+    text = f"{notice.text}\n\n--\n{footer(notice.case, case_url, alerts_url, ack_url, lang)}\n"
     ical = None
     if notice.meeting is not None:
+        wording = Wording(index) if index is not None else None
+        attendees = [
+            wording.with_role(p, organizer_language) if wording else p for p in notice.meeting.attendees
+        ]
         ical = build_invitation(
             notice.case,
             notice.meeting,
             organizer=organizer,
             address_of=address_of,
             stamp=notice.at,
-            description=f"Case: {case_url}",
+            summary=ical_summary(notice.case, organizer_language),
+            description=ical_description(notice.case, ", ".join(attendees), case_url, organizer_language),
+            location=wording.location(notice.meeting.place) if wording else notice.meeting.place,
+            name_of=wording.person if wording else None,
         )
     return Message(
         alert_id=alert_id,
@@ -112,6 +144,8 @@ def compose(
         case_url=case_url,
         ical=ical,
         ical_method=notice.meeting.method if notice.meeting else None,
+        alerts_url=alerts_url,
+        language=lang,
     )
 
 
@@ -144,6 +178,7 @@ def email_message(message: Message, sender: str) -> EmailMessage:
         msg["Importance"] = "high"
         msg["X-Priority"] = "1"
     msg.set_content(message.text)
+    msg["Content-Language"] = message.language  # a content header: it goes with the text part
     if message.ical is not None:
         msg.add_alternative(
             message.ical.decode("utf-8"),

@@ -18,11 +18,13 @@ from datetime import datetime, timedelta
 
 from shared.aio import wait_set
 from shared.clock import Clock
+from shared.network import NetworkIndex
 
 from .channels import Channel, DeliveryResult, RetryPolicy, compose, deliver
 from .metrics import NotifierMetrics
 from .repository import Claimed
 from .store import NotifierStore
+from .texts import DEFAULT_LANGUAGE, Language
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,10 @@ class Dispatcher:
         *,
         address_of: Callable[[str], str],
         base_url: str,
+        board_url: str,
+        index: NetworkIndex | None = None,
         organizer: str = "notifier@thuisbest.invalid",
+        organizer_language: Language = DEFAULT_LANGUAGE,
         retry: RetryPolicy | None = None,
         concurrency: int = 8,
         metrics: NotifierMetrics | None = None,
@@ -54,8 +59,11 @@ class Dispatcher:
         self.store = store
         self.channels = dict(channels)
         self.address_of = address_of
-        self.base_url = base_url
+        self.base_url = base_url  # this service: the acknowledge link
+        self.board_url = board_url  # the board: the case and the reader's alerts
+        self.index = index  # names of people and places, for the calendar
         self.organizer = organizer
+        self.organizer_language = organizer_language
         self.retry = retry or RetryPolicy()
         self.link_valid = link_valid  # how long the acknowledge link of a message works
         # A batch is what goes out at once: every claimed row starts sending right away, so the
@@ -112,8 +120,11 @@ class Dispatcher:
                     alert_id=row.id,
                     token=row.token,
                     base_url=self.base_url,
+                    board_url=self.board_url,
                     address_of=self.address_of,
                     organizer=self.organizer,
+                    index=self.index,
+                    organizer_language=self.organizer_language,
                 )
                 result = await deliver(
                     channel, message, self.retry, sleep=self._sleep, on_failure=self._failed

@@ -12,6 +12,13 @@ replaces the previous set: a moved date re-times a timer, a cleared cause remove
 case has none. Escalation levels are timers too, computed up front from the first level's time,
 so that an acknowledgement just removes the remaining levels. Every notice has a dedupe key
 (rule, case, deadline, person, level, channel): a key that fired never fires again.
+
+Texts: each notice is written in its reader's language (`Person.language`), with the facts shown as
+people read them (texts.py) and the rule's text variant that fits the reader. For the rules that
+`track` facts the engine remembers, per case, what it told each person last (`told`), so that a
+later message of the rule (a moved placement or startgesprek, a new expected start) says what
+changed for that reader; what was told about a placement or meeting that was cancelled is
+forgotten, so a later one is news, not a change.
 """
 
 from __future__ import annotations
@@ -29,11 +36,40 @@ from shared.network import Network, NetworkIndex
 from shared.types import fmt_local
 from shared.workdays import WorkCalendar
 
-from .rules import PRIVATE_EVENT_FIELDS, Interval, Matcher, Rule, Rules, load_rules
+from .rules import (
+    FACT_KINDS,
+    KEY_FACTS,
+    PRIVATE_EVENT_FIELDS,
+    Interval,
+    Matcher,
+    Rule,
+    Rules,
+    Text,
+    load_rules,
+    placeholders,
+)
+from .texts import (
+    DEFAULT_LANGUAGE,
+    MACHTIGING_REASONS,
+    NO_ADDRESS,
+    UNKNOWN,
+    WITHHELD,
+    Language,
+    Wording,
+    change_line,
+    escalation_note,
+    format_moment,
+    reason_code,
+)
 
-WITHHELD = "(given to the therapist only)"
-NO_ADDRESS = "(none recorded at intake)"
-MISSING = "-"
+MISSING = "-"  # an unknown value in a dedupe key (`deadline`); a message says texts.UNKNOWN instead
+
+# What the notifier forgets it told when the thing it told about is gone: a cancelled placement's
+# facts (a later placement is news, not a change of it), a cancelled startgesprek's, a wait's once
+# the case is placed.
+PLACEMENT_FACTS = frozenset({"start", "end", "group", "location", "mst_therapist", "trajectbegeleider"})
+MEETING_FACTS = frozenset({"meeting_start", "meeting_end", "place", "attendees"})
+WAIT_FACTS = frozenset({"expected_start", "reason"})
 
 
 # --- notices ---------------------------------------------------------------------------------
@@ -90,6 +126,8 @@ class Notice:
     urgent: bool = field(default=False, compare=False)
     escalates: bool = field(default=False, compare=False)
     meeting: Meeting | None = field(default=None, compare=False)
+    language: str = field(default=DEFAULT_LANGUAGE, compare=False)  # of subject and text
+    act_by: str | None = field(default=None, compare=False)  # ISO day or time the reader acts by
 
     def report(self) -> dict[str, str]:
         """The report's `notifications` entry (SCENARIO.md)."""
@@ -113,6 +151,8 @@ class Notice:
             "urgent": self.urgent,
             "escalates": self.escalates,
             "meeting": self.meeting.to_json() if self.meeting else None,
+            "language": self.language,
+            "act_by": self.act_by,
         }
 
     @classmethod
@@ -132,6 +172,8 @@ class Notice:
             urgent=bool(data["urgent"]),
             escalates=bool(data.get("escalates", False)),
             meeting=Meeting.from_json(data["meeting"]) if data.get("meeting") else None,
+            language=data.get("language") or DEFAULT_LANGUAGE,
+            act_by=data.get("act_by"),
         )
 
 
@@ -143,6 +185,16 @@ class Parties:
     referrer: str | None
     therapist: str | None
     trajectbegeleider: str | None
+
+
+@dataclass(frozen=True)
+class Climb:
+    """Where a notice stands in its alert's escalation chain: who had it before (ids), and when and to
+    whom (those not reached yet) it goes next unless someone acknowledges it."""
+
+    earlier: tuple[str, ...]
+    next_at: datetime | None
+    next_people: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -207,7 +259,12 @@ class CaseState:
     trajectbegeleider_hint: str | None = None
     has_timeout_address: bool = False  # intake holds one; the address itself never comes here
     expected_start: date | None = None
+    earliest_start: date | None = None
     reason: str | None = None
+    cancelled: Placement | None = None  # the placement just cancelled, until the waitlisting tells it
+    # rule -> person -> the tracked facts (stored form) that person was told last: what a
+    # replacement message compares with
+    told: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     placement_version: int = 0  # +1 for every announced placement that differs from the current one
     waiting_version: int = 0  # +1 every time a placement is cancelled and the case waits again
     closed: bool = False
@@ -234,22 +291,16 @@ class CaseState:
     def to_json(self) -> dict[str, Any]:
         p, t, m = self.placement, self.timeout, self.machtiging
         return {
+            "earliest_start": self.earliest_start.isoformat() if self.earliest_start else None,
+            "cancelled": _placement_json(self.cancelled),
+            "told": {rule: dict(sorted(people.items())) for rule, people in sorted(self.told.items())},
             "case": self.case,
             "kind": self.kind,
             "urgency": self.urgency,
             "home_region": self.home_region,
             "referrer": self.referrer,
             "referral_at": fmt_local(self.referral_at) if self.referral_at else None,
-            "placement": None
-            if p is None
-            else {
-                "start": p.start.isoformat(),
-                "end": p.end.isoformat(),
-                "group": p.group,
-                "location": p.location,
-                "therapist": p.therapist,
-                "trajectbegeleider": p.trajectbegeleider,
-            },
+            "placement": _placement_json(p),
             "machtiging": None if m is None else [m[0].isoformat(), m[1].isoformat()],
             "meeting": self.meeting.to_json() if self.meeting else None,
             "timeout": None
@@ -286,16 +337,10 @@ class CaseState:
             home_region=data.get("home_region"),
             referrer=data.get("referrer"),
             referral_at=_dt(data["referral_at"]) if data.get("referral_at") else None,
-            placement=None
-            if p is None
-            else Placement(
-                date.fromisoformat(p["start"]),
-                date.fromisoformat(p["end"]),
-                p["group"],
-                p["location"],
-                p.get("therapist"),
-                p.get("trajectbegeleider"),
-            ),
+            placement=_placement_of(p),
+            cancelled=_placement_of(data.get("cancelled")),
+            earliest_start=_day(data.get("earliest_start")),
+            told={rule: dict(people) for rule, people in (data.get("told") or {}).items()},
             machtiging=None if m is None else (date.fromisoformat(m[0]), date.fromisoformat(m[1])),
             meeting=Meeting.from_json(data["meeting"]) if data.get("meeting") else None,
             timeout=None
@@ -319,6 +364,45 @@ class CaseState:
         )
         cs.timers = {n.key: n for n in map(Notice.from_json, data.get("timers", []))}
         return cs
+
+
+def _placement_json(p: Placement | None) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    return {
+        "start": p.start.isoformat(),
+        "end": p.end.isoformat(),
+        "group": p.group,
+        "location": p.location,
+        "therapist": p.therapist,
+        "trajectbegeleider": p.trajectbegeleider,
+    }
+
+
+def _placement_of(p: dict[str, Any] | None) -> Placement | None:
+    if p is None:
+        return None
+    return Placement(
+        date.fromisoformat(p["start"]),
+        date.fromisoformat(p["end"]),
+        p["group"],
+        p["location"],
+        p.get("therapist"),
+        p.get("trajectbegeleider"),
+    )
+
+
+def _stored(value: Any) -> Any:
+    """A fact's value in its stored form: ISO days and times, lists of ids, None for none."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="minutes")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_stored(v) for v in value] or None
+    return value
 
 
 class _Context(dict[str, str]):
@@ -350,6 +434,7 @@ class NotificationEngine:
         self.index = NetworkIndex(network)
         self.rules = rules if rules is not None else load_rules()
         self.intake_url = intake_url.rstrip("/")  # where messages link to a case's time-out address
+        self.wording = Wording(self.index)
         self.calendar: WorkCalendar = self.index.calendar
         self.work_start, self.work_end = network.settings.working_hours
         self._cases: dict[str, CaseState] = {}
@@ -391,6 +476,8 @@ class NotificationEngine:
             for rule in self.rules.immediate:
                 if any(self._matches(m, event, cs, now) for m in rule.trigger or ()):
                     notices += self._immediate(cs, rule, event, now)
+        if isinstance(event, ev.CaseWaitlisted):
+            cs.cancelled = None  # its waitlisting told whoever it concerns that the placement is off
         cs.former = None
         before = cs.timers
         after = self._derive(cs, now)
@@ -466,6 +553,8 @@ class NotificationEngine:
         if data is None:
             return
         cs = self._cases[case] = CaseState.from_json(data)
+        if "told" not in data:
+            self._told_before(cs)
         for notice in cs.timers.values():
             heapq.heappush(self._heap, (notice.at, notice.key, case))
 
@@ -482,6 +571,7 @@ class NotificationEngine:
                 cs.kind, cs.urgency = event.kind, event.urgency
                 cs.home_region, cs.referrer = event.home_region, event.referrer
                 cs.referral_at = event.occurred_at
+                cs.earliest_start = event.earliest_start
                 cs.has_timeout_address = event.has_timeout_address
                 if event.machtiging is not None:
                     cs.machtiging = (event.machtiging.valid_from, event.machtiging.valid_until)
@@ -502,10 +592,14 @@ class NotificationEngine:
                 if event.change != "discharged" and placement != cs.placement:
                     # A distinct version: announced even when it equals an earlier one (moved back).
                     cs.placement_version += 1
+                    cs.cancelled = None
+                    self._forget(cs, WAIT_FACTS)
                 cs.placement = placement
             case ev.PlacementCancelled():
+                cs.cancelled = cs.placement or cs.cancelled
                 cs.placement = None
                 cs.waiting_version += 1
+                self._forget(cs, PLACEMENT_FACTS | MEETING_FACTS)
                 if cs.meeting is not None:  # the startgesprek goes with it
                     cs.former = replace(cs.meeting, sequence=cs.meeting.sequence + 1, method="CANCEL")
                     cs.meeting = None
@@ -523,6 +617,7 @@ class NotificationEngine:
                 if cs.meeting is not None:
                     cs.former = replace(cs.meeting, sequence=event.sequence, method="CANCEL")
                 cs.meeting = None
+                self._forget(cs, MEETING_FACTS)
             case ev.TimeoutAssigned():
                 cs.timeout = Timeout(event.start, event.end, event.group, event.location)
                 cs.therapist_hint = event.mst_therapist or cs.therapist_hint
@@ -637,10 +732,105 @@ class NotificationEngine:
             "timeout_location": _fmt(t.location if t else None),
         }
 
-    def _address_link(self, cs: CaseState) -> str:
+    def _values(self, cs: CaseState, meeting: Meeting | None) -> dict[str, Any]:
+        """Every fact a message shows (rules.FACT_KINDS), in its stored form; None when the case has none."""
+        p, t, m, c = cs.placement, cs.timeout, cs.machtiging, cs.cancelled
+        region = cs.home_region
+        within = self.index.settings.startgesprek_within_working_days
+        values: dict[str, Any] = {
+            "kind": cs.kind,
+            "urgency": cs.urgency,
+            "home_region": region,
+            "referrer": cs.referrer,
+            "coordinators": self.index.coordinators(region) if region else None,
+            "group": p.group if p else None,
+            "location": p.location if p else None,
+            "start": p.start if p else None,
+            "end": p.end if p else None,
+            "mst_therapist": cs.therapist,
+            "trajectbegeleider": cs.trajectbegeleider,
+            "earliest_start": cs.earliest_start,
+            "startgesprek_by": self.calendar.add_working_days(p.start, within) if p else None,
+            "expected_start": cs.expected_start,
+            "reason": reason_code(cs.reason),
+            "cancelled_group": c.group if c else None,
+            "cancelled_start": c.start if c else None,
+            "meeting_start": meeting.start if meeting else None,
+            "meeting_end": meeting.end if meeting else None,
+            "place": meeting.place if meeting else None,
+            "attendees": meeting.attendees if meeting else None,
+            "valid_from": m[0] if m else None,
+            "valid_until": m[1] if m else None,
+            "lapse_date": lapse_date(m[0]) if m else None,
+            "timeout_start": t.start if t else None,
+            "timeout_end": t.end if t else None,
+            "timeout_group": t.group if t else None,
+            "timeout_location": t.location if t else None,
+        }
+        return {name: _stored(value) for name, value in values.items()}
+
+    def _shown(self, values: dict[str, Any], lang: Language) -> dict[str, str]:
+        unknown = UNKNOWN[lang]
+        return {
+            name: self.wording.show(kind, values[name], lang) or unknown for name, kind in FACT_KINDS.items()
+        }
+
+    def _changes(
+        self, cs: CaseState, rule: Rule, person: str, values: dict[str, Any], lang: Language
+    ) -> list[str]:
+        """What changed since `person` was told this rule's news for the case: a line per tracked fact."""
+        before = cs.told.get(rule.name, {}).get(person)
+        if not before:
+            return []
+        lines = []
+        for name in rule.tracks:
+            if name in before and before[name] != values[name]:
+                kind = FACT_KINDS[name]
+                old = self.wording.show(kind, before[name], lang) or UNKNOWN[lang]
+                new = self.wording.show(kind, values[name], lang) or UNKNOWN[lang]
+                lines.append(change_line(name, old, new, lang))
+        return lines
+
+    def _forget(self, cs: CaseState, names: frozenset[str]) -> None:
+        """What was told about a thing that is gone is no earlier version of what comes next."""
+        for people in cs.told.values():
+            for person, told in people.items():
+                people[person] = {k: v for k, v in told.items() if k not in names}
+
+    def _told_before(self, cs: CaseState) -> None:
+        """A state kept before the notifier remembered what it told: take the current facts as told
+        to everyone the current alert of each tracking rule reached (its deadline names them)."""
+        for rule in self.rules.immediate:
+            if not rule.tracks or rule.deadline is None:
+                continue
+            if any(name not in KEY_FACTS for name in placeholders(rule.deadline)):
+                continue  # the deadline needs the event's fields: not known here
+            meeting = self._meeting_for(cs, rule)
+            prefix = alert_key(rule.name, cs.case, render(rule.deadline, self._facts(cs, meeting))) + "|"
+            people = {key[len(prefix) :].split("|")[0] for key in cs.fired if key.startswith(prefix)}
+            if people:
+                values = self._values(cs, meeting)
+                cs.told[rule.name] = {p: {f: values[f] for f in rule.tracks} for p in sorted(people)}
+
+    def _holds_for(self, name: str, cs: CaseState, rule: Rule, level: int, has: set[str]) -> bool:
+        """A variant's condition (rules.CONDITIONS), or a fact the notice has."""
+        match name:
+            case "replaces":
+                return "changes" in has
+            case "escalated":
+                return level > 0
+            case "waits_for_machtiging":
+                return reason_code(cs.reason) in MACHTIGING_REASONS
+            case "placement_cancelled":
+                return cs.cancelled is not None
+            case "meeting_moved":
+                return rule.ical == "cancel" and cs.meeting is not None
+        return name in has
+
+    def _address_link(self, cs: CaseState, lang: Language) -> str:
         """Intake's page of the case's time-out address (the address itself never leaves intake)."""
         if not cs.has_timeout_address:
-            return NO_ADDRESS
+            return NO_ADDRESS[lang]
         return f"{self.intake_url}/v1/cases/{cs.case}/timeout-address"
 
     def _meeting_for(self, cs: CaseState, rule: Rule) -> Meeting | None:
@@ -656,22 +846,62 @@ class NotificationEngine:
         deadline: str,
         at: datetime,
         level: int,
-        roles: list[str],
-        facts: dict[str, str],
+        people: dict[str, set[str]],
+        values: dict[str, Any],
         meeting: Meeting | None,
         anchor: date | None = None,
+        climb: Climb | None = None,
     ) -> list[Notice]:
+        """One notice per person, in the person's language, with the text variant that fits them."""
         out = []
-        for person, via in sorted(self._resolve(cs, roles).items()):
+        shown: dict[Language, dict[str, str]] = {}
+        known = {name for name, value in values.items() if value is not None}
+        for person, via in sorted(people.items()):
+            lang = self.wording.language(person)
+            if lang not in shown:
+                shown[lang] = self._shown(values, lang)
+            context = dict(shown[lang])
+            has = set(known)
             key = notice_key(alert, person, level, rule.channel)
-            context = dict(facts)
-            context.update(deadline=deadline, due=_fmt(at), level=str(level))
-            context["days_left"] = str((anchor - at.date()).days) if anchor else MISSING
+            context.update(case=cs.case, deadline=deadline, due=format_moment(at, lang), level=str(level))
+            context["days_left"] = str((anchor - at.date()).days) if anchor else UNKNOWN[lang]
             if rule.address_to:
                 # Privacy: the family's address stays at intake, which shows it to the therapist and
                 # their supervisor (audited); only the roles in address_to get the link to it.
-                shown = via & set(rule.address_to)
-                context["timeout_address_link"] = self._address_link(cs) if shown else WITHHELD
+                linked = via & set(rule.address_to)
+                context["timeout_address_link"] = self._address_link(cs, lang) if linked else WITHHELD[lang]
+            changes = self._changes(cs, rule, person, values, lang)
+            context["changes"] = "\n".join(changes)
+            if changes:
+                has.add("changes")
+            note, next_at = "", None
+            if climb is not None:
+                next_at = climb.next_at
+                context["next_escalation"] = format_moment(next_at, lang) if next_at else UNKNOWN[lang]
+                if next_at is not None:
+                    has.add("next_escalation")
+                note = escalation_note(
+                    [self.wording.person(p) for p in climb.earlier],
+                    next_at,
+                    [self.wording.person(p) for p in climb.next_people],
+                    lang,
+                )
+            subject, body, actions = rule.subject, rule.body, rule.actions
+            for variant in rule.variants:
+                if all(self._holds_for(name, cs, rule, level, has) for name in variant.when):
+                    subject, body = variant.subject or subject, variant.body or body
+                    actions = variant.actions or actions
+                    break
+            action = self._action(actions, via)
+            if action is not None:
+                context["action"] = render(action.in_(lang), context)
+            text = render(body.in_(lang), context)
+            if note:
+                text = f"{text}\n\n{note}"
+            if rule.act_by == "next_escalation":
+                act_by = next_at.isoformat(timespec="minutes") if next_at else None
+            else:
+                act_by = values.get(rule.act_by) if rule.act_by else None
             out.append(
                 Notice(
                     at=at,
@@ -683,14 +913,24 @@ class NotificationEngine:
                     key=key,
                     alert=alert,
                     deadline=deadline,
-                    subject=render(rule.subject, context),
-                    text=render(rule.body, context),
+                    subject=render(subject.in_(lang), context),
+                    text=text,
                     urgent=rule.urgent,
                     escalates=rule.escalation is not None,
                     meeting=meeting if rule.ical else None,
+                    language=lang,
+                    act_by=act_by,
                 )
             )
         return out
+
+    @staticmethod
+    def _action(actions: dict[str, Text], via: set[str]) -> Text | None:
+        """What the reader should do: the first of the actions naming a role they get it through."""
+        for role, text in actions.items():
+            if role in via:
+                return text
+        return actions.get("default")
 
     def _immediate(self, cs: CaseState, rule: Rule, event: Any, now: datetime) -> list[Notice]:
         meeting = self._meeting_for(cs, rule)
@@ -706,12 +946,16 @@ class NotificationEngine:
         alert = alert_key(rule.name, cs.case, deadline)
         if alert in cs.acked:
             return []
+        values = self._values(cs, meeting)
         notices = []
         for level, roles in rule.levels()[:1]:
-            for notice in self._notices(cs, rule, alert, deadline, now, level, roles, facts, meeting):
+            people = self._resolve(cs, roles)
+            for notice in self._notices(cs, rule, alert, deadline, now, level, people, values, meeting):
                 if notice.key not in cs.fired:
                     cs.fired.add(notice.key)
                     notices.append(notice)
+                    if rule.tracks:  # what this person now knows, for the next replacement
+                        cs.told.setdefault(rule.name, {})[notice.to] = {f: values[f] for f in rule.tracks}
         return notices
 
     # -- timers -------------------------------------------------------------------------------
@@ -804,17 +1048,28 @@ class NotificationEngine:
                     continue
                 base = cs.bases[alert] = max(first, now)
             meeting = self._meeting_for(cs, rule)
-            facts = self._facts(cs, meeting)
+            values = self._values(cs, meeting)
+            levels = [
+                (level, self._repeat(base, rule.escalation.every, level) if rule.escalation else base, people)
+                for level, roles in rule.levels()
+                for people in [self._resolve(cs, roles)]
+            ]
             reached: set[str] = set()  # the chain climbs: a person gets the alert once
-            for level, roles in rule.levels():
-                at = self._repeat(base, rule.escalation.every, level) if rule.escalation else base
+            for i, (level, at, people) in enumerate(levels):
+                climb = None
+                if rule.escalation is not None:
+                    seen = reached | set(people)
+                    later = [(t, sorted(set(p) - seen)) for _, t, p in levels[i + 1 :]]
+                    later = [(t, p) for t, p in later if p]  # the next level that reaches someone new
+                    nxt = later[0] if later else (None, [])
+                    climb = Climb(tuple(sorted(reached)), nxt[0], tuple(nxt[1]))
                 notices = self._notices(
-                    cs, rule, alert, deadline, at, level, roles, facts, meeting, anchor_day
+                    cs, rule, alert, deadline, at, level, people, values, meeting, anchor_day, climb
                 )
                 for notice in notices:
                     if notice.to not in reached and notice.key not in cs.fired:
                         out[notice.key] = notice
-                reached |= {notice.to for notice in notices}
+                reached |= set(people)
         return out
 
     def _alert_of(self, cs: CaseState, key: str) -> str | None:

@@ -37,8 +37,13 @@ def build_invitation(
     address_of: Callable[[str], str],
     stamp: datetime,
     description: str = "",
+    summary: str = "",
+    location: str = "",
+    name_of: Callable[[str], str] | None = None,
 ) -> bytes:
-    """The METHOD:REQUEST or METHOD:CANCEL calendar of one startgesprek (a case reference, no names)."""
+    """The METHOD:REQUEST or METHOD:CANCEL calendar of one startgesprek: the case by its reference
+    (never a name of the youth or family), the attendees by their names (`name_of`), the location by
+    its name."""
     method = meeting.method.upper()
     if method not in ("REQUEST", "CANCEL"):
         raise ValueError(f"unsupported iTIP method {meeting.method!r}")
@@ -52,14 +57,15 @@ def build_invitation(
     event.add("dtstamp", stamp.replace(tzinfo=AMSTERDAM))
     event.add("dtstart", meeting.start.replace(tzinfo=AMSTERDAM))
     event.add("dtend", meeting.end.replace(tzinfo=AMSTERDAM))
-    event.add("summary", f"Startgesprek {case}")
-    event.add("location", meeting.place)
+    event.add("summary", summary or f"Startgesprek {case}")
+    event.add("location", location or meeting.place)
     if description:
         event.add("description", description)
     event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
     event.add("organizer", _address(organizer, "ThuisBest", organizer=True))
     for person in meeting.attendees:
-        event.add("attendee", _address(address_of(person), person), encode=False)
+        name = name_of(person) if name_of is not None else person
+        event.add("attendee", _address(address_of(person), name), encode=False)
     cal.add_component(event)
     # A VTIMEZONE covering the meeting's year and the next keeps the invitation small.
     year = meeting.start.year

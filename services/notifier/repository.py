@@ -46,6 +46,25 @@ class AlertRow:
 
 
 @dataclass(frozen=True)
+class OwnAlert:
+    """An alert row as its recipient sees it in their list: with its subject (in their language)."""
+
+    id: int
+    case: str
+    kind: str
+    level: int
+    subject: str
+    due_at: datetime
+    act_by: str | None
+    urgent: bool
+    escalates: bool
+    created_at: datetime
+    sent_at: datetime | None
+    acked_at: datetime | None
+    acked_by: str | None
+
+
+@dataclass(frozen=True)
 class Claimed:
     """A due row claimed by one dispatcher for the length of its lease, with the token of the
     acknowledge link its message carries (kept here only as a hash)."""
@@ -344,6 +363,51 @@ class AlertRepository:
         first_sent = await conn.fetchval("SELECT min(sent_at) FROM notifier_alert WHERE alert = $1", alert)
         seconds = (now - first_sent).total_seconds() if first_sent else None
         return AckResult(alert_id, alert, by, True, seconds)
+
+    async def own(self, person: str, *, acked_since: datetime | None, limit: int) -> list[OwnAlert]:
+        """The alerts sent to `person` (the first notice or an escalation to them) that nobody has
+        acknowledged, and with `acked_since` those acknowledged since then too; open before
+        acknowledged, urgent first, then the highest escalation level, then the newest. An alert
+        whose cause cleared (its remaining levels cancelled: the meeting was held, the stay ended)
+        is not open any more."""
+        rows = await self.conn.fetch(
+            """
+            SELECT a.id, a.case_id, a.kind, a.level, a.due_at, a.sent_at, a.created_at,
+                   coalesce(a.payload->>'subject', '') AS subject, a.payload->>'act_by' AS act_by,
+                   coalesce((a.payload->>'urgent')::boolean, false) AS urgent,
+                   coalesce((a.payload->>'escalates')::boolean, false) AS escalates,
+                   k.acked_at, k.acked_by
+            FROM notifier_alert a
+            LEFT JOIN notifier_ack k ON k.alert = a.alert
+            WHERE a.recipient = $1 AND a.sent_at IS NOT NULL AND a.status IN ('sent', 'acked')
+              AND (k.alert IS NULL OR ($2::timestamp IS NOT NULL AND k.acked_at >= $2::timestamp))
+              AND (k.alert IS NOT NULL OR NOT EXISTS
+                   (SELECT 1 FROM notifier_alert c WHERE c.alert = a.alert AND c.status = 'cancelled'))
+            ORDER BY k.alert IS NULL DESC, urgent DESC, a.level DESC, a.due_at DESC, a.id DESC
+            LIMIT $3
+            """,
+            person,
+            acked_since,
+            limit,
+        )
+        return [
+            OwnAlert(
+                id=r["id"],
+                case=r["case_id"],
+                kind=r["kind"],
+                level=r["level"],
+                subject=r["subject"],
+                due_at=r["due_at"],
+                act_by=r["act_by"],
+                urgent=r["urgent"],
+                escalates=r["escalates"],
+                created_at=r["created_at"],
+                sent_at=r["sent_at"],
+                acked_at=r["acked_at"],
+                acked_by=r["acked_by"],
+            )
+            for r in rows
+        ]
 
     async def link(self, alert_id: int, token: str, *, for_update: bool = False) -> Link | None:
         """The acknowledge link of this alert row with this token, if there is one."""

@@ -8,6 +8,12 @@ A rule is one of two sorts:
   removed when a `require` condition no longer holds or a `stop_on` event arrived, optionally
   escalating level by level until acknowledged.
 
+Texts are data too: `subject` and `body` per language (`{nl: ..., en: ...}`, a plain string serving
+both), `variants` for when conditions hold, `actions` per role (what the reader should do), `tracks`
+(what a replacement message reports as changed) and `act_by` (the date the reader acts by). Each
+text is checked at load: known facts only, never identity data or bookkeeping, a subject that names
+the case.
+
 Adding a rule that combines the vocabularies below needs no code change.
 """
 
@@ -22,6 +28,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared import events as ev
+
+from .texts import CHANGE_LABELS, LANGUAGES, Language
 
 DEFAULT_RULES = Path(__file__).with_name("rules.yaml")
 
@@ -82,44 +90,134 @@ PREDICATES: dict[str, str] = {
 }
 Predicate = Literal["placed", "started", "not_started", "in_stay", "has_therapist"]
 
-# What message templates may use. Dates are ISO, times `YYYY-MM-DD HH:MM`; unknown values "-".
+# What message templates may use. Each is shown in the reader's language (`Person.language`): dates as
+# "ma 7 dec 2026" / "Mon 7 Dec 2026", people by name, groups with their location, reasons in plain
+# words; a value the case does not have reads "nog niet bekend" / "not known yet".
 FACTS: dict[str, str] = {
-    "case": "the case reference",
-    "kind": "the trajectory kind",
-    "urgency": "normal, urgent or crisis",
-    "home_region": "the home region code",
-    "referrer": "the referrer's id",
-    "group": "the group of the stay",
+    "case": "the case reference (pseudonymous: never a name)",
+    "kind": "the trajectory kind, in words",
+    "urgency": "normal, urgent or crisis, in words",
+    "home_region": "the home region's name",
+    "referrer": "the referrer's name",
+    "coordinators": "the names of the coordinators of the case's home region",
+    "group": "the group of the stay, with its location: De Kreek (Ossendrecht)",
     "location": "the location of the stay",
     "start": "the first day of the stay",
-    "end": "the day the stay ends",
-    "mst_therapist": "the therapist's id",
-    "trajectbegeleider": "the trajectbegeleider's id",
+    "end": "the day the stay ends (the youth goes home)",
+    "mst_therapist": "the MST therapist's name",
+    "trajectbegeleider": "the trajectbegeleider's name",
+    "earliest_start": "the referral's earliest (desired) start",
+    "startgesprek_by": "the last day the startgesprek may be held (start + the working days allowed)",
     "expected_start": "the expected start of a waitlisted case",
     "placement_version": "how many distinct placements the case was announced (a move back counts again)",
     "waiting_version": "how many times the case went (back) to the waiting list",
-    "reason": "the reason given with the latest waitlisting or refusal",
-    "meeting_start": "the startgesprek's start",
-    "meeting_end": "the startgesprek's end",
-    "place": "where the startgesprek is held",
-    "attendees": "the startgesprek's attendees",
+    "reason": "why the case waits (or a request was refused), in plain words",
+    "cancelled_group": "the group of the placement that was just cancelled",
+    "cancelled_start": "the start of the placement that was just cancelled",
+    "meeting_start": "the startgesprek's day and time",
+    "meeting_end": "the time the startgesprek ends",
+    "place": "where the startgesprek is held (the location's name)",
+    "attendees": "the startgesprek's attendees, by name and role",
     "sequence": "the startgesprek's iCalendar SEQUENCE",
     "valid_from": "the current machtiging's first day",
     "valid_until": "the current machtiging's last day",
     "lapse_date": "the day an unexecuted machtiging lapses",
     "timeout_start": "the first day of the time-out",
     "timeout_end": "the day the time-out ends",
-    "timeout_group": "the group of the time-out",
+    "timeout_group": "the group of the time-out, with its location",
     "timeout_location": "the location of the time-out",
     "timeout_address_link": (
         "the link to the family's time-out address at intake, which shows it to the case's therapist"
         " and their supervisor only (in the messages of the roles in address_to; the others read"
         " that the therapist has it)"
     ),
+    "changes": "what changed since this person was told this rule's news last, a line per tracked fact",
+    "action": "what the reader should do: the rule's `actions` text for the reader's role",
+    "next_escalation": "when an escalating alert goes to the next level if nobody acknowledges it",
     "deadline": "what the alert is about: its date, or the event's identity",
     "due": "when the notice is due",
     "level": "the escalation level (0 for the first notice)",
     "days_left": "days from the notice to the anchor date (scheduled rules)",
+}
+
+# How each fact's value is kept and shown (texts.Wording.show); a rule may `track` these.
+FACT_KINDS: dict[str, str] = {
+    "kind": "kind",
+    "urgency": "urgency",
+    "home_region": "region",
+    "referrer": "person",
+    "coordinators": "people",
+    "group": "group",
+    "location": "location",
+    "start": "day",
+    "end": "day",
+    "mst_therapist": "person",
+    "trajectbegeleider": "person",
+    "earliest_start": "day",
+    "startgesprek_by": "day",
+    "expected_start": "day",
+    "reason": "reason",
+    "cancelled_group": "group",
+    "cancelled_start": "day",
+    "meeting_start": "moment",
+    "meeting_end": "time",
+    "place": "location",
+    "attendees": "attendees",
+    "valid_from": "day",
+    "valid_until": "day",
+    "lapse_date": "day",
+    "timeout_start": "day",
+    "timeout_end": "day",
+    "timeout_group": "group",
+    "timeout_location": "location",
+}
+# The facts a replacement message can report as changed (labels in texts.CHANGE_LABELS).
+TRACKABLE = tuple(f for f in FACT_KINDS if f in CHANGE_LABELS)
+# The facts an `act_by` may name: a day or a time by which the reader acts.
+ACT_BY = (*(f for f, k in FACT_KINDS.items() if k in ("day", "moment")), "next_escalation")
+# Bookkeeping for dedupe keys (`deadline`): a message never shows it.
+INTERNAL_FACTS = frozenset({"placement_version", "waiting_version", "sequence", "deadline"})
+# What a `deadline` template may use besides the event's fields: the facts as stored (ISO dates, ids).
+KEY_FACTS = (
+    "case",
+    "kind",
+    "urgency",
+    "home_region",
+    "referrer",
+    "group",
+    "location",
+    "start",
+    "end",
+    "mst_therapist",
+    "trajectbegeleider",
+    "expected_start",
+    "placement_version",
+    "waiting_version",
+    "reason",
+    "meeting_start",
+    "meeting_end",
+    "place",
+    "attendees",
+    "sequence",
+    "valid_from",
+    "valid_until",
+    "lapse_date",
+    "timeout_start",
+    "timeout_end",
+    "timeout_group",
+    "timeout_location",
+)
+# Words that name a person of the family or the youth: never a placeholder (the notifier has none).
+IDENTITY_WORDS = ("name", "birth", "born", "address", "bsn", "phone", "youth", "family", "parent")
+
+# When a variant of a rule's text applies (all of its `when` must hold; the first variant that fits
+# wins, else the rule's own subject and body). A fact's name holds when the case has that fact.
+CONDITIONS: dict[str, str] = {
+    "replaces": "the reader was told this rule's news for the case before, and a tracked fact changed",
+    "escalated": "the notice is an escalation (level 1 or higher)",
+    "waits_for_machtiging": "the case waits because no (valid) machtiging allows a stay",
+    "placement_cancelled": "the case's announced placement was cancelled and it waits again",
+    "meeting_moved": "a startgesprek cancelled for the reader still takes place, moved or without them",
 }
 
 # Event fields never usable in a template: derived from identity data or free text.
@@ -247,6 +345,91 @@ class Escalation(_Strict):
         return list(self.chain[min(level, len(self.chain)) - 1])
 
 
+class Text(_Strict):
+    """A message text in every language: `{nl: ..., en: ...}`; one plain string serves every language."""
+
+    nl: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_for_all(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return dict.fromkeys(LANGUAGES, data)
+        return data
+
+    def in_(self, lang: Language) -> str:
+        text: str = getattr(self, lang)
+        return text
+
+    def items(self) -> list[tuple[Language, str]]:
+        return [(lang, self.in_(lang)) for lang in LANGUAGES]
+
+
+class Variant(_Strict):
+    """Another subject, body and/or actions, for when all of `when` hold (CONDITIONS, or a fact the
+    case has)."""
+
+    when: list[str] = Field(min_length=1)
+    subject: Text | None = None
+    body: Text | None = None
+    actions: dict[str, Text] = {}
+
+    @field_validator("when")
+    @classmethod
+    def _known_conditions(cls, when: list[str]) -> list[str]:
+        for name in when:
+            if name not in CONDITIONS and (name not in FACTS or name in INTERNAL_FACTS):
+                raise ValueError(
+                    f"unknown condition {name!r} (known: {', '.join(CONDITIONS)}, or a fact's name)"
+                )
+        return when
+
+    @model_validator(mode="after")
+    def _says_something(self) -> Variant:
+        if self.subject is None and self.body is None and not self.actions:
+            raise ValueError("give a subject, a body or actions")
+        return self
+
+
+def check_text(key: str, template: str, allowed: set[str], *, subject: bool = False) -> None:
+    """A message template uses only facts it may, never an identity placeholder; a subject names the case."""
+    try:
+        names = placeholders(template)
+    except ValueError as exc:
+        raise ValueError(f"key {key!r}: {exc}") from None
+    for name in names:
+        if name == "timeout_address":
+            raise ValueError(
+                f"key {key!r}: {{timeout_address}} is gone: the address stays at intake;"
+                " use {timeout_address_link}"
+            )
+        if name in INTERNAL_FACTS:
+            raise ValueError(
+                f"key {key!r}: {{{name}}} is bookkeeping for dedupe keys (`deadline`): a message never"
+                " shows it"
+            )
+        if name not in FACTS:
+            if any(word in name.lower() for word in IDENTITY_WORDS):
+                raise ValueError(
+                    f"key {key!r}: {{{name}}}: a message never carries the youth's or the family's name,"
+                    " birth date, address or other identity data (the notifier has none: intake keeps it)"
+                )
+            raise ValueError(f"key {key!r}: unknown placeholder {{{name}}} (known: {', '.join(FACTS)})")
+        if name not in allowed:
+            raise ValueError(f"key {key!r}: {{{name}}} {NEEDS[name]}")
+    if subject and "case" not in names:
+        raise ValueError(f"key {key!r}: a subject says for whom: put the case reference {{case}} in it")
+
+
+NEEDS = {
+    "timeout_address_link": "needs address_to",
+    "changes": "needs tracks (the facts whose change a replacement reports)",
+    "action": "needs actions (what each role should do)",
+    "next_escalation": "needs an escalation",
+}
+
+
 class Rule(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)
     description: str = ""
@@ -264,8 +447,12 @@ class Rule(_Strict):
     urgent: bool = False
     ical: Literal["request", "cancel"] | None = None
     deadline: str | None = None
-    subject: str = Field(min_length=1)
-    body: str = Field(min_length=1)
+    subject: Text
+    body: Text
+    variants: list[Variant] = []
+    actions: dict[str, Text] = {}
+    tracks: list[str] = []
+    act_by: str | None = None
 
     @field_validator("trigger", mode="before")
     @classmethod
@@ -316,36 +503,14 @@ class Rule(_Strict):
         if self.ical == "request" and self.trigger is not None:
             if any(m.event != "startgesprek_planned" for m in self.trigger):
                 raise ValueError("key 'ical': an invitation (request) is sent on startgesprek_planned only")
-        for key in ("subject", "body"):
-            try:
-                names = placeholders(getattr(self, key))
-            except ValueError as exc:
-                raise ValueError(f"key {key!r}: {exc}") from None
-            for name in names:
-                if name == "timeout_address":
-                    raise ValueError(
-                        f"key {key!r}: {{timeout_address}} is gone: the address stays at intake;"
-                        " use {timeout_address_link}"
-                    )
-                if name not in FACTS:
-                    raise ValueError(
-                        f"key {key!r}: unknown placeholder {{{name}}} (known: {', '.join(FACTS)})"
-                    )
-                if name == "timeout_address_link" and not self.address_to:
-                    raise ValueError(f"key {key!r}: {{timeout_address_link}} needs address_to")
+        self._check_texts()
         if self.deadline is not None and self.trigger is not None:
             try:
                 names = placeholders(self.deadline)
             except ValueError as exc:
                 raise ValueError(f"key 'deadline': {exc}") from None
             for name in names:
-                if name in FACTS and name not in (
-                    "timeout_address_link",
-                    "deadline",
-                    "due",
-                    "level",
-                    "days_left",
-                ):
+                if name in KEY_FACTS:
                     continue
                 missing = [
                     m.event
@@ -358,6 +523,81 @@ class Rule(_Strict):
                         f"{', '.join(missing)}"
                     )
         return self
+
+    def reached_roles(self) -> list[str]:
+        """Every role the rule reaches: its recipients and its escalation chain."""
+        out: list[str] = list(self.recipients)
+        for level in self.escalation.chain if self.escalation else []:
+            out += [r for r in level if r not in out]
+        return out
+
+    def _check_texts(self) -> None:
+        allowed = set(FACTS) - set(NEEDS)
+        if self.address_to:
+            allowed.add("timeout_address_link")
+        if self.tracks:
+            allowed.add("changes")
+        if self.actions or any(v.actions for v in self.variants):
+            allowed.add("action")
+        if self.escalation is not None:
+            allowed.add("next_escalation")
+        texts: list[tuple[str, Text | None, bool]] = [
+            ("subject", self.subject, True),
+            ("body", self.body, False),
+        ]
+        for i, variant in enumerate(self.variants):
+            texts += [
+                (f"variants[{i}].subject", variant.subject, True),
+                (f"variants[{i}].body", variant.body, False),
+            ]
+        for key, text, is_subject in texts:
+            for lang, template in text.items() if text is not None else []:
+                check_text(f"{key}.{lang}", template, allowed, subject=is_subject)
+        reached = self.reached_roles()
+        self._check_actions("actions", self.actions, reached, allowed)
+        # {action} needs actions wherever the text is used: the rule's body without any variant.
+        bodies: list[tuple[str, Text | None, bool]] = [("body", self.body, bool(self.actions))]
+        for i, variant in enumerate(self.variants):
+            self._check_actions(f"variants[{i}].actions", variant.actions, reached, allowed)
+            bodies.append((f"variants[{i}].body", variant.body, bool(self.actions or variant.actions)))
+        for key, body, has_actions in bodies:
+            for lang, template in body.items() if body is not None and not has_actions else []:
+                if "action" in placeholders(template):
+                    raise ValueError(f"key '{key}.{lang}': {{action}} {NEEDS['action']}")
+        for i, variant in enumerate(self.variants):
+            for name in variant.when:
+                if name == "replaces" and not self.tracks:
+                    raise ValueError(f"key 'variants[{i}].when': 'replaces' needs tracks")
+                if name == "escalated" and self.escalation is None:
+                    raise ValueError(f"key 'variants[{i}].when': 'escalated' needs an escalation")
+        for fact in self.tracks:
+            if fact not in TRACKABLE:
+                raise ValueError(
+                    f"key 'tracks': {fact!r} cannot be tracked (trackable: {', '.join(TRACKABLE)})"
+                )
+        if self.tracks and self.scheduled:
+            raise ValueError("key 'tracks': only for immediate rules (a scheduled rule is about its anchor)")
+        if self.act_by is not None:
+            if self.act_by not in ACT_BY:
+                raise ValueError(
+                    f"key 'act_by': {self.act_by!r} is not a date fact (known: {', '.join(ACT_BY)})"
+                )
+            if self.act_by == "next_escalation" and self.escalation is None:
+                raise ValueError("key 'act_by': next_escalation needs an escalation")
+
+    @staticmethod
+    def _check_actions(key: str, actions: dict[str, Text], reached: list[str], allowed: set[str]) -> None:
+        for role, text in actions.items():
+            if role != "default" and role not in ROLES:
+                raise ValueError(f"key '{key}.{role}': unknown role (known: {', '.join(ROLES)}, default)")
+            if role != "default" and role not in reached:
+                raise ValueError(f"key '{key}.{role}': the rule never reaches {role!r}")
+            for lang, template in text.items():
+                check_text(f"{key}.{role}.{lang}", template, allowed - {"action", "changes"})
+        if actions and "default" not in actions:
+            missing = [r for r in reached if r not in actions]
+            if missing:
+                raise ValueError(f"key {key!r}: no text for {', '.join(missing)}: give one, or a 'default'")
 
     @property
     def scheduled(self) -> bool:
@@ -406,7 +646,9 @@ def _describe(exc: ValidationError, data: Any) -> list[str]:
         loc = list(err["loc"])
         msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key" + (f" (languages: {', '.join(LANGUAGES)})" if _in_text(loc) else "")
+        elif err["type"] == "missing":
+            msg = "missing" + (f": every text is given in {', '.join(LANGUAGES)}" if _in_text(loc) else "")
         elif err["type"] == "literal_error":
             msg = f"{err['input']!r} is not known; {msg[0].lower()}{msg[1:]}"
         where = "(top level)"
@@ -428,6 +670,11 @@ def _describe(exc: ValidationError, data: Any) -> list[str]:
             )
         lines.append(f"{where}: {msg}")
     return lines
+
+
+def _in_text(loc: list[Any]) -> bool:
+    """Whether an error's place is one language of a text (subject.en, variants[0].body.nl...)."""
+    return len(loc) >= 2 and loc[-2] in ("subject", "body") or (len(loc) >= 3 and loc[-3] == "actions")
 
 
 def parse_rules(data: Any, source: str = "rules") -> Rules:

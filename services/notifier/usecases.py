@@ -1,23 +1,23 @@
-"""The notifier's use cases: take an event, list a case's notifications, acknowledge an alert (in the
-app or through a mail's link), list and requeue dead letters. The pure engine decides what is due;
-the store keeps it durably, each call one transaction.
+"""The notifier's use cases: take an event, list a case's notifications and a person's own alerts,
+acknowledge an alert (in the app or through a mail's link), list and requeue dead letters. The pure
+engine decides what is due; the store keeps it durably, each call one transaction.
 
 Who may do what is the role table's (`shared/access.py`): a case's notifications are `read_case`,
-dead letters `dead_letters`. An alert may be acknowledged by its recipients and everyone its
-escalation chain reaches above them (that is the alert's own business, so it is decided here, from
-its rows: one per person and level, stored up front); a role that may read no case at all may
-acknowledge nothing. A mail's link is its own credential, for the person it was sent to, and works
-once until it expires. Every decision is in the audit trail.
+a person's own alerts `read_own_alerts`, dead letters `dead_letters`. An alert may be acknowledged
+by its recipients and everyone its escalation chain reaches above them (that is the alert's own
+business, so it is decided here, from its rows: one per person and level, stored up front); a role
+that may read no case at all may acknowledge nothing. A mail's link is its own credential, for the
+person it was sent to, and works once until it expires. Every decision is in the audit trail.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
 from services.notifier.engine import NotificationEngine
-from services.notifier.repository import AckResult, AlertRow, DeadLetter, Link, Processed
+from services.notifier.repository import AckResult, AlertRow, DeadLetter, Link, OwnAlert, Processed
 from services.notifier.store import NotifierStore
 from shared.access import CaseScope, Gate, may_ever
 from shared.actor import Actor
@@ -30,6 +30,9 @@ from shared.types import fmt_local, is_case_id
 MAX_ID = 2**63  # ids are bigint: anything larger names nothing
 ACKNOWLEDGE = "acknowledge"  # the audit trail's name for it
 MAY_ACKNOWLEDGE = "read_case"  # the roles that may ever acknowledge: those that may read a case
+READ_OWN = "read_own_alerts"
+RECENTLY_ACKED = timedelta(days=14)  # `?all=true` also lists what was acknowledged this recently
+MAX_OWN = 500  # a person's list is short in practice: a bound, not a page size
 
 
 class NotificationView(BaseModel):
@@ -59,6 +62,44 @@ class NotificationView(BaseModel):
             status=row.status,
             sent_at=row.sent_at.isoformat(timespec="seconds") if row.sent_at else None,
             acked_by=row.acked_by,
+        )
+
+
+class OwnAlertView(BaseModel):
+    """One of the signed-in person's alerts: sent to them, or escalated to them."""
+
+    id: int = Field(description="Acknowledge with POST /v1/notifications/{id}/ack")
+    case: str
+    rule: str = Field(description="The rule that sent it (rules.yaml), e.g. placement_assigned")
+    subject: str = Field(description="The subject of the mail, in the person's language")
+    due: str = Field(description="When it went out to the person (local time)")
+    deadline: str | None = Field(
+        description="By when to act (a local date or time): the rule's act_by, or the next escalation"
+    )
+    level: int = Field(description="Escalation level: 0 the first notice, n after n escalations")
+    escalates: bool = Field(description="Whether it goes up the chain until someone acknowledges it")
+    urgent: bool
+    created_at: str
+    sent_at: str | None
+    acknowledged_at: str | None
+    acknowledged_by: str | None
+
+    @classmethod
+    def of(cls, row: OwnAlert) -> OwnAlertView:
+        return cls(
+            id=row.id,
+            case=row.case,
+            rule=row.kind,
+            subject=row.subject,
+            due=fmt_local(row.due_at),
+            deadline=row.act_by,
+            level=row.level,
+            escalates=row.escalates,
+            urgent=row.urgent,
+            created_at=row.created_at.isoformat(timespec="seconds"),
+            sent_at=fmt_local(row.sent_at) if row.sent_at else None,
+            acknowledged_at=fmt_local(row.acked_at) if row.acked_at else None,
+            acknowledged_by=row.acked_by,
         )
 
 
@@ -144,6 +185,18 @@ class Notifier:
             rows = await uow.alerts.alerts(case)
             await uow.audit(actor, "read_case", case, detail="notifications")
         return [NotificationView.of(row) for row in rows]
+
+    async def own_alerts(self, actor: Actor, *, include_acknowledged: bool = False) -> list[OwnAlertView]:
+        """The person's own open alerts and escalations (and those acknowledged in the last two weeks
+        with `include_acknowledged`), open first, urgent first, then the most escalated, then the
+        newest. Only their own: what was sent to them. Each case listed is audited."""
+        await self.gate.role(actor, READ_OWN)
+        since = self.clock.now() - RECENTLY_ACKED if include_acknowledged else None
+        async with self.store.unit() as uow:
+            rows = await uow.alerts.own(actor.id, acked_since=since, limit=MAX_OWN)
+            detail = "own alerts" + (", with acknowledged" if include_acknowledged else "")
+            await uow.audit(actor, READ_OWN, *sorted({row.case for row in rows}), detail=detail)
+        return [OwnAlertView.of(row) for row in rows]
 
     async def acknowledge(self, alert_id: int, actor: Actor) -> Acknowledged:
         """Stops the alert for everyone: no more reminders or escalations. For its recipients and the

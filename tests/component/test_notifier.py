@@ -5,6 +5,7 @@ do what (the role table), each decision audited."""
 from __future__ import annotations
 
 import email.policy
+import json
 import re
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
@@ -29,7 +30,15 @@ from shared.events import (
     StartgesprekPlanned,
 )
 from shared.settings import ServiceSettings
-from tests.component.conftest import NOW, Running, eventually, fields_of, referred, running
+from tests.component.conftest import (
+    NOW,
+    SAMPLE_NETWORK,
+    Running,
+    eventually,
+    fields_of,
+    referred,
+    running,
+)
 from tests.component.contracts import Probe, check_asyncapi, check_openapi
 
 WATCH = (TOPIC_DEAD_LETTER,)
@@ -120,7 +129,7 @@ async def mailed_link(svc: Running, case: str) -> tuple[int, str, str, str]:
     )
     assert svc.settings.mail_dir is not None
     mail = mails(svc.settings.mail_dir)[0]
-    link = re.search(r"Acknowledge: (\S+)", text_of(mail))
+    link = re.search(r"(\S+/v1/notifications/\d+/ack\?token=\S+)", text_of(mail))
     assert link is not None, text_of(mail)
     url = urlsplit(link.group(1))
     alert_id = int(mail["X-ThuisBest-Notification"])
@@ -345,6 +354,142 @@ async def test_the_time_out_address_stays_at_intake_and_the_therapist_gets_a_lin
     assert '"has_timeout_address": true' in state["s"] and '"timeout_address"' not in state["s"]
 
 
+async def mine(svc: Running, person: str, **params: str) -> list[dict[str, Any]]:
+    answer = await svc.http.get("/v1/alerts/mine", params=params, headers=svc.as_(person))
+    assert answer.status_code == 200, answer.text
+    shown: list[dict[str, Any]] = answer.json()
+    return shown
+
+
+async def all_sent(svc: Running, case: str) -> list[dict[str, Any]]:
+    """The case's notifications once every one due now went out (later ones are timers)."""
+    now = f"{svc.clock.now():%Y-%m-%dT%H:%M}"
+    shown: list[dict[str, Any]] = await eventually(
+        lambda: notifications(svc, case),
+        lambda found: all(n["status"] == "sent" for n in found if n["at"] <= now),
+        what="every notification due now sent",
+    )
+    return shown
+
+
+async def test_my_alerts_are_the_open_ones_sent_to_me_and_nobody_elses(notifier: Running) -> None:
+    await placed(notifier, "c-1")  # ZL: therapist th-ZL-0, trajectbegeleider tb-ZL-0
+    await placed(notifier, "c-2", region="WBO")  # WBO: th-WBO-0, tb-WBO-0
+    sent = [n for n in await all_sent(notifier, "c-1") + await all_sent(notifier, "c-2") if n["sent_at"]]
+
+    for person in ("th-ZL-0", "coord", "ref-WBO"):
+        listed = await mine(notifier, person)
+        expected = {n["id"] for n in sent if n["to"] == person}
+        assert expected and {a["id"] for a in listed} == expected, person  # theirs, all of them
+    therapist = await mine(notifier, "th-ZL-0")
+    assert {a["case"] for a in therapist} == {"c-1"}  # c-2's alerts are someone else's
+    assert {a["rule"] for a in therapist} == {"placement_assigned", "startgesprek_invite"}
+    placement_alert = next(a for a in therapist if a["rule"] == "placement_assigned")
+    assert placement_alert == placement_alert | {
+        "subject": "Plaatsing c-1: Het Havenhoofd (Goes) vanaf do 5 mrt 2026",  # Dutch: the default
+        "deadline": "2026-03-05",
+        "level": 0,
+        "escalates": False,
+        "urgent": False,
+        "acknowledged_at": None,
+        "acknowledged_by": None,
+    }
+    assert placement_alert["due"] and placement_alert["created_at"] and placement_alert["sent_at"]
+    invite = next(a for a in therapist if a["rule"] == "startgesprek_invite")
+    assert invite["subject"] == "Uitnodiging startgesprek c-1: vr 6 mrt 2026 om 13:30"
+    assert invite["deadline"] == "2026-03-06T13:30"
+    # Not yet sent (a timer) is not theirs to see yet.
+    pending = [n for n in await notifications(notifier, "c-1") if n["to"] == "th-ZL-0" and not n["sent_at"]]
+    assert pending and not {n["id"] for n in pending} & {a["id"] for a in therapist}
+
+    # Acknowledged: gone from the open list, still there with all=true (who and when).
+    ack = await notifier.http.post(
+        f"/v1/notifications/{placement_alert['id']}/ack", headers=notifier.as_("th-ZL-0")
+    )
+    assert ack.status_code == 200, ack.text
+    after = await mine(notifier, "th-ZL-0")
+    assert placement_alert["id"] not in {a["id"] for a in after} and after
+    everything = await mine(notifier, "th-ZL-0", all="true")
+    [done] = [a for a in everything if a["id"] == placement_alert["id"]]
+    assert done["acknowledged_by"] == "th-ZL-0" and done["acknowledged_at"] == f"{NOW:%Y-%m-%dT%H:%M}"
+    assert everything[-1]["id"] == placement_alert["id"], "open ones first"
+    # The same alert to the others is acknowledged for them too: it stops for everyone.
+    assert placement_alert["id"] not in {a["id"] for a in await mine(notifier, "tb-ZL-0")}
+    coach = [a for a in await mine(notifier, "tb-ZL-0") if a["rule"] == "placement_assigned"]
+    assert coach == []
+
+    trail = {(r["person"], r["action"], r["outcome"]) for r in await audit_of(notifier, "c-1")}
+    assert ("th-ZL-0", "read_own_alerts", "allowed") in trail
+    assert ("th-WBO-0", "read_own_alerts", "allowed") not in trail  # nothing of c-1 was read by them
+
+
+async def test_my_alerts_are_for_people_who_get_alerts_only(notifier: Running) -> None:
+    for person in ("ops", "privacy"):
+        answer = await notifier.http.get("/v1/alerts/mine", headers=notifier.as_(person))
+        assert answer.status_code == 403 and fields_of(answer) == {"role"}, (person, answer.text)
+    assert (await notifier.http.get("/v1/alerts/mine", headers=NO_TOKEN)).status_code == 401
+    assert await mine(notifier, "th-ZL-1") == []  # nothing sent to them: an empty list
+    bad = await notifier.http.get("/v1/alerts/mine", params={"all": "maybe"}, headers=notifier.as_("coord"))
+    assert bad.status_code == 422 and fields_of(bad) == {"all"}, bad.text
+    # No case to file them under: the trail keeps them without one.
+    rows = await notifier.db("SELECT person, outcome FROM audit WHERE action = 'read_own_alerts'")
+    decided = {(r["person"], r["outcome"]) for r in rows}
+    assert {("ops", "refused"), ("privacy", "refused"), ("th-ZL-1", "allowed")} <= decided
+
+
+async def test_an_escalation_is_listed_for_whom_it_reached_with_its_level(notifier: Running) -> None:
+    await placed(notifier, "c-1", region="WBO")  # startgesprek Friday 6 March 13:30
+    # Not confirmed held: Monday 9 March 17:00 the therapist's supervisor, Tuesday 17:00 the coordinators.
+    notifier.clock.set(datetime(2026, 3, 10, 17, 1))
+    await all_sent(notifier, "c-1")
+    [level0] = [a for a in await mine(notifier, "sup0") if a["rule"] == "startgesprek_unconfirmed"]
+    assert (level0["level"], level0["escalates"]) == (0, True)
+    assert level0["subject"] == "Startgesprek c-1 niet bevestigd" and level0["deadline"] == "2026-03-10T17:00"
+    listed = await mine(notifier, "coord-WBO")
+    assert listed[0]["rule"] == "startgesprek_unconfirmed", "the most escalated first"
+    assert (listed[0]["level"], listed[0]["subject"]) == (
+        1,
+        "Escalatie: startgesprek c-1 nog steeds niet bevestigd",
+    )
+
+
+async def test_mail_is_in_the_readers_language_with_names_and_the_board_links(
+    service_settings: ServiceSettings, tmp_path: Path
+) -> None:
+    network = json.loads(SAMPLE_NETWORK.read_text(encoding="utf-8"))
+    for person in network["people"]:
+        if person["id"] == "th-ZL-0":
+            person["language"] = "en"
+    path = tmp_path / "network.json"
+    path.write_text(json.dumps(network), encoding="utf-8")
+    settings = service_settings.model_copy(
+        update={"network_file": path, "board_url": "https://board.example/"}
+    )
+    async with running(create_app, settings, NOW) as svc:
+        await svc.publish(TOPIC_CASE_EVENTS, referred("c-1"), key="c-1")
+        await svc.publish(TOPIC_DECISIONS, placement("c-1"), key="c-1")
+        shown = await all_sent(svc, "c-1")
+        assert settings.mail_dir is not None
+        by_person = {
+            n["to"]: mail
+            for mail in mails(settings.mail_dir)
+            for n in shown
+            if str(n["id"]) == mail["X-ThuisBest-Notification"] and n["kind"] == "placement_assigned"
+        }
+        english, dutch = by_person["th-ZL-0"], by_person["tb-ZL-0"]
+        assert english["Subject"] == "Placement c-1: Het Havenhoofd (Goes) from Thu 5 Mar 2026"
+        assert dutch["Subject"] == "Plaatsing c-1: Het Havenhoofd (Goes) vanaf do 5 mrt 2026"
+        for mail in (english, dutch):
+            text = text_of(mail)
+            assert "Sanne Jansen" in text and "Mila Dekker" in text  # therapist and trajectbegeleider
+            assert "th-ZL-0" not in text and "L02" not in text
+            assert "https://board.example/casussen/c-1" in text and "https://board.example/meldingen" in text
+            assert "/v1/cases/" not in text
+        assert "What now:" in text_of(english) and "Wat nu:" in text_of(dutch)
+        [subject] = [a["subject"] for a in await mine(svc, "th-ZL-0") if a["rule"] == "placement_assigned"]
+        assert subject == english["Subject"]
+
+
 async def test_dead_letters_are_for_ops_and_undecodable_events_do_not_stop_the_rest(
     notifier: Running,
 ) -> None:
@@ -438,6 +583,9 @@ async def test_the_contracts_document_bodies_problems_and_event_schemas(
                 Probe("post", "/v1/dead-letters/seven/requeue", 422),
                 Probe("get", "/v1/cases/c-1", 200),
                 Probe("get", "/v1/cases/c-404", 404),
+                Probe("get", "/v1/alerts/mine", 200),
+                Probe("get", "/v1/alerts/mine?all=true", 200),
+                Probe("get", "/v1/alerts/mine?all=maybe", 422),
             ],
             bodies={},
             known=KNOWN_DOC_BUGS,

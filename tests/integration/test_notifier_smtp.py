@@ -135,7 +135,13 @@ async def test_invitation_update_and_cancel_round_trip_through_smtp(smtp: tuple[
     assert [n.meeting.method for n in notices if n.meeting] == ["REQUEST", "REQUEST", "CANCEL"]
     for i, n in enumerate(notices, start=1):
         message = compose(
-            n, alert_id=i, token="t", base_url="http://localhost", address_of=address_of, organizer=SENDER
+            n,
+            alert_id=i,
+            token="t",
+            base_url="http://localhost",
+            board_url="http://board",
+            address_of=address_of,
+            organizer=SENDER,
         )
         result = await deliver(channel, message, RetryPolicy(attempts=2, base_delay=0.01))
         assert result.ok, result.error
@@ -177,7 +183,15 @@ async def test_a_refused_mailbox_is_a_permanent_failure(smtp: tuple[Inbox, int])
     inbox, port = smtp
     channel = SmtpChannel("127.0.0.1", port, SENDER, timeout=5)
     n = Notice(at=T0, case="c1", kind="referral_received", to="nobody", key="k", subject="s", text="t")
-    message = compose(n, alert_id=1, token="t", base_url="http://x", address_of=address_of, organizer=SENDER)
+    message = compose(
+        n,
+        alert_id=1,
+        token="t",
+        base_url="http://x",
+        board_url="http://board",
+        address_of=address_of,
+        organizer=SENDER,
+    )
     result = await deliver(channel, message, RetryPolicy(attempts=3, base_delay=0.01))
     assert not result.ok and result.permanent and result.attempts == 1
     assert inbox.messages == []
@@ -188,7 +202,15 @@ async def test_a_refused_mailbox_is_a_permanent_failure(smtp: tuple[Inbox, int])
 async def test_no_smtp_server_is_a_transient_failure() -> None:
     channel = SmtpChannel("127.0.0.1", free_port(), SENDER, timeout=2)
     n = Notice(at=T0, case="c1", kind="referral_received", to="th1", key="k", subject="s", text="t")
-    message = compose(n, alert_id=1, token="t", base_url="http://x", address_of=address_of, organizer=SENDER)
+    message = compose(
+        n,
+        alert_id=1,
+        token="t",
+        base_url="http://x",
+        board_url="http://board",
+        address_of=address_of,
+        organizer=SENDER,
+    )
     result = await deliver(channel, message, RetryPolicy(attempts=2, base_delay=0.01))
     assert not result.ok and not result.permanent and result.attempts == 2
 
@@ -197,7 +219,15 @@ async def test_the_file_sink_writes_messages_a_mail_program_opens(tmp_path: Path
     sink = FileMailSink(tmp_path / "outbox", SENDER)
     n = meeting_notices()[0]
     await sink.send(
-        compose(n, alert_id=7, token="t", base_url="http://x", address_of=address_of, organizer=SENDER)
+        compose(
+            n,
+            alert_id=7,
+            token="t",
+            base_url="http://x",
+            board_url="http://board",
+            address_of=address_of,
+            organizer=SENDER,
+        )
     )
     files = list((tmp_path / "outbox").glob("*.eml"))
     assert len(files) == 1 and "startgesprek_invite" in files[0].name

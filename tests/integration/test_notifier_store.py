@@ -98,6 +98,7 @@ def dispatcher(store: NotifierStore, outbox: Outbox, **kw: Any) -> Dispatcher:
         {"email": outbox},
         address_of=lambda p: f"{p}@thuisbest.invalid",
         base_url="http://localhost:8003",
+        board_url="http://board",
         retry=RetryPolicy(attempts=2, base_delay=0.01),
         **kw,
     )
@@ -309,7 +310,7 @@ async def test_a_claimed_row_is_not_claimed_again_before_its_lease_ends(store: N
 async def test_migrations_apply_once(fresh_db: str) -> None:
     pool = await create_pool(fresh_db)
     try:
-        assert await NotifierStore(pool).migrate() == ["001_init.sql", "002_trust.sql"]
+        assert await NotifierStore(pool).migrate() == ["001_init.sql", "002_trust.sql", "003_own_alerts.sql"]
         assert await NotifierStore(pool).migrate() == []
         with pytest.raises(asyncpg.CheckViolationError):
             await pool.execute(
@@ -361,7 +362,7 @@ async def test_the_trust_migration_keeps_who_a_case_concerns_and_the_links_but_n
             json.dumps({"text": f"Go to {address}", "subject": "s"}), None,
         )  # fmt: skip
 
-        assert await NotifierStore(pool).migrate() == ["002_trust.sql"]
+        assert await NotifierStore(pool).migrate() == ["002_trust.sql", "003_own_alerts.sql"]
         everything = [
             str(list(r.values()))
             for table in ("notifier_case_state", "notifier_alert", "notifier_case_scope", "notifier_ack_link")
@@ -458,6 +459,7 @@ async def test_a_requeued_dead_letter_of_an_acknowledged_alert_is_not_sent(store
         {"email": RefusesTheReferrer()},
         address_of=lambda p: p,
         base_url="http://x",
+        board_url="http://board",
         retry=RetryPolicy(attempts=1),
     )
     await failing.run_once(T0)

@@ -121,7 +121,13 @@ def address_of(person: str) -> str:
 async def test_a_signed_post_carries_the_notice_and_verifies(receiver: tuple[Receiver, str]) -> None:
     state, url = receiver
     message = compose(
-        notice(), alert_id=5, token="tok", base_url="http://ui", address_of=address_of, organizer="n@x"
+        notice(),
+        alert_id=5,
+        token="tok",
+        base_url="http://ui",
+        board_url="http://board",
+        address_of=address_of,
+        organizer="n@x",
     )
     sent_at = int(time.time())
     await WebhookChannel(url, SECRET, timeout=5).send(message)
@@ -139,7 +145,13 @@ async def test_a_replayed_delivery_is_refused_once_its_timestamp_is_old(
 ) -> None:
     state, url = receiver
     message = compose(
-        notice(), alert_id=5, token="tok", base_url="http://ui", address_of=address_of, organizer="n@x"
+        notice(),
+        alert_id=5,
+        token="tok",
+        base_url="http://ui",
+        board_url="http://board",
+        address_of=address_of,
+        organizer="n@x",
     )
     await WebhookChannel(url, SECRET, timeout=5).send(message)
     [(body, header, valid)] = state.received
@@ -163,7 +175,13 @@ async def test_a_sender_whose_clock_is_off_by_more_than_five_minutes_is_refused(
 ) -> None:
     state, url = receiver
     message = compose(
-        notice(), alert_id=5, token="tok", base_url="http://ui", address_of=address_of, organizer="n@x"
+        notice(),
+        alert_id=5,
+        token="tok",
+        base_url="http://ui",
+        board_url="http://board",
+        address_of=address_of,
+        organizer="n@x",
     )
     slow = WebhookChannel(url, SECRET, timeout=5, clock=lambda: time.time() - TOLERANCE - 60)
     result = await deliver(slow, message, RetryPolicy(3, 0.01))
@@ -173,7 +191,13 @@ async def test_a_sender_whose_clock_is_off_by_more_than_five_minutes_is_refused(
 async def test_a_wrong_secret_is_refused_permanently(receiver: tuple[Receiver, str]) -> None:
     state, url = receiver
     message = compose(
-        notice(), alert_id=5, token="tok", base_url="http://ui", address_of=address_of, organizer="n@x"
+        notice(),
+        alert_id=5,
+        token="tok",
+        base_url="http://ui",
+        board_url="http://board",
+        address_of=address_of,
+        organizer="n@x",
     )
     result = await deliver(WebhookChannel(url, "wrong", timeout=5), message, RetryPolicy(3, 0.01))
     assert not result.ok and result.permanent and result.attempts == 1
@@ -184,7 +208,13 @@ async def test_server_errors_are_retried_with_backoff(receiver: tuple[Receiver, 
     state, url = receiver
     state.statuses = [503, 500]
     message = compose(
-        notice(), alert_id=5, token="tok", base_url="http://ui", address_of=address_of, organizer="n@x"
+        notice(),
+        alert_id=5,
+        token="tok",
+        base_url="http://ui",
+        board_url="http://board",
+        address_of=address_of,
+        organizer="n@x",
     )
     result = await deliver(WebhookChannel(url, SECRET, timeout=5), message, RetryPolicy(4, 0.01))
     assert result.ok and result.attempts == 3 and len(state.received) == 3
@@ -214,6 +244,7 @@ async def test_retries_then_dead_letter_then_requeue(
         {"webhook": WebhookChannel(url, SECRET, timeout=5)},
         address_of=address_of,
         base_url="http://ui",
+        board_url="http://board",
         retry=RetryPolicy(attempts=3, base_delay=0.01),
         metrics=metrics,
     )
@@ -247,7 +278,7 @@ async def test_retries_then_dead_letter_then_requeue(
 
 async def test_a_notice_for_a_channel_not_configured_is_dead_lettered(store: NotifierStore) -> None:
     await store.record([notice("k1", channel="sms")], now=AT)
-    dispatcher = Dispatcher(store, {}, address_of=address_of, base_url="http://ui")
+    dispatcher = Dispatcher(store, {}, address_of=address_of, base_url="http://ui", board_url="http://board")
     assert (await dispatcher.run_once(AT)).dead == 1
     [dead] = await store.dead_letters()
     assert "no channel 'sms'" in dead.reason

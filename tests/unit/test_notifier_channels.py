@@ -1,4 +1,5 @@
-"""Messages from notices (links, urgency, calendars), webhook signatures and delivery retries, without I/O."""
+"""Messages from notices (links, urgency, calendars, in the reader's language), webhook signatures and
+delivery retries, without I/O."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import email
 import hashlib
 import hmac
 from datetime import datetime
+from pathlib import Path
 from typing import cast
 
 import httpx
@@ -25,8 +27,11 @@ from services.notifier.channels import (
     verify_signature,
 )
 from services.notifier.engine import Meeting, Notice
+from shared.network import NetworkIndex, load_network
 
 AT = datetime(2026, 1, 5, 10, 0)
+DEMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "demo-network.json"
+BOARD = "https://board.example/"
 
 
 def address_of(person: str) -> str:
@@ -49,25 +54,62 @@ def notice(**kw: object) -> Notice:
     return Notice(**fields)  # type: ignore[arg-type]
 
 
-def message(n: Notice) -> Message:
+def message(n: Notice, **kw: object) -> Message:
     return compose(
         n,
         alert_id=42,
         token="tok",
         base_url="http://localhost:8003/",
+        board_url=BOARD,
         address_of=address_of,
         organizer="notifier@thuisbest.invalid",
+        **kw,  # type: ignore[arg-type]
     )
 
 
-def test_compose_adds_case_and_ack_links_and_marks_urgency() -> None:
+def test_compose_links_the_board_and_the_single_use_ack_and_marks_urgency_in_dutch() -> None:
     m = message(notice())
     assert m.ack_url == "http://localhost:8003/v1/notifications/42/ack?token=tok"
-    assert m.case_url == "http://localhost:8003/v1/cases/c1"
-    assert m.ack_url in m.text and m.case_url in m.text
-    assert m.subject.startswith("[URGENT] ")
+    assert m.case_url == "https://board.example/casussen/c1"  # the board's page, not the notifier's JSON
+    assert m.alerts_url == "https://board.example/meldingen"
+    assert m.ack_url in m.text and m.case_url in m.text and m.alerts_url in m.text
+    assert "/v1/cases/" not in m.text
+    assert m.subject == "[SPOED] Time-out c1" and m.language == "nl"
+    assert "Bevestig deze melding (de link werkt één keer)" in m.text
     mail = email_message(m, "notifier@thuisbest.invalid")
     assert mail["X-Priority"] == "1" and mail["To"] == "th1@thuisbest.invalid"
+    assert mail["Content-Language"] == "nl"
+
+
+def test_an_english_reader_gets_the_links_in_english() -> None:
+    m = message(notice(language="en"))
+    assert m.subject == "[URGENT] Time-out c1" and m.language == "en"
+    assert f"Acknowledge this alert (the link works once): {m.ack_url}" in m.text
+    assert f"All your open alerts: {m.alerts_url}" in m.text
+    assert "Bevestig" not in m.text and "meldingen" in m.alerts_url
+
+
+def calendar_event(m: Message) -> Event:
+    parsed = email.message_from_bytes(bytes(email_message(m, "notifier@thuisbest.invalid")))
+    part = next(p for p in parsed.walk() if p.get_content_type() == "text/calendar")
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return cast(Event, Calendar.from_ical(payload).walk("VEVENT")[0])
+
+
+def test_the_calendar_names_people_and_place_in_the_organisers_language() -> None:
+    index = NetworkIndex(load_network(DEMO))
+    meeting = Meeting(datetime(2026, 1, 8, 13, 30), datetime(2026, 1, 8, 15), "L01", ("th-WBW-0", "tb-WBW-0"))
+    invite = notice(kind="startgesprek_invite", urgent=False, meeting=meeting, language="en")
+    dutch = calendar_event(message(invite, index=index))
+    assert str(dutch["SUMMARY"]) == "Startgesprek casus c1" and str(dutch["LOCATION"]) == "Ossendrecht"
+    description = str(dutch["DESCRIPTION"])
+    assert "Lotte Smit (MST-therapeut), Luuk de Wit (trajectbegeleider)" in description
+    assert "https://board.example/casussen/c1" in description
+    assert sorted(str(a.params["CN"]) for a in dutch.get("ATTENDEE")) == ["Lotte Smit", "Luuk de Wit"]
+    english = calendar_event(message(invite, index=index, organizer_language="en"))
+    assert "Lotte Smit (MST therapist)" in str(english["DESCRIPTION"])
+    assert str(english["SUMMARY"]) == "Startgesprek (start meeting) case c1"
 
 
 def test_an_invitation_mail_carries_a_request_calendar() -> None:
@@ -128,7 +170,13 @@ async def test_the_webhook_channel_signs_with_its_clock() -> None:
         return httpx.Response(204)
 
     message = compose(
-        notice(), alert_id=3, token="tok", base_url="http://x", address_of=address_of, organizer="n@x"
+        notice(),
+        alert_id=3,
+        token="tok",
+        base_url="http://x",
+        board_url="http://board",
+        address_of=address_of,
+        organizer="n@x",
     )
     async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
         await WebhookChannel("http://hook", "s3cret", client=client, clock=lambda: NOW + 0.9).send(message)

@@ -16,7 +16,7 @@ from services.notifier.engine import Notice, NotificationEngine
 from shared import events as ev
 from shared.inputs import CapacityEvent, ReferralEvent, TimeoutRequestEvent
 from shared.kinds import lapse_date
-from shared.network import Network, Person
+from shared.network import Network, NetworkIndex, Person
 from tools.scenario import Scenario, load_scenario
 
 REPO = Path(__file__).resolve().parents[2]
@@ -225,7 +225,7 @@ def test_waitlisted_once_per_expected_start() -> None:
         )
 
     first = run.feed(waitlisted(T0 + timedelta(minutes=1), date(2026, 2, 1)))
-    assert people(first) == {COORD, REF} and all("2026-02-01" in n.subject for n in first)
+    assert people(first) == {COORD, REF} and all("zo 1 feb 2026" in n.subject for n in first)
     assert run.feed(waitlisted(T0 + timedelta(hours=2), date(2026, 2, 1))) == []
     assert people(run.feed(waitlisted(T0 + timedelta(hours=3), date(2026, 2, 8)))) == {COORD, REF}
 
@@ -453,7 +453,8 @@ def test_timeout_informal_network_links_the_therapist_to_the_address_at_intake()
     by = {n.to: n for n in refused}
     link = f"{INTAKE}/v1/cases/c1/timeout-address"  # intake shows it to the therapist and supervisor
     assert link in by[TH].text
-    assert link not in by[SUP].text + by[SUP].subject and "therapist" in by[SUP].text
+    assert link not in by[SUP].text + by[SUP].subject
+    assert "alleen in het bericht aan de MST-therapeut" in by[SUP].text
     assert all(link not in n.text + n.subject for n in run.out if n is not by[TH])
     state = run.engine.snapshot()["cases"]["c1"]
     assert state["has_timeout_address"] is True and "timeout_address" not in state
@@ -462,7 +463,8 @@ def test_timeout_informal_network_links_the_therapist_to_the_address_at_intake()
 def test_without_an_address_at_intake_the_therapist_is_told_there_is_none() -> None:
     run = informal_network(has_timeout_address=False)
     [to_therapist] = [n for n in run.of("timeout_informal_network") if n.to == TH]
-    assert "timeout-address" not in to_therapist.text and "none recorded at intake" in to_therapist.text
+    assert "timeout-address" not in to_therapist.text
+    assert "bij intake is geen time-out-adres vastgelegd" in to_therapist.text
 
 
 def test_a_state_stored_before_the_address_left_the_notifier_restores_without_it() -> None:
@@ -561,7 +563,6 @@ def test_notices_are_sorted_and_keys_unique() -> None:
 def sample_events() -> list[Any]:
     """The sample's events as intake would publish them, plus simple scheduler decisions."""
     from services.intake.rules import to_case_event
-    from shared.network import NetworkIndex
 
     net = NetworkIndex(network())
     out: list[Any] = []
@@ -620,6 +621,17 @@ def simulate(events: list[Any], end: datetime) -> list[Notice]:
     return run.out
 
 
+MONTHS = {m: i for i, m in enumerate("jan feb mrt apr mei jun jul aug sep okt nov dec".split(), 1)}
+MONTHS |= {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+WEEKDAYS = "ma|di|wo|do|vr|za|zo|Mon|Tue|Wed|Thu|Fri|Sat|Sun"
+
+
+def shown_days(message: str) -> set[str]:
+    """The dates a message shows as people read them ("ma 7 dec 2026", "Mon 7 Dec 2026"), as ISO."""
+    found = re.findall(rf"\b(?:{WEEKDAYS}) (\d{{1,2}}) ([A-Za-z]{{3}}) (\d{{4}})\b", message)
+    return {date(int(y), MONTHS[m], int(d)).isoformat() for d, m, y in found}
+
+
 def allowed_dates(events: list[Any]) -> dict[str, set[str]]:
     """Per case, the dates a message may show: those of the case's events other than identity."""
     allowed: dict[str, set[str]] = {}
@@ -638,7 +650,20 @@ def allowed_dates(events: list[Any]) -> dict[str, set[str]]:
                 }
             if name == "valid_from":
                 days.add(lapse_date(value).isoformat())
+            if isinstance(e, ev.PlacementPlanned) and name == "start":  # the startgesprek's last day
+                days.add(network_index().calendar.add_working_days(value, 3).isoformat())
     return allowed
+
+
+def unknown_shown(message: str) -> list[str]:
+    """A value shown as "-" or "None" (a list line "- ..." of what changed is no value)."""
+    lines = [line for line in message.splitlines() if not line.startswith("- ")]
+    return re.findall(r"(?<![\w-])(?:None|-)(?![\w-])", "\n".join(lines))
+
+
+@cache
+def network_index() -> NetworkIndex:
+    return NetworkIndex(network())
 
 
 def test_sample_scenario_messages_carry_no_identity_data() -> None:
@@ -651,10 +676,15 @@ def test_sample_scenario_messages_carry_no_identity_data() -> None:
     assert addresses
     for n in notices:
         message = n.subject + "\n" + n.text
-        shown = set(re.findall(r"\d{4}-\d{2}-\d{2}", message))
+        shown = set(re.findall(r"\d{4}-\d{2}-\d{2}", message)) | shown_days(message)
         assert not shown & births, (n.key, message)
-        # any other date shown is one the case's events gave (never an age-derived eligibility date)
-        assert shown <= allowed[n.case] | {n.at.date().isoformat()}, (n.key, shown - allowed[n.case])
+        # any other date shown is one the case's events gave (never an age-derived eligibility date),
+        # or the notice's own day and, for an escalating one, the next level's (a working day later)
+        own = {n.at.date().isoformat()}
+        if n.escalates:
+            own.add(network_index().calendar.add_working_days(n.at.date(), 1).isoformat())
+        assert shown <= allowed[n.case] | own, (n.key, shown - allowed[n.case] - own)
+        assert not unknown_shown(message), (n.key, message)
         assert not [a for a in addresses if a and a in message], (n.key, message)
         if "/timeout-address" in message:  # the link to intake's page, for the therapist only
             assert n.kind == "timeout_informal_network"

@@ -141,8 +141,21 @@ def mutate(path: list[Any], value: Any = None, *, delete: bool = False, rule: st
         (
             "meeting_reminder",
             ["subject"],
-            "Reminder for {youth_name}",
-            "rule 'meeting_reminder': key 'subject': unknown placeholder {youth_name}",
+            "Reminder for {case} on {colour}",
+            "rule 'meeting_reminder': key 'subject.nl': unknown placeholder {colour}",
+        ),
+        (
+            "meeting_reminder",
+            ["subject", "en"],
+            "Reminder for {case}, {youth_name}",
+            "rule 'meeting_reminder': key 'subject.en': {youth_name}: a message never carries the youth's"
+            " or the family's name",
+        ),
+        (
+            "placement_assigned",
+            ["body", "nl"],
+            "Geboren op {birth_date}",
+            "rule 'placement_assigned': key 'body.nl': {birth_date}: a message never carries",
         ),
         ("meeting_reminder", ["colour"], "red", "rule 'meeting_reminder', key 'colour': unknown key"),
         ("meeting_reminder", ["anchor"], "meeting.start", "rule 'meeting_reminder', key 'anchor'"),
@@ -176,14 +189,14 @@ def mutate(path: list[Any], value: Any = None, *, delete: bool = False, rule: st
             "placement_assigned",
             ["body"],
             "Address: {timeout_address_link}",
-            "rule 'placement_assigned': key 'body': {timeout_address_link} needs address_to",
+            "rule 'placement_assigned': key 'body.nl': {timeout_address_link} needs address_to",
         ),
         (
             "timeout_informal_network",
-            ["body"],
+            ["body", "en"],
             "Address: {timeout_address}",
-            "rule 'timeout_informal_network': key 'body': {timeout_address} is gone: the address stays at"
-            " intake",
+            "rule 'timeout_informal_network': key 'body.en': {timeout_address} is gone: the address stays"
+            " at intake",
         ),
         ("stay_exceeded", ["stop_on", 0, "if"], ["raining"], "rule 'stay_exceeded', key 'stop_on[0].if[0]'"),
         ("waitlisted", ["channel"], "emial", "rule 'waitlisted', key 'channel': 'emial' is not known"),
@@ -230,3 +243,117 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
     bad.write_text("rules: [\n", encoding="utf-8")
     with pytest.raises(RulesError, match="not valid YAML"):
         load_rules(bad)
+
+
+# --- texts in every language -----------------------------------------------------------------
+
+
+def test_every_shipped_text_is_given_in_dutch_and_english_and_differs() -> None:
+    rules = load_rules()
+    for rule in rules.rules:
+        texts = [rule.subject, rule.body, *(t for v in rule.variants for t in (v.subject, v.body) if t)]
+        texts += [*rule.actions.values(), *(t for v in rule.variants for t in v.actions.values())]
+        for text in texts:
+            assert text.nl.strip() and text.en.strip() and text.nl != text.en, (rule.name, text)
+
+
+def test_a_plain_string_serves_every_language() -> None:
+    data = mutate(["subject"], "Plaatsing {case}", rule="placement_assigned")
+    rule = parse_rules(data)["placement_assigned"]
+    assert rule.subject.nl == rule.subject.en == "Plaatsing {case}"
+
+
+@pytest.mark.parametrize(
+    ("rule", "path", "value", "expected"),
+    [
+        ("waitlisted", ["subject", "en"], None, "rule 'waitlisted', key 'subject.en': missing: every text"),
+        ("waitlisted", ["subject", "de"], "Fall {case}", "rule 'waitlisted', key 'subject.de': unknown key"),
+        (
+            "waitlisted",
+            ["variants", 0, "body", "nl"],
+            None,
+            "rule 'waitlisted', key 'variants[0].body.nl': missing",
+        ),
+        (
+            "waitlisted",
+            ["actions", "referrer", "en"],
+            None,
+            "rule 'waitlisted', key 'actions.referrer.en': missing",
+        ),
+        (
+            "waitlisted",
+            ["subject", "en"],
+            "Waiting for a place",
+            "rule 'waitlisted': key 'subject.en': a subject says for whom: put the case reference {case}",
+        ),
+        (
+            "startgesprek_invite",
+            ["body", "en"],
+            "Invitation {case} (version {sequence})",
+            "rule 'startgesprek_invite': key 'body.en': {sequence} is bookkeeping for dedupe keys",
+        ),
+        (
+            "waitlisted",
+            ["variants", 0, "when"],
+            ["raining"],
+            "rule 'waitlisted', key 'variants[0].when': unknown condition 'raining'",
+        ),
+        (
+            "meeting_reminder",
+            ["variants"],
+            [{"when": ["escalated"], "subject": "Again {case}"}],
+            "rule 'meeting_reminder': key 'variants[0].when': 'escalated' needs an escalation",
+        ),
+        ("meeting_reminder", ["variants"], [{"when": ["start"]}], "key 'variants[0]': give a subject"),
+        (
+            "waitlisted",
+            ["actions", "therapist"],
+            {"nl": "doe iets", "en": "do something"},
+            "rule 'waitlisted': key 'actions.therapist': the rule never reaches 'therapist'",
+        ),
+        (
+            "waitlisted",
+            ["actions", "referrer"],
+            None,
+            "rule 'waitlisted': key 'actions': no text for referrer: give one, or a 'default'",
+        ),
+        (
+            "referral_received",
+            ["actions"],
+            None,
+            "rule 'referral_received': key 'body.nl': {action} needs actions",
+        ),
+        (
+            "waitlisted",
+            ["tracks"],
+            None,
+            "rule 'waitlisted': key 'variants[3].body.nl': {changes} needs tracks",
+        ),
+        (
+            "waitlisted",
+            ["tracks"],
+            ["case"],
+            "rule 'waitlisted': key 'tracks': 'case' cannot be tracked",
+        ),
+        (
+            "meeting_reminder",
+            ["tracks"],
+            ["meeting_start"],
+            "rule 'meeting_reminder': key 'tracks': only for immediate rules",
+        ),
+        ("waitlisted", ["act_by"], "reason", "rule 'waitlisted': key 'act_by': 'reason' is not a date fact"),
+        (
+            "meeting_reminder",
+            ["act_by"],
+            "next_escalation",
+            "rule 'meeting_reminder': key 'act_by': next_escalation needs an escalation",
+        ),
+    ],
+)
+def test_a_bad_text_is_reported_by_rule_key_and_language(
+    rule: str, path: list[Any], value: Any, expected: str
+) -> None:
+    data = mutate(path, value, delete=value is None, rule=rule)
+    with pytest.raises(RulesError) as info:
+        parse_rules(data, "custom.yaml")
+    assert expected in str(info.value), str(info.value)

@@ -195,7 +195,7 @@ def test_the_mail_link_asks_before_it_acknowledges(stack: ServiceProcesses, coor
         for part in message.walk()
         if part.get_content_type() == "text/plain"
     )
-    link = re.search(r"Acknowledge: (\S+)", text)
+    link = re.search(r"(\S+/v1/notifications/\d+/ack\?token=\S+)", text)
     assert link, text
     page = httpx.get(link.group(1))
     assert page.status_code == 200 and "<form" in page.text

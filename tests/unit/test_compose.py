@@ -43,7 +43,7 @@ def test_services_get_the_environment_their_settings_read() -> None:
 
 def test_the_three_services_share_one_image() -> None:
     """One build of deploy/Dockerfile, no per-service build arguments: only the command differs."""
-    services = [COMPOSE["services"][name] for name in ("intake", "scheduler", "notifier")]
+    services = [COMPOSE["services"][name] for name in ("intake", "scheduler", "notifier", "board")]
     assert len({svc["image"] for svc in services}) == 1
     for svc in services:
         assert svc["build"] == {"context": ".", "dockerfile": "deploy/Dockerfile"}
@@ -51,12 +51,12 @@ def test_the_three_services_share_one_image() -> None:
         assert network is None, "the image has no source tree: the packaged demo network is the default"
 
 
-def test_prometheus_scrapes_all_three_and_grafana_is_provisioned() -> None:
+def test_prometheus_scrapes_all_four_and_grafana_is_provisioned() -> None:
     prom = yaml.safe_load((ROOT / "deploy/prometheus.yml").read_text())
     targets = prom["scrape_configs"][0]["static_configs"][0]["targets"]
-    assert sorted(targets) == ["intake:8081", "notifier:8083", "scheduler:8082"]
+    assert sorted(targets) == ["board:8080", "intake:8081", "notifier:8083", "scheduler:8082"]
     assert (ROOT / "deploy/grafana/dashboards/thuisbest.json").is_file()
     assert (ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").is_file()
     databases = (ROOT / "deploy/postgres/init.sql").read_text()
-    for name in ("intake", "scheduler", "notifier"):
+    for name in ("intake", "scheduler", "notifier", "board"):
         assert f"CREATE DATABASE {name};" in databases

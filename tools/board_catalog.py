@@ -44,10 +44,19 @@ def read(language: str) -> Catalog:
 
 
 def untranslated(language: str, template: Catalog | None = None) -> list[str]:
-    """The message ids of the code that the language's catalog does not translate."""
+    """The message ids of the code that the language's catalog does not translate (a plural
+    message counts as translated when every form is)."""
     catalog = read(language)
-    ids = [m.id for m in (template or extracted()) if m.id]
-    return [str(i) for i in ids if not (catalog.get(i) and catalog.get(i).string)]  # type: ignore[union-attr]
+    missing: list[str] = []
+    for message in template or extracted():
+        if not message.id:
+            continue
+        found = catalog.get(message.id)
+        string = found.string if found is not None else ""
+        forms = string if isinstance(string, tuple | list) else (string,)
+        if not forms or not all(forms):
+            missing.append(str(message.id))
+    return missing
 
 
 def update(language: str, template: Catalog) -> None:

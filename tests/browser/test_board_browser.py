@@ -10,6 +10,7 @@ and prints each page's load time.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -136,10 +137,18 @@ async def test_a_coordinator_works_from_the_board_alone(
     await page.get_by_role("button", name="Wijziging bevestigen").click()
     await expect(page.get_by_role("status")).to_contain_text("Capaciteitswijziging doorgegeven")
 
+    # A case that is not one of yours: the same page as a case that does not exist.
+    missing = await page.goto(f"{board}/casussen/c-not-mine")
+    assert missing is not None and missing.status == 404
+    await expect(page.get_by_role("heading", name="Niet gevonden")).to_be_visible()
+    await checked(page, "niet-gevonden")
+
     # English by choice.
+    await page.goto(f"{board}/wachtlijst")
     await page.get_by_role("button", name="English").click()
     await expect(page.get_by_role("link", name="Waiting list")).to_be_visible()
     await expect(page.locator("html")).to_have_attribute("lang", "en")
+    await checked(page, "waiting-list-en")
 
     print("\npage load (s):", ", ".join(f"{name} {s:.3f}" for name, s in LOADS.items()))
     print("axe-core (WCAG 2.1 AA):", "; ".join(f"{name}: {found}" for name, found in AXE.items()))
@@ -150,6 +159,9 @@ async def test_the_board_works_by_keyboard_alone(
 ) -> None:
     services, trust = stack
     board = services.url("board")
+    await page.goto(f"{board}/wachtlijst")  # not signed in: to the sign-in page
+    await expect(page).to_have_url(re.compile(r"/aanmelden\?next=%2Fwachtlijst$"))
+    await checked(page, "aanmelden-zonder-link")
     await page.goto(signin_link(trust.issuer, "coord", board))
     await page.keyboard.press("Tab")  # the skip link first
     await expect(page.get_by_role("link", name="Naar de inhoud")).to_be_focused()

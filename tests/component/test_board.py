@@ -38,7 +38,12 @@ WAITING = {
             "code": "machtiging_needed",
             "reason": "needs a machtiging",
             "start_limit": "2026-03-20",
-            "machtiging": {"needed": True, "granted": False, "last_start_day": "2026-03-09", "lapsing_soon": True},
+            "machtiging": {
+                "needed": True,
+                "granted": False,
+                "last_start_day": "2026-03-09",
+                "lapsing_soon": True,
+            },
         }
     ]
 }
@@ -126,9 +131,10 @@ async def test_pages_need_a_sign_in_and_a_link_signs_in_once(board_settings: Ser
         assert "Wachtlijst" in page.text and "Machtiging nodig vóór" in page.text
         assert "De machtiging vervalt: laatste startdag" in page.text  # the lapse warning
         assert "crisis" in page.text and 'href="/casussen/c-7"' in page.text
-        assert "Content-Security-Policy" in page.headers and "'unsafe-inline'" not in page.headers[
-            "content-security-policy"
-        ]
+        assert (
+            "Content-Security-Policy" in page.headers
+            and "'unsafe-inline'" not in page.headers["content-security-policy"]
+        )
         assert fake.people() == {"coord"}  # every call as the signed-in person, nobody else
 
         rows = await r.db("SELECT person, outcome FROM audit WHERE action = 'sign_in' ORDER BY id")
@@ -244,7 +250,10 @@ async def test_a_registered_referral_opens_its_case_page(board_settings: Service
         {
             ("intake.test", "POST", "/v1/referrals"): (201, {"case": "c-9", "status": "registered"}),
             ("intake.test", "GET", "/v1/cases/c-9"): (200, case),
-            ("scheduler.test", "GET", "/v1/cases/c-9/explanation"): (200, {"case": "c-9", "explanation": "x"}),
+            ("scheduler.test", "GET", "/v1/cases/c-9/explanation"): (
+                200,
+                {"case": "c-9", "explanation": "x"},
+            ),
             ("notifier.test", "GET", "/v1/notifications"): (200, []),
         }
     )

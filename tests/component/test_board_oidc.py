@@ -103,7 +103,9 @@ class Provider:
 def serving(provider: Provider) -> Iterator[str]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(uvicorn.Config(provider.app(base), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(provider.app(base), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

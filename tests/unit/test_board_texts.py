@@ -101,7 +101,10 @@ def test_the_referral_form_becomes_intakes_json() -> None:
 
 def test_event_forms_become_intakes_json() -> None:
     assert form_event({"type": "timeout_request", "days": "3"}) == {"type": "timeout_request", "days": 3}
-    assert form_event({"type": "discharge", "date": "2026-04-01"}) == {"type": "discharge", "date": "2026-04-01"}
+    assert form_event({"type": "discharge", "date": "2026-04-01"}) == {
+        "type": "discharge",
+        "date": "2026-04-01",
+    }
     assert form_event({"type": "close", "date": "x"}) == {"type": "close"}
 
 

@@ -25,32 +25,28 @@ token: install
 	@test -n "$(DATA_DIR)" || { echo "make token: give DATA_DIR, the data dir of make run" >&2; exit 2; }
 	@$(BIN)/thuisbest token $(PERSON) --data-dir $(DATA_DIR)
 
-# promtool checks and unit-tests the alert rules (tests/unit/test_alert_rules.py): Debian's and
-# Ubuntu's `prometheus` package ships it. Installed as root, or with sudo when there is one.
-promtool:
-	@command -v promtool >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then sudo=; \
-	  elif command -v sudo >/dev/null; then sudo=sudo; \
-	  else echo "make: promtool is missing and installing it needs root (or sudo):" \
-	    "apt-get install prometheus, or put Prometheus's promtool on PATH" >&2; exit 1; fi; \
-	  command -v apt-get >/dev/null || { echo "make: promtool is missing and there is no apt-get:" \
-	    "put Prometheus's promtool on PATH (e.g. brew install prometheus)" >&2; exit 1; }; \
-	  $$sudo apt-get update && \
-	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; }
+# $(call apt_install,COMMAND,PACKAGE,ELSE): install Debian's or Ubuntu's PACKAGE when COMMAND is not on
+# PATH, as root or with sudo when there is one; ELSE says what to do where that cannot be done.
+define apt_install
+@command -v $(1) >/dev/null || { \
+  if [ "$$(id -u)" = 0 ]; then sudo=; \
+  elif command -v sudo >/dev/null; then sudo=sudo; \
+  else echo "make: $(1) is missing and installing it needs root (or sudo): apt-get install $(2), or $(3)" >&2; \
+    exit 1; fi; \
+  command -v apt-get >/dev/null || { echo "make: $(1) is missing and there is no apt-get: $(3)" >&2; exit 1; }; \
+  $$sudo apt-get update && \
+  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(2); }
+endef
 
-# chromium runs the board's browser tests (tests/browser/, Playwright with axe-core): Debian's and
-# Ubuntu's `chromium` package; Playwright's own browser download is never used. Installed as root,
-# or with sudo when there is one.
+# promtool checks and unit-tests the alert rules (tests/unit/test_alert_rules.py): the package
+# `prometheus` ships it.
+promtool:
+	$(call apt_install,promtool,prometheus,put Prometheus's promtool on PATH (e.g. brew install prometheus))
+
+# chromium runs the board's browser tests (tests/browser/, Playwright with axe-core); Playwright's
+# own browser download is never used.
 chromium:
-	@command -v chromium >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then sudo=; \
-	  elif command -v sudo >/dev/null; then sudo=sudo; \
-	  else echo "make: chromium is missing and installing it needs root (or sudo):" \
-	    "apt-get install chromium, or put a chromium on PATH" >&2; exit 1; fi; \
-	  command -v apt-get >/dev/null || { echo "make: chromium is missing and there is no apt-get:" \
-	    "put a chromium (or a link named chromium to Chrome) on PATH" >&2; exit 1; }; \
-	  $$sudo apt-get update && \
-	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+	$(call apt_install,chromium,chromium,put a chromium (or a link named chromium to Chrome) on PATH)
 
 test: install promtool chromium
 	$(BIN)/python -m pytest

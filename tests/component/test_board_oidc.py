@@ -119,20 +119,25 @@ def serving(provider: Provider) -> Iterator[str]:
         thread.join(5)
 
 
+def signing_in_at(base: str, settings: ServiceSettings) -> ServiceSettings:
+    """The board's settings with the provider at `base` (the other services faked at *.test)."""
+    return settings.model_copy(
+        update={
+            "oidc_client_id": CLIENT,
+            "oidc_discovery_url": f"{base}/.well-known/openid-configuration",
+            "board_url": "http://board.test",
+            "scheduler_url": "http://scheduler.test",
+        }
+    )
+
+
 async def test_the_code_flow_with_pkce_signs_in_and_renews_the_token(
     service_settings: ServiceSettings, issuer: Issuer
 ) -> None:
     provider = Provider(issuer, expires_in=30)  # within the renewal margin: renewed on first use
     fake = Fake({("scheduler.test", "GET", "/v1/waiting-list"): (200, {"entries": []})})
     with serving(provider) as base:
-        settings = service_settings.model_copy(
-            update={
-                "oidc_client_id": CLIENT,
-                "oidc_discovery_url": f"{base}/.well-known/openid-configuration",
-                "board_url": "http://board.test",
-                "scheduler_url": "http://scheduler.test",
-            }
-        )
+        settings = signing_in_at(base, service_settings)
         factory = functools.partial(create_app, transport=httpx.MockTransport(fake.handle))
         async with running(factory, settings, NOW) as r, httpx.AsyncClient() as browser:
             r.http.headers.pop("authorization")
@@ -170,13 +175,7 @@ async def test_a_provider_that_refuses_the_code_signs_nobody_in(
 ) -> None:
     provider = Provider(issuer)
     with serving(provider) as base:
-        settings = service_settings.model_copy(
-            update={
-                "oidc_client_id": CLIENT,
-                "oidc_discovery_url": f"{base}/.well-known/openid-configuration",
-                "board_url": "http://board.test",
-            }
-        )
+        settings = signing_in_at(base, service_settings)
         async with running(create_app, settings, NOW) as r, httpx.AsyncClient() as browser:
             r.http.headers.pop("authorization")
             start = await r.http.get("/aanmelden")

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from services.notifier.channels import (
     SIGNATURE_HEADER,
+    Message,
     RetryPolicy,
     WebhookChannel,
     compose,
@@ -118,9 +119,9 @@ def address_of(person: str) -> str:
     return f"{person}@thuisbest.invalid"
 
 
-async def test_a_signed_post_carries_the_notice_and_verifies(receiver: tuple[Receiver, str]) -> None:
-    state, url = receiver
-    message = compose(
+def composed() -> Message:
+    """The webhook message of `notice()` as the dispatcher composes it (alert 5, link token "tok")."""
+    return compose(
         notice(),
         alert_id=5,
         token="tok",
@@ -129,6 +130,11 @@ async def test_a_signed_post_carries_the_notice_and_verifies(receiver: tuple[Rec
         address_of=address_of,
         organizer="n@x",
     )
+
+
+async def test_a_signed_post_carries_the_notice_and_verifies(receiver: tuple[Receiver, str]) -> None:
+    state, url = receiver
+    message = composed()
     sent_at = int(time.time())
     await WebhookChannel(url, SECRET, timeout=5).send(message)
     [(body, header, valid)] = state.received
@@ -144,15 +150,7 @@ async def test_a_replayed_delivery_is_refused_once_its_timestamp_is_old(
     receiver: tuple[Receiver, str],
 ) -> None:
     state, url = receiver
-    message = compose(
-        notice(),
-        alert_id=5,
-        token="tok",
-        base_url="http://ui",
-        board_url="http://board",
-        address_of=address_of,
-        organizer="n@x",
-    )
+    message = composed()
     await WebhookChannel(url, SECRET, timeout=5).send(message)
     [(body, header, valid)] = state.received
     assert valid and header is not None
@@ -174,15 +172,7 @@ async def test_a_sender_whose_clock_is_off_by_more_than_five_minutes_is_refused(
     receiver: tuple[Receiver, str],
 ) -> None:
     state, url = receiver
-    message = compose(
-        notice(),
-        alert_id=5,
-        token="tok",
-        base_url="http://ui",
-        board_url="http://board",
-        address_of=address_of,
-        organizer="n@x",
-    )
+    message = composed()
     slow = WebhookChannel(url, SECRET, timeout=5, clock=lambda: time.time() - TOLERANCE - 60)
     result = await deliver(slow, message, RetryPolicy(3, 0.01))
     assert not result.ok and result.permanent and [valid for _, _, valid in state.received] == [False]
@@ -190,15 +180,7 @@ async def test_a_sender_whose_clock_is_off_by_more_than_five_minutes_is_refused(
 
 async def test_a_wrong_secret_is_refused_permanently(receiver: tuple[Receiver, str]) -> None:
     state, url = receiver
-    message = compose(
-        notice(),
-        alert_id=5,
-        token="tok",
-        base_url="http://ui",
-        board_url="http://board",
-        address_of=address_of,
-        organizer="n@x",
-    )
+    message = composed()
     result = await deliver(WebhookChannel(url, "wrong", timeout=5), message, RetryPolicy(3, 0.01))
     assert not result.ok and result.permanent and result.attempts == 1
     assert [valid for _, _, valid in state.received] == [False]
@@ -207,15 +189,7 @@ async def test_a_wrong_secret_is_refused_permanently(receiver: tuple[Receiver, s
 async def test_server_errors_are_retried_with_backoff(receiver: tuple[Receiver, str]) -> None:
     state, url = receiver
     state.statuses = [503, 500]
-    message = compose(
-        notice(),
-        alert_id=5,
-        token="tok",
-        base_url="http://ui",
-        board_url="http://board",
-        address_of=address_of,
-        organizer="n@x",
-    )
+    message = composed()
     result = await deliver(WebhookChannel(url, SECRET, timeout=5), message, RetryPolicy(4, 0.01))
     assert result.ok and result.attempts == 3 and len(state.received) == 3
 

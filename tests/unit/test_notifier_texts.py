@@ -18,6 +18,7 @@ from services.notifier.engine import Notice, NotificationEngine
 from services.notifier.texts import REASONS, format_day, reason_code, table_day
 from shared import events as ev
 from shared.network import Network, load_network
+from tests.unit.test_notifier_engine import Run as EngineRun
 
 DEMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "demo-network.json"
 T0 = datetime(2026, 12, 1, 10, 0)  # a Tuesday
@@ -89,23 +90,11 @@ def waitlisted(at: datetime, reason: str, expected: date | None = None) -> ev.Ca
     )
 
 
-class Run:
+class Run(EngineRun):
+    """The engine run of the engine tests, on this module's network (two English readers)."""
+
     def __init__(self, net: Network | None = None) -> None:
-        self.engine = NotificationEngine(net or network(), intake_url="https://intake.example")
-        self.out: list[Notice] = []
-
-    def feed(self, *events: Any) -> list[Notice]:
-        new: list[Notice] = []
-        for event in events:
-            new += self.engine.due(event.occurred_at)
-            new += self.engine.handle(event, event.occurred_at)
-        self.out += new
-        return new
-
-    def until(self, moment: datetime) -> list[Notice]:
-        new = self.engine.due(moment)
-        self.out += new
-        return new
+        super().__init__(NotificationEngine(net or network(), intake_url="https://intake.example"))
 
 
 def flat(text: str) -> str:

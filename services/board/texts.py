@@ -82,12 +82,10 @@ def waiting_words(
         return why, gettext("Prepare the startgesprek; nothing else is needed now")
     if code == "machtiging_needed":
         why = gettext("Waits for a machtiging: a closed stay needs one")
-        step = (
-            gettext("Machtiging needed before {date}").format(date=day(limit))
-            if limit
-            else gettext("Machtiging needed: ask the referrer for the court order")
-        )
-        return why, step
+        wanted = entry.get("waiting_since")  # the first day it could start, were there a machtiging
+        if wanted and not entry.get("days_waiting"):
+            return why, gettext("Machtiging needed before {date}").format(date=day(wanted))
+        return why, gettext("Machtiging needed as soon as possible: ask the referrer for the court order")
     if code == "not_yet_allowed":
         why = gettext("May not start before {date}").format(date=day(expected)) if expected else ""
         return why or gettext("May not start yet"), gettext("Nothing to do before then")

@@ -128,7 +128,7 @@ async def test_pages_need_a_sign_in_and_a_link_signs_in_once(board_settings: Ser
 
         page = await r.http.get("/wachtlijst")
         assert page.status_code == 200
-        assert "Wachtlijst" in page.text and "Machtiging nodig vóór" in page.text
+        assert "Wachtlijst" in page.text and "Machtiging zo snel mogelijk nodig" in page.text
         assert "De machtiging vervalt: laatste startdag" in page.text  # the lapse warning
         assert "crisis" in page.text and 'href="/casussen/c-7"' in page.text
         assert (

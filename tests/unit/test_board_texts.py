@@ -54,10 +54,13 @@ def test_every_message_of_the_board_has_dutch() -> None:
 
 
 def test_why_a_case_waits_and_what_would_help_in_dutch() -> None:
-    machtiging = {"code": "machtiging_needed", "kind": "thuisbest", "start_limit": "2027-02-03"}
-    why, step = waiting_words(machtiging, NL, nl_day)
+    # Not yet waiting: needed before the first day it could start; waiting already: at once.
+    machtiging = {"code": "machtiging_needed", "kind": "thuisbest", "waiting_since": "2027-02-03"}
+    why, step = waiting_words(machtiging | {"days_waiting": 0}, NL, nl_day)
     assert "machtiging" in why.lower()
     assert step.startswith("Machtiging nodig vóór") and "3 feb" in step
+    _, step = waiting_words(machtiging | {"days_waiting": 9}, NL, nl_day)
+    assert step.startswith("Machtiging zo snel mogelijk nodig")
     no_bed = {"code": "no_bed_in_time", "kind": "thuisbest", "start_limit": "2027-01-12"}
     why, step = waiting_words(no_bed, NL, nl_day)
     assert why.startswith("Geen gesloten bed in bereik vóór") and "12 jan" in why

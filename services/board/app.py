@@ -28,6 +28,7 @@ from services.board.live import Live
 from services.board.pages import Pages
 from services.board.sessions import COOKIE, Session, SessionStore
 from services.board.signin import EmbeddedTokens, OidcSignin, SigninLinks, Tokens
+from shared.access import may_ever
 from shared.actor import Actor
 from shared.clock import Clock, SystemClock
 from shared.errors import Unauthenticated
@@ -86,7 +87,7 @@ async def signed_in(request: Request) -> Visit:
 VisitDep = Annotated[Visit, Depends(signed_in)]
 
 
-def local_path(value: str | None, default: str = "/wachtlijst") -> str:
+def local_path(value: str | None, default: str = "/") -> str:
     """A path on this board to go back to; anything else (another site, `//host`) is the default."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
         return default
@@ -303,7 +304,9 @@ def create_app(
             status,
             visit=v,
             coordinator=is_coordinator,
-            planner=v is not None and v.actor.role in ("coordinator", "mst_supervisor"),
+            planner=v is not None and may_ever(v.actor, "read_plan"),
+            refers=v is not None and may_ever(v.actor, "refer"),
+            alerted=v is not None and may_ever(v.actor, "read_own_alerts"),
             **({"done_text": None} | context),
         )
 
@@ -337,11 +340,13 @@ def create_app(
     # --- signing in ---------------------------------------------------------------------------
 
     @router.get("/")
-    async def home() -> RedirectResponse:
-        return RedirectResponse("/wachtlijst", status_code=303)
+    async def home(v: VisitDep) -> RedirectResponse:
+        # Coordinators and supervisors start at the waiting list; everyone else at their alerts.
+        planner = may_ever(v.actor, "read_plan")
+        return RedirectResponse("/wachtlijst" if planner else "/meldingen", status_code=303)
 
     @router.get("/aanmelden")
-    async def signin(request: Request, next: str = "/wachtlijst", gedaan: str = "") -> Response:
+    async def signin(request: Request, next: str = "/", gedaan: str = "") -> Response:
         target = local_path(next)
         if oidc_configured:
             url = await holder["oidc"].start(target, now_utc())
@@ -376,7 +381,7 @@ def create_app(
                 stranger(request), "sign_in", None, "refused", "a one-time link not valid or used before"
             )
             return pages.html(language, "signin_link.html", 400, visit=None, person=None, token="")
-        return await start_session(request, person, None, "/wachtlijst", "one-time link")
+        return await start_session(request, person, None, "/", "one-time link")
 
     @router.get("/aanmelden/terug")
     async def signin_back(request: Request, state: str = "", code: str = "", error: str = "") -> Response:

@@ -103,6 +103,7 @@ class Pages:
 
     def html(self, language: str, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         defaults = {"visit": None, "done_text": None, "coordinator": False, "planner": False}
+        defaults |= {"refers": False, "alerted": False}
         text = self.envs[language].get_template(template).render(**(defaults | context))
         return HTMLResponse(text, status_code=status, headers=PAGE_HEADERS)
 

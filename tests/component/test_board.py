@@ -120,7 +120,9 @@ async def test_pages_need_a_sign_in_and_a_link_signs_in_once(board_settings: Ser
         assert "Aanmelden als Annemiek Vermeulen (plaatsingscoördinator)?" in asking.text
         # Opening the link did not use it: posting it does, once.
         used = await r.http.post("/aanmelden/link", data={"token": token})
-        assert used.status_code == 303 and used.headers["location"] == "/wachtlijst"
+        assert used.status_code == 303 and used.headers["location"] == "/"
+        home = await r.http.get("/")
+        assert home.status_code == 303 and home.headers["location"] == "/wachtlijst"  # a coordinator's start
         cookie = used.headers["set-cookie"]
         assert "thuisbest_board=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
         again = await r.http.post("/aanmelden/link", data={"token": token})
@@ -327,3 +329,17 @@ async def test_a_case_out_of_scope_is_not_found_and_a_coordinator_only_page_is_f
         change = {"group": "L00-g1", "beds": "2", "from": "2026-03-05", "until": "2026-03-09", "csrf": csrf}
         refused = await r.http.post("/capaciteit", data=change)
         assert refused.status_code == 403 and "may not change capacity" in refused.text
+
+
+async def test_people_are_offered_the_pages_of_their_work_only(board_settings: ServiceSettings) -> None:
+    fake = Fake({("notifier.test", "GET", "/v1/alerts/mine"): (200, [])})
+    async with board(board_settings, fake) as r:
+        await sign_in(r, "th-ZL-0")  # a therapist: no plan, no referrals, their alerts
+        home = await r.http.get("/")
+        assert home.status_code == 303 and home.headers["location"] == "/meldingen"
+        page = (await r.http.get("/meldingen")).text
+        assert "Geen openstaande meldingen." in page
+        nav = page[page.index('<nav class="board-nav"') : page.index("</nav>")]
+        assert ">Meldingen<" in nav
+        for other in (">Bedden<", ">Wachtlijst<", ">Nieuwe aanmelding<", ">Capaciteit<"):
+            assert other not in nav

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Final
 
@@ -68,6 +69,7 @@ def _preferences(header: str) -> Iterable[str]:
     return [tag for _, _, tag in sorted(ranked)]
 
 
+@lru_cache(maxsize=8)
 def _locale(language: str) -> Locale:
     try:
         return Locale.parse(language)
@@ -84,7 +86,12 @@ def day(value: date | str | None, language: str) -> str:
     if value is None or value == "":
         return ""
     d = date.fromisoformat(value[:10]) if isinstance(value, str) else value
-    pattern = "EEE d MMM" if d.year == date.today().year else "EEE d MMM y"
+    return _day(d, language, date.today().year)
+
+
+@lru_cache(maxsize=4096)  # a bed board names the same 56 days for every group
+def _day(d: date, language: str, this_year: int) -> str:
+    pattern = "EEE d MMM" if d.year == this_year else "EEE d MMM y"
     return _plain(format_date(d, pattern, locale=_locale(language)))
 
 
@@ -112,5 +119,6 @@ def clock_time(value: datetime | str | None) -> str:
     return dt.strftime("%H:%M")
 
 
+@lru_cache(maxsize=64)
 def weekday_short(value: date, language: str) -> str:
     return _plain(format_date(value, "EEE", locale=_locale(language)))

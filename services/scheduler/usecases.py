@@ -104,6 +104,7 @@ class Planner:
         self.core = Scheduler(network, config=self.config)
         self.view: PlanView
         self.home: dict[str, str]  # case -> home region, as of the published plan
+        self.explanations: dict[str, str | None]  # case -> why it is planned so, as published
         self.regions: frozenset[str]  # the home regions of those cases
         self._shown: dict[frozenset[str], tuple[PlanView, list[str]]]  # the plan per set of regions
         self.published: Published  # the same plan for the board's reads, with its snapshot
@@ -150,6 +151,8 @@ class Planner:
             capacity={group: dict(nights) for group, nights in self.core.capacity.items()},
         )
         self.home = {case.id: case.home_region for case in self.core.cases.values()}
+        # Each case's explanation as published: read without waiting for a running re-plan.
+        self.explanations = {case_id: self.core.explain(case_id) for case_id in self.core.cases}
         self.regions = frozenset(self.home.values())
         self._shown = {}
         waiting = {w.case for w in self.view.waiting}
@@ -441,13 +444,12 @@ class Planner:
         return before, placements()
 
     async def explain(self, case: str, actor: Actor) -> Explanation:
-        """Why the case is planned as it is; 404 for a case outside the person's regions, as for
-        an unknown one."""
+        """Why the case is planned as it is, as published (a running re-plan is not waited for);
+        404 for a case outside the person's regions, as for an unknown one."""
         region = self.home.get(case)
         scope = None if region is None else CaseScope(case=case, home_region=region)
         await self.gate.case(actor, "read_plan", case, scope)
-        async with self.lock:  # the core's cases change while a re-plan runs
-            text = self.core.explain(case)
+        text = self.explanations.get(case)
         if text is None:
             raise unknown_case(case)
         await self.gate.trail.record(actor, "read_plan", case, detail="explanation")

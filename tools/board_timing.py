@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             "urgency": ("normal", "urgent", "crisis")[i % 3],
             "earliest_start": (today + timedelta(days=i % 40)).isoformat(),
         }
-        if KINDS[kinds[i % len(kinds)]].needs_machtiging and i % 4:  # some closed referrals still wait for one
+        # a quarter of the referrals that need a machtiging come without one: they wait for it
+        if KINDS[kinds[i % len(kinds)]].needs_machtiging and i % 4:
             body["machtiging"] = {
                 "valid_from": today.isoformat(),
                 "valid_until": (today + timedelta(180)).isoformat(),

@@ -56,7 +56,7 @@ class Up:
         deadline = time.monotonic() + timeout
         pending = set(SERVICES)
         while pending or "press Ctrl-C" not in self.output():
-            assert self.proc.poll() is None, self.log.read_text()
+            assert self.proc.poll() is None, self.log.read_text() + self.service_logs()
             for name in sorted(pending):
                 try:
                     if httpx.get(self.url(name) + "/healthz", timeout=1).status_code == 200:
@@ -65,6 +65,14 @@ class Up:
                     pass
             assert time.monotonic() < deadline, f"not healthy: {pending}\n{self.log.read_text()}"
             time.sleep(0.2)
+
+    def service_logs(self, lines: int = 40) -> str:
+        """The last lines of each service's log: why one stopped."""
+        found = []
+        for path in sorted((self.data_dir / "logs").glob("*.log")):
+            tail = path.read_text(errors="replace").splitlines()[-lines:]
+            found.append(f"--- {path.name}\n" + "\n".join(tail))
+        return "\n" + "\n".join(found)
 
     def token(self) -> str:
         """The coordinator's token `up` printed."""
@@ -148,7 +156,9 @@ def test_up_decides_stops_cleanly_on_ctrl_c_and_keeps_its_data(pg_tmp_path: Path
     earlier = first.headers()
     secrets = {name: (data_dir / SECRETS_DIR / name).read_text() for name in (IDENTITY_KEYS, WEBHOOK_SECRET)}
 
-    second = Up(data_dir, ports, log)
+    # Fresh ports: one of the first run's may meanwhile be another connection's ephemeral port
+    # (the suite runs many); what must survive the restart is the data dir, not the ports.
+    second = Up(data_dir, {name: free_port() for name in SERVICES}, log)
     try:
         second.wait_healthy()
         # The same signing key, identity keys and secrets: a token of the first run still works,

@@ -3,16 +3,16 @@
 The rules' own texts are data (`rules.yaml`); this module holds the words the engine and the mail
 put around them: a date as people write it ("ma 7 dec 2026", "Mon 7 Dec 2026"), a person by name,
 a group with its location, a scheduler's reason in plain words, the lines of what changed, and the
-mail's links. Babel formats the dates when it is installed; the table below gives the same text
-without it.
+mail's links. Babel formats the dates.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, Literal
+
+from babel.dates import format_date
 
 from shared.kinds import KINDS
 from shared.network import NetworkIndex
@@ -24,39 +24,12 @@ DEFAULT_LANGUAGE: Language = "nl"
 # A value the case does not have (yet): never "-" or "None" in a message.
 UNKNOWN: dict[Language, str] = {"nl": "nog niet bekend", "en": "not known yet"}
 
-_WEEKDAYS: dict[Language, tuple[str, ...]] = {
-    "nl": ("ma", "di", "wo", "do", "vr", "za", "zo"),
-    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
-}
-_MONTHS: dict[Language, tuple[str, ...]] = {
-    "nl": ("jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"),
-    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-}
-DAY_PATTERN = "EEE d MMM y"  # Babel's (CLDR) pattern for the table's "ma 7 dec 2026"
-
-
-def _babel_format_date() -> Callable[..., str] | None:
-    try:
-        module = importlib.import_module("babel.dates")
-    except ImportError:
-        return None
-    formatter: Callable[..., str] = module.format_date
-    return formatter
-
-
-_BABEL = _babel_format_date()
-
-
-def table_day(day: date, lang: Language) -> str:
-    """The table's short date: "ma 7 dec 2026" / "Mon 7 Dec 2026"."""
-    return f"{_WEEKDAYS[lang][day.weekday()]} {day.day} {_MONTHS[lang][day.month - 1]} {day.year}"
+DAY_PATTERN = "EEE d MMM y"  # Babel's (CLDR) pattern: "ma 7 dec 2026", "Mon 7 Dec 2026"
 
 
 def format_day(day: date, lang: Language) -> str:
     """A date as people write it: "ma 7 dec 2026" in Dutch, "Mon 7 Dec 2026" in English."""
-    if _BABEL is not None:
-        return _BABEL(day, DAY_PATTERN, locale=lang)
-    return table_day(day, lang)
+    return format_date(day, DAY_PATTERN, locale=lang)
 
 
 def format_moment(moment: datetime, lang: Language) -> str:

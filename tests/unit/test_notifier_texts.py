@@ -15,7 +15,7 @@ import pytest
 
 from services.notifier.channels import compose
 from services.notifier.engine import Notice, NotificationEngine
-from services.notifier.texts import REASONS, format_day, reason_code, table_day
+from services.notifier.texts import REASONS, format_day, reason_code
 from shared import events as ev
 from shared.network import Network, load_network
 from tests.unit.test_notifier_engine import Run as EngineRun
@@ -123,15 +123,6 @@ def test_dates_read_as_people_write_them() -> None:
     assert format_day(date(2026, 12, 7), "en") == "Mon 7 Dec 2026"
     assert format_day(date(2026, 3, 5), "nl") == "do 5 mrt 2026"
     assert format_day(date(2026, 5, 31), "en") == "Sun 31 May 2026"
-
-
-def test_the_table_says_what_babel_says() -> None:
-    babel = pytest.importorskip("babel.dates")
-    day = date(2026, 1, 1)
-    for _ in range(366):
-        for lang in ("nl", "en"):
-            assert table_day(day, lang) == babel.format_date(day, "EEE d MMM y", locale=lang), day
-        day += timedelta(days=1)
 
 
 # --- what each rule says ---------------------------------------------------------------------

@@ -126,13 +126,18 @@ async def test_a_coordinator_works_from_the_board_alone(
     )
 
     # A capacity cut: first what it would move, nothing changed until confirmed.
+    await page.goto(f"{board}/casussen/{case}")
+    group = (await page.locator("#plan dd").first.inner_text()).strip()  # where the youth is planned
     await visit(page, f"{board}/capaciteit", "capaciteit")
-    await page.get_by_label("Groep").select_option(label="De Duinen (Ossendrecht)")
+    await page.get_by_label("Groep").select_option(label=group)
     await page.get_by_label("Bedden in die periode").fill("0")
     await page.get_by_label("Vanaf (eerste nacht)").fill(today.isoformat())
     await page.get_by_label("Tot (de eerste nacht").fill((today + timedelta(days=14)).isoformat())
     await page.get_by_role("button", name="Bekijk wat het verschuift").click()
     await expect(page.get_by_role("heading", name="Wat deze wijziging doet")).to_be_visible()
+    # No bed on that group for two weeks: the planned youth would have to move (or wait).
+    moved = page.get_by_role("table", name="Casussen van uw regio’s die veranderen")
+    await expect(moved.get_by_role("link", name=case)).to_be_visible()
     await checked(page, "capaciteit-voorbeeld")
     await page.get_by_role("button", name="Wijziging bevestigen").click()
     await expect(page.get_by_role("status")).to_contain_text("Capaciteitswijziging doorgegeven")

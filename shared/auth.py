@@ -83,11 +83,21 @@ class TokenVerifier:
         return self.claims(token)
 
 
-def _discover_jwks_uri(issuer: str) -> str:
-    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+def discovery_url(issuer: str) -> str:
+    """Where an OpenID Connect issuer publishes its discovery document."""
+    return issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+
+def discovery_document(url: str) -> dict[str, Any]:
+    """An OpenID Connect discovery document (blocking: call it off the event loop)."""
     with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 (the configured issuer)
-        document = json.load(answer)
-    jwks_uri = document.get("jwks_uri")
+        document: dict[str, Any] = json.load(answer)
+    return document
+
+
+def _discover_jwks_uri(issuer: str) -> str:
+    url = discovery_url(issuer)
+    jwks_uri = discovery_document(url).get("jwks_uri")
     if not isinstance(jwks_uri, str):
         raise AuthNotConfigured(f"{url} names no jwks_uri")
     return jwks_uri

@@ -13,10 +13,8 @@ the board, holding that key (`board_issuer_dir`), signs a short API token per si
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import time
-import urllib.request
 import warnings
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,7 +22,7 @@ from typing import Any, Protocol
 from authlib.deprecate import AuthlibDeprecationWarning
 
 from services.board.sessions import Pending, Session, SessionStore
-from shared.auth import TokenVerifier
+from shared.auth import TokenVerifier, discovery_document, discovery_url
 from shared.errors import Unauthenticated
 from shared.issuer import SIGNIN_AUDIENCE, Issuer
 from shared.network import NetworkIndex
@@ -70,8 +68,9 @@ class SigninLinks:
         self.claim = settings.auth_person_claim
         self.net, self.store = net, store
 
-    async def person(self, token: str) -> str:
-        """The person a link signs in (Unauthenticated when the link is bad or expired); not used up."""
+    async def _checked(self, token: str) -> tuple[str, str]:
+        """The person a link signs in and the link's id (Unauthenticated when the link is bad or
+        expired); not used up."""
         try:
             claims = await self.verifier.verify(token)
         except Exception as exc:  # noqa: BLE001 (every PyJWT failure means the same to the person)
@@ -79,15 +78,20 @@ class SigninLinks:
         person = claims.get(self.claim)
         if not isinstance(person, str) or person not in self.net.people:
             raise Unauthenticated.one("token", "the sign-in link names nobody of this network")
-        if not isinstance(claims.get("jti"), str):
+        jti = claims.get("jti")
+        if not isinstance(jti, str):
             raise Unauthenticated.one("token", "the sign-in link has no id")
+        return person, jti
+
+    async def person(self, token: str) -> str:
+        """The person a link signs in; the link is not used up."""
+        person, _ = await self._checked(token)
         return person
 
     async def use(self, token: str) -> str:
         """The person of a link, using the link up: a second use is refused."""
-        person = await self.person(token)
-        claims = await self.verifier.verify(token)
-        if not await self.store.use_link(claims["jti"], person):
+        person, jti = await self._checked(token)
+        if not await self.store.use_link(jti, person):
             raise Unauthenticated.one("token", "the sign-in link was used before")
         return person
 
@@ -115,10 +119,8 @@ class OidcSignin:
 
     async def provider(self) -> Provider:
         if self._provider is None:
-            url = self.settings.oidc_discovery_url or (
-                self.settings.auth_issuer.rstrip("/") + "/.well-known/openid-configuration"
-            )
-            document = await asyncio.to_thread(_fetch_json, url)
+            url = self.settings.oidc_discovery_url or discovery_url(self.settings.auth_issuer)
+            document = await asyncio.to_thread(discovery_document, url)
             self._provider = Provider(
                 document["authorization_endpoint"],
                 document["token_endpoint"],
@@ -196,9 +198,3 @@ class OidcSignin:
             fresh.setdefault("refresh_token", refresh)
             await self.store.set_tokens(session, fresh)
         return str(fresh["access_token"])
-
-
-def _fetch_json(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 (the configured issuer)
-        document: dict[str, Any] = json.load(answer)
-    return document

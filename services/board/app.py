@@ -33,6 +33,7 @@ from shared.actor import Actor
 from shared.clock import Clock, SystemClock
 from shared.errors import Unauthenticated
 from shared.events import TOPIC_CASE_EVENTS, TOPIC_DECISIONS
+from shared.inputs import LATER_EVENTS
 from shared.issuer import Issuer
 from shared.kinds import KINDS
 from shared.network import Person
@@ -46,7 +47,7 @@ STATIC = Path(__file__).parent / "static"
 PORT = 8080
 LANGUAGE_COOKIE = "thuisbest_lang"
 BED_WEEKS = 8
-FORM_EVENTS = ("machtiging", "discharge", "timeout_request", "meeting_held", "withdraw", "close")
+FORM_EVENTS = tuple(LATER_EVENTS)  # every later event intake takes has its form on the case page
 DONE = {
     "event": i18n.N_("Recorded. The plan follows in a moment."),
     "ack": i18n.N_("Acknowledged: the alert stops repeating and escalating."),
@@ -126,19 +127,20 @@ def form_field(problem_field: str) -> str:
     return head
 
 
+EVENT_ENVELOPE = frozenset({"type", "case", "at"})  # what intake stamps itself, not the form's fields
+
+
 def form_event(form: dict[str, str]) -> dict[str, Any]:
     """A later event's request body from the case page's form of that event."""
     kind = form.get("type", "")
     body: dict[str, Any] = {"type": kind}
-    fields = {
-        "machtiging": ("valid_from", "valid_until"),
-        "discharge": ("date",),
-        "timeout_request": ("days",),
-        "meeting_held": ("meeting",),
-    }.get(kind, ())
-    for key in fields:
+    event = LATER_EVENTS.get(kind)
+    fields = {} if event is None else event.model_fields
+    for key, field in fields.items():
+        if key in EVENT_ENVELOPE:
+            continue
         value = form.get(key, "").strip()
-        body[key] = int(value) if key == "days" and value.isdigit() else value
+        body[key] = int(value) if field.annotation is int and value.isdigit() else value
     return body
 
 
@@ -297,13 +299,12 @@ def create_app(
 
     def render(v: Visit | None, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         language = v.language if v else context.pop("language", i18n.DEFAULT)
-        is_coordinator = v is not None and v.actor.role == "coordinator"
         return pages.html(
             language,
             template,
             status,
             visit=v,
-            coordinator=is_coordinator,
+            coordinator=v is not None and may_ever(v.actor, "change_capacity"),
             planner=v is not None and may_ever(v.actor, "read_plan"),
             refers=v is not None and may_ever(v.actor, "refer"),
             alerted=v is not None and may_ever(v.actor, "read_own_alerts"),
@@ -458,8 +459,8 @@ def create_app(
         data = await backend.get(
             "scheduler", "/v1/beds", v.token, **{"from": first.isoformat()}, days=7 * BED_WEEKS
         )
-        groups = data.get("groups", []) if isinstance(data, dict) else data
-        today = clock.now().date().isoformat()
+        groups = data["groups"]
+        today = data["today"]  # the scheduler's day, by which a stay is under way or planned
         for group in groups:
             group["weeks"] = bed_weeks(group)
             days = group.get("days", [])
@@ -472,7 +473,7 @@ def create_app(
             "beds.html",
             groups=groups,
             first=first,
-            today=clock.now().date().isoformat(),
+            today=today,
             earlier=(first - timedelta(weeks=BED_WEEKS)).isoformat(),
             later=(first + timedelta(weeks=BED_WEEKS)).isoformat(),
             weekdays=[first + timedelta(days=i) for i in range(7)],
@@ -482,8 +483,7 @@ def create_app(
     @router.get("/wachtlijst")
     async def waiting_list(v: VisitDep) -> HTMLResponse:
         data = await backend.get("scheduler", "/v1/waiting-list", v.token)
-        entries = data.get("entries", []) if isinstance(data, dict) else data
-        return render(v, "waiting.html", entries=entries, today=clock.now().date().isoformat())
+        return render(v, "waiting.html", entries=data["entries"], today=data["today"])
 
     async def case_page(v: Visit, case: str, status: int = 200, **extra: Any) -> HTMLResponse:
         if not is_case_id(case):
@@ -573,8 +573,7 @@ def create_app(
 
     @router.get("/meldingen")
     async def alerts(v: VisitDep, gedaan: str = "") -> HTMLResponse:
-        data = await backend.get("notifier", "/v1/alerts/mine", v.token)
-        items = data.get("alerts", []) if isinstance(data, dict) else data
+        items = await backend.get("notifier", "/v1/alerts/mine", v.token)
         return render(v, "alerts.html", alerts=items, done_text=DONE.get(gedaan))
 
     @router.post("/meldingen/{alert_id}/bevestigen")
@@ -645,10 +644,9 @@ def create_app(
         case = casus or None
         if case is not None:  # a case's own stream: for who may read the case (404 otherwise)
             await backend.get("intake", f"/v1/cases/{case}", v.token)
-        stopped = asyncio.Event()
 
         async def stream() -> Any:
-            async for chunk in live.events(case, stopped):
+            async for chunk in live.events(case):
                 if await request.is_disconnected():
                     break
                 yield chunk

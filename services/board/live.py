@@ -34,14 +34,15 @@ class Live:
                 except asyncio.QueueFull:
                     pass  # it has plenty to do already: one notice is as good as many
 
-    async def events(self, case: str | None, stopped: asyncio.Event) -> AsyncIterator[str]:
+    async def events(self, case: str | None) -> AsyncIterator[str]:
         """The text/event-stream of one open page: `changed` after a burst of changes has settled,
-        a comment line now and then to keep proxies from closing the connection."""
+        a comment line now and then to keep proxies from closing the connection. It runs until the
+        page goes away (the response is then cancelled, and the listener removed)."""
         listener = Listener(case)
         self.listeners.add(listener)
         try:
             yield "retry: 3000\n\n"
-            while not stopped.is_set():
+            while True:
                 try:
                     async with asyncio.timeout(self.heartbeat):
                         await listener.queue.get()

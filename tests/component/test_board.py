@@ -22,7 +22,9 @@ from tests.component.conftest import NOW, Running, running
 
 pytestmark = pytest.mark.asyncio
 
+NOBODY_WAITING = {"today": "2026-03-02", "entries": []}  # GET /v1/waiting-list with no case
 WAITING = {
+    "today": "2026-03-02",
     "entries": [
         {
             "case": "c-7",
@@ -45,7 +47,7 @@ WAITING = {
                 "lapsing_soon": True,
             },
         }
-    ]
+    ],
 }
 
 
@@ -276,7 +278,7 @@ async def test_a_registered_referral_opens_its_case_page(board_settings: Service
 
 
 async def test_the_language_is_the_persons_choice(board_settings: ServiceSettings) -> None:
-    fake = Fake({("scheduler.test", "GET", "/v1/waiting-list"): (200, {"entries": []})})
+    fake = Fake({("scheduler.test", "GET", "/v1/waiting-list"): (200, NOBODY_WAITING)})
     async with board(board_settings, fake) as r:
         await sign_in(r)
         page = await r.http.get("/wachtlijst")
@@ -292,7 +294,7 @@ async def test_the_language_is_the_persons_choice(board_settings: ServiceSetting
 
 
 async def test_signing_out_ends_the_session(board_settings: ServiceSettings) -> None:
-    fake = Fake({("scheduler.test", "GET", "/v1/waiting-list"): (200, {"entries": []})})
+    fake = Fake({("scheduler.test", "GET", "/v1/waiting-list"): (200, NOBODY_WAITING)})
     async with board(board_settings, fake) as r:
         await sign_in(r)
         page = await r.http.get("/wachtlijst")

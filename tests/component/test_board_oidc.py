@@ -27,7 +27,7 @@ from services.board.app import create_app
 from shared.issuer import ISSUER, Issuer
 from shared.settings import ServiceSettings
 from tests.component.conftest import NOW, running
-from tests.component.test_board import Fake
+from tests.component.test_board import NOBODY_WAITING, Fake
 from tools.embedded import free_port
 
 pytestmark = pytest.mark.asyncio
@@ -135,7 +135,7 @@ async def test_the_code_flow_with_pkce_signs_in_and_renews_the_token(
     service_settings: ServiceSettings, issuer: Issuer
 ) -> None:
     provider = Provider(issuer, expires_in=30)  # within the renewal margin: renewed on first use
-    fake = Fake({("scheduler.test", "GET", "/v1/waiting-list"): (200, {"entries": []})})
+    fake = Fake({("scheduler.test", "GET", "/v1/waiting-list"): (200, NOBODY_WAITING)})
     with serving(provider) as base:
         settings = signing_in_at(base, service_settings)
         factory = functools.partial(create_app, transport=httpx.MockTransport(fake.handle))

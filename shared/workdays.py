@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
 import holidays
@@ -44,3 +44,21 @@ class WorkCalendar:
             current = self.add_working_days(current, 1)
             days.append(current)
         return days
+
+    def one_working_day_after(self, moment: datetime, opens: time, closes: time) -> datetime:
+        """The earliest time a meeting announced at `moment` may start (PATHWAY-V2 "Meetings").
+
+        One working day of notice: the working time between the announcement and the meeting is at
+        least one working day (`opens` to `closes`). Announced inside working hours, that is the
+        same time on the next working day; before opening time, the next working day's opening;
+        after closing time or on a day off, the opening of the second working day from then. Such a
+        meeting is also known before the working day on which it takes place begins.
+        """
+        day, clock = moment.date(), moment.time()
+        if not self.is_working_day(day):
+            day, clock = self.next_working_day(day), opens
+        elif clock >= closes:
+            day, clock = self.add_working_days(day, 1), opens
+        elif clock < opens:
+            clock = opens
+        return datetime.combine(self.add_working_days(day, 1), clock)

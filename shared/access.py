@@ -38,6 +38,7 @@ POLICY: dict[str, dict[str, Relation]] = {
     "read_timeout_address": {"mst_therapist": "therapist", "mst_supervisor": "therapist_supervisor"},
     "read_plan": {"coordinator": "home_region", "mst_supervisor": "home_region"},
     "change_capacity": {"coordinator": "home_region"},  # the group's region
+    "promise_placement": {"coordinator": "home_region"},
     # A person's own alerts (those sent to them, or escalated to them): everyone who gets alerts.
     "read_own_alerts": {
         "coordinator": "any",

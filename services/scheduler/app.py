@@ -17,6 +17,7 @@ from services.scheduler.views import (
     CapacityDryRun,
     Explanation,
     PlanView,
+    PromiseAccepted,
     WaitingListView,
 )
 from shared.bus import subscribe
@@ -138,6 +139,25 @@ async def post_capacity(
         return await planner.capacity_dry_run(body, actor)
     await planner.change_capacity(body, actor)
     return CapacityAccepted(group=body.group, beds=body.beds)
+
+
+@router.post(
+    "/v1/cases/{case}/promise",
+    tags=["plan"],
+    summary="Promise a case's expected placement now, before its start comes within the promise horizon",
+    description=(
+        "Coordinators of the case's home region; 404 for anyone else. A placement is promised "
+        "(announced to family, referrer and staff) a week before its start; a coordinator may promise "
+        "an expected one sooner. Accepted with 202: the next re-plan (within seconds) plans the case "
+        "once more and announces its placement. 409 when the case has no expected placement (already "
+        "promised, waiting without a bed, or ended)."
+    ),
+    status_code=202,
+    response_model=PromiseAccepted,
+    responses=problems_documented(401, 403, 404, 409, 422, 503),
+)
+async def post_promise(case: CasePath, actor: ActorDep, planner: PlannerDep) -> PromiseAccepted:
+    return await planner.promise(case, actor)
 
 
 def create_app(settings: ServiceSettings | None = None, clock: Clock | None = None) -> FastAPI:

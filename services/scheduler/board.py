@@ -151,16 +151,23 @@ def waiting_entry(net: NetworkIndex, case: Case, today: date) -> WaitingEntry:
     since = max(case.referred_at.date(), case.earliest_start)
     last_start = last_machtiging_start(case) if case.needs_machtiging else None
     planned = None
-    if p is not None:
+    shown = p or case.expected  # promised, or expected and not promised yet
+    if shown is not None:
         planned = PlannedStart(
-            group=p.group,
-            location=net.groups[p.group].location.id,
-            start=p.start,
-            mst_therapist=p.therapist,
-            trajectbegeleider=p.trajectbegeleider,
+            group=shown.group,
+            location=net.groups[shown.group].location.id,
+            start=shown.start,
+            mst_therapist=shown.therapist,
+            trajectbegeleider=shown.trajectbegeleider,
         )
-        reason = f"expected start {p.start} on {p.group}"
+    if p is not None:
+        reason = f"promised start {p.start} on {p.group}"
         expected: date | None = p.start
+    elif case.expected is not None:
+        reason, expected = (
+            f"expected start {case.expected.start} on {case.expected.group}",
+            case.expected.start,
+        )
     elif case.waiting is not None:
         reason, expected = case.waiting.reason, case.waiting.expected_start
     else:
@@ -186,7 +193,7 @@ def waiting_entry(net: NetworkIndex, case: Case, today: date) -> WaitingEntry:
             granted=bool(case.machtigingen),
             last_start_day=last_start,
             lapsing_soon=case.needs_machtiging
-            and lapsing_soon(last_start, p.start if p is not None else None, today),
+            and lapsing_soon(last_start, shown.start if shown is not None else None, today),
         ),
     )
 

@@ -37,6 +37,7 @@ from services.scheduler.views import (
     Explanation,
     GroupBeds,
     PlanView,
+    PromiseAccepted,
     WaitingListView,
     visible_plan,
 )
@@ -46,7 +47,7 @@ from shared.actor import Actor
 from shared.aio import wait_set
 from shared.bus import OutboxRelay
 from shared.clock import Clock
-from shared.errors import Refused
+from shared.errors import Conflict, Refused
 from shared.events import TOPIC_DECISIONS, CaseEventT, Decision
 from shared.inputs import CapacityRequest
 from shared.network import GroupInfo, Network, NetworkIndex
@@ -442,6 +443,39 @@ class Planner:
         copy.set_capacity(change.group, change.beds, change.from_, change.until, now)
         copy.replan(now)
         return before, placements()
+
+    async def promise(self, case: str, actor: Actor) -> PromiseAccepted:
+        """A coordinator of the case's home region promises its expected placement now (404 for a
+        case outside their regions; 409 when there is no expected placement to promise)."""
+        region = self.home.get(case)
+        scope = None if region is None else CaseScope(case=case, home_region=region)
+        await self.gate.case(actor, "promise_placement", case, scope)
+        found: list[Placement] = []
+
+        def apply() -> list[Decision]:
+            try:
+                found.append(self.core.promise(case))
+            except LookupError:
+                raise unknown_case(case) from None
+            except ValueError as exc:
+                raise Conflict.one("case", f"nothing to promise: {exc}") from None
+            return []
+
+        async def record(uow: PlannerUnit) -> None:
+            await uow.audit(
+                actor, "promise_placement", case, detail=f"{found[0].group} from {found[0].start}"
+            )
+
+        await self._change(apply, record=record)
+        self.dirty.set()
+        p = found[0]
+        return PromiseAccepted(
+            case=case,
+            group=p.group,
+            start=p.start,
+            mst_therapist=p.therapist,
+            trajectbegeleider=p.trajectbegeleider,
+        )
 
     async def explain(self, case: str, actor: Actor) -> Explanation:
         """Why the case is planned as it is, as published (a running re-plan is not waited for);

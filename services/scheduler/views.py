@@ -76,6 +76,16 @@ class Explanation(BaseModel):
     explanation: str
 
 
+class PromiseAccepted(BaseModel):
+    """The expected placement the next re-plan (within seconds) promises and announces."""
+
+    case: str
+    group: str
+    start: dt.date
+    mst_therapist: str
+    trajectbegeleider: str
+
+
 class CapacityAccepted(BaseModel):
     group: str
     beds: int
@@ -173,10 +183,15 @@ class WaitingEntry(BaseModel):
     earliest_start: dt.date
     waiting_since: dt.date = Field(description="The later of the referral's day and its earliest start")
     days_waiting: int = Field(description="Days from waiting_since to today (0 when not yet begun)")
-    state: Literal["waiting", "planned"]
-    planned: PlannedStart | None
+    state: Literal["waiting", "planned"] = Field(
+        description="planned: the placement is promised (announced); waiting: not promised yet"
+    )
+    planned: PlannedStart | None = Field(
+        description="The promised placement, or the expected one of a case not promised yet (code expected)"
+    )
     expected_start: dt.date | None = Field(
-        description="The planned start, or the first day the rules allow a start (not_yet_allowed)"
+        description="The promised or expected start, or the first day the rules allow a start "
+        "(not_yet_allowed)"
     )
     code: WaitCode = Field(description="Why the case has not started: see the route's description")
     reason: str = Field(description="The planner's reason in English words")

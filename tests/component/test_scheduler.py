@@ -389,3 +389,35 @@ async def test_the_contracts_document_bodies_problems_and_event_schemas(
         receives={TOPIC_CASE_EVENTS: CaseEventV1},
         sends={TOPIC_DECISIONS: DecisionV1},
     )
+
+
+async def test_an_expected_placement_is_promised_early_by_a_coordinator_of_the_case_region(
+    scheduler: Running,
+) -> None:
+    unknown = await scheduler.http.post("/v1/cases/c-1/promise", headers=scheduler.as_("coord"))
+    assert unknown.status_code == 404, unknown.text
+    later = NOW.date() + timedelta(30)  # beyond the promise horizon: expected, not promised
+    await scheduler.publish(TOPIC_CASE_EVENTS, referred("c-1", earliest=later), key="c-1")
+    waitlisted = await eventually(
+        lambda: scheduler.seen(TOPIC_DECISIONS).bodies(case="c-1", type="case_waitlisted"),
+        bool,
+        what="case_waitlisted of c-1",
+    )
+    assert waitlisted[0]["reason"] == "expected" and waitlisted[0]["expected_start"] == later.isoformat()
+    assert not scheduler.seen(TOPIC_DECISIONS).bodies(case="c-1", type="placement_planned")
+    path = "/v1/cases/c-1/promise"
+    hidden = await scheduler.http.post(path, headers=scheduler.as_("coord-WBO"))
+    assert hidden.status_code == 404 and hidden.json() == unknown.json()
+    for person in ("sup0", *NOT_PLANNERS):
+        assert (await scheduler.http.post(path, headers=scheduler.as_(person))).status_code == 403, person
+    assert (await scheduler.http.post(path, headers=NO_TOKEN)).status_code == 401
+    answer = await scheduler.http.post(path, headers=scheduler.as_("coord"))
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["start"] == later.isoformat()
+    decision = await planned(scheduler, "c-1")
+    assert decision["start"] == later.isoformat() and decision["change"] == "new"
+    again = await scheduler.http.post(path, headers=scheduler.as_("coord"))
+    assert again.status_code == 409 and "already promised" in again.text
+    trail = await scheduler.http.get("/v1/audit", params={"case": "c-1"}, headers=scheduler.as_("privacy"))
+    seen = {(r["person"], r["outcome"]) for r in trail.json() if r["action"] == "promise_placement"}
+    assert ("coord", "allowed") in seen and ("coord-WBO", "refused") in seen

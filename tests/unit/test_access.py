@@ -36,6 +36,7 @@ EXPECTED = {
     "read_timeout_address": {"th-ZL-0", "sup0"},
     "read_plan": {"coord", "sup0"},
     "change_capacity": {"coord"},
+    "promise_placement": {"coord"},
     "refer": {"coord", "sup0", "ref-ZL", "ref-ZL-gi"},
     "read_own_alerts": {p.id for p in NET.network.people if p.role not in ("ops", "privacy_officer")},
     "dead_letters": {"ops"},

@@ -49,21 +49,56 @@ def test_a_referral_is_placed_with_a_startgesprek_and_nothing_repeats() -> None:
         assert decision_adapter.validate_json(x.model_dump_json()) == x
 
 
-def test_a_crisis_moves_a_planned_placement_and_its_startgesprek() -> None:
+def test_a_crisis_moves_a_promised_placement_with_no_other_bed_and_says_why() -> None:
     drv = Driver(network(closed=[("n-closed", "N", 1, 0)]))
     drv.send(referral("a"))
     drv.replan(D)
-    drv.send(referral("b", d(1), earliest=d(42)))
-    first = drv.replan(d(1))
+    drv.send(referral("b", d(1), earliest=d(43)))
+    assert types(drv.replan(d(1))) == ["case_waitlisted"]  # expected on d(43): not promised yet
+    first = drv.replan(d(37))  # six days before the start: promised
     assert types(first) == ["placement_planned", "startgesprek_planned"]
-    drv.send(referral("c", d(2), urgency="crisis"))
-    out = drv.replan(d(2))
+    assert isinstance(first[0], PlacementPlanned) and first[0].start == d(43)
+    drv.send(referral("c", d(38), urgency="crisis"))
+    out = drv.replan(d(38))
     moved = [x for x in out if isinstance(x, PlacementPlanned) and x.case == "b"]
     assert moved and moved[0].change == "moved" and moved[0].start > first[0].start
+    assert "crisis" in moved[0].explanation
     updates = [x for x in out if isinstance(x, StartgesprekPlanned) and x.case == "b"]
     assert updates and updates[0].sequence == 1
     c = [x for x in out if isinstance(x, PlacementPlanned) and x.case == "c"]
-    assert c and c[0].start == d(42)
+    assert c and c[0].start == d(42)  # the night a's stay ends
+
+
+def test_a_promised_placement_does_not_move_for_a_case_that_is_not_a_crisis() -> None:
+    drv = Driver(network(closed=[("n-closed", "N", 1, 0)]))
+    drv.send(referral("a"))
+    drv.replan(D)
+    drv.send(referral("b", d(1), earliest=d(43)))
+    drv.replan(d(1))
+    first = drv.replan(d(37))
+    assert types(first) == ["placement_planned", "startgesprek_planned"]
+    drv.send(referral("c", d(38), urgency="urgent"))
+    out = drv.replan(d(38))
+    assert [x.case for x in out] == ["c"] and types(out) == ["case_waitlisted"]
+    assert drv.scheduler.cases["b"].placement is not None  # still promised
+    assert drv.scheduler.cases["b"].placement.start == d(43)
+
+
+def test_an_expected_start_is_announced_again_only_when_it_moves_more_than_the_tolerance() -> None:
+    drv = Driver(network(closed=[("n-closed", "N", 1, 0)]))
+    drv.send(referral("a"))
+    drv.replan(D)
+    drv.send(referral("b", d(1), earliest=d(20)))
+    out = drv.replan(d(1))
+    assert types(out) == ["case_waitlisted"] and isinstance(out[0], CaseWaitlisted)
+    assert out[0].expected_start == d(42) and out[0].reason == "expected"  # a's stay ends on d(42)
+    drv.send(event("discharge", "a", d(10), date=d(39).isoformat()))  # three days earlier: quiet
+    assert drv.replan(d(10)) == []
+    assert drv.scheduler.cases["b"].expected is not None
+    assert drv.scheduler.cases["b"].expected.start == d(39)
+    drv.send(event("discharge", "a", d(11), date=d(30).isoformat()))  # 26 days earlier: announced
+    again = drv.replan(d(11))
+    assert types(again) == ["case_waitlisted"] and again[0].expected_start == d(30)  # type: ignore[union-attr]
 
 
 def test_waitlisted_once_with_a_reason() -> None:
@@ -80,7 +115,7 @@ def test_waitlisted_once_with_a_reason() -> None:
 
 def test_withdraw_cancels_a_planned_placement_and_its_startgesprek() -> None:
     drv = Driver(network())
-    drv.send(referral("a", earliest=d(10)))
+    drv.send(referral("a", earliest=d(5)))
     drv.replan(D)
     out = drv.send(event("withdraw", "a", d(2)))
     assert types(out) == ["placement_cancelled", "startgesprek_cancelled"]
@@ -211,3 +246,32 @@ def test_a_restart_from_the_snapshot_loses_and_repeats_nothing() -> None:
     restarted, published_again = _replay(net, events, restart=True)
     assert restarted == straight
     assert published_again == published
+
+
+def test_a_startgesprek_is_announced_at_least_one_working_day_ahead() -> None:
+    drv = Driver(network())
+    friday = d(4)  # START is a Monday
+    assert friday.weekday() == 4
+    drv.send(referral("a", friday, urgency="crisis", hour=15))
+    out = drv.replan(friday, hour=16)
+    meeting = next(x for x in out if isinstance(x, StartgesprekPlanned))
+    # Announced Friday 16:00: Monday 16:00 at the earliest, and a 90-minute meeting would end after
+    # working hours then, so Tuesday 09:00 (the start on Friday leaves Mon-Wed in its window).
+    assert meeting.start == datetime.combine(d(8), datetime.min.time()).replace(hour=9)
+    placed = next(x for x in out if isinstance(x, PlacementPlanned))
+    assert placed.start == friday
+
+
+def test_a_coordinator_promises_an_expected_placement_before_its_horizon() -> None:
+    drv = Driver(network())
+    drv.send(referral("a", earliest=d(30)))
+    assert types(drv.replan(D)) == ["case_waitlisted"]
+    expected = drv.scheduler.promise("a")
+    assert expected.start == d(30) and drv.scheduler.needs_replan()
+    out = drv.replan(D, hour=19)
+    assert types(out) == ["placement_planned", "startgesprek_planned"]
+    assert isinstance(out[0], PlacementPlanned) and out[0].start == d(30)
+    with pytest.raises(ValueError, match="already promised"):
+        drv.scheduler.promise("a")
+    with pytest.raises(LookupError):
+        drv.scheduler.promise("nobody")

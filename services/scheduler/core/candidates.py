@@ -86,13 +86,16 @@ def build_input(
     horizon: int,
     max_groups: int,
     blocked: set[int] | None = None,
+    published: Placement | None = None,
 ) -> CaseInput:
+    """What the case may get; `published` is its placement as told before (promised or expected),
+    which a change costs (MOVE, RESTAFF)."""
     reach = groups_in_reach(net, case)
     ordered = sorted(reach, key=lambda g: (reach[g], net.groups[g].region, g))
     home = [g for g in ordered if reach[g] == 0]
     rest = [g for g in ordered if reach[g] != 0]
     groups = home + rest[: max(0, max_groups - len(home))]
-    p = case.placement
+    p = published
     if p is not None and p.group in reach and p.group not in groups:
         groups.append(p.group)
     allowed = np.zeros(horizon + 1, dtype=bool)

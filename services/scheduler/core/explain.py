@@ -36,9 +36,10 @@ def placement_text(
     therapist: str,
     begeleider: str,
     home_first: date | None,
-    moved: bool,
+    moved: str | None,
     fcfs: bool,
 ) -> str:
+    """Why this placement; `moved` is why a promised placement had to move (None: a new one)."""
     kind = case.spec.group_kind
     verb = "Moved to" if moved else "Placed on"
     parts = [f"{verb} {where(net, case, group)} from {start}, {why_start(case, start)}."]
@@ -55,7 +56,7 @@ def placement_text(
     if fcfs:
         parts.append("First free bed nearest home at the moment the case became placeable.")
     if moved:
-        parts.append("The change shortens the waits in the plan as a whole; the startgesprek moves with it.")
+        parts.append(f"The promised placement had to move: {moved}; the startgesprek moves with it.")
     parts.append(f"MST therapist {therapist}, trajectbegeleider {begeleider}.")
     return " ".join(parts)
 

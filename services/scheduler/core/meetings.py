@@ -1,10 +1,12 @@
 """Stage 2 of a re-plan: startgesprekken over the fixed placements (rule 8).
 
 Each new or changed placement gets one meeting on a 30-minute grid: on a working day from the
-start up to the N-th working day after it, inside working hours, after `now`, with the
-therapist, the trajectbegeleider and the referrer, none of them busy or already in another
-meeting. When requests share an attendee a small CP-SAT model picks the slots jointly (earliest
-first); otherwise, and as the fallback, each request takes its earliest free slot.
+start up to the N-th working day after it, inside working hours, at least one working day after
+the announcement (`Calendars.earliest`: PATHWAY-V2's notice rule, so no meeting is ever set or
+moved at short notice, and none changes on its own day), with the therapist, the
+trajectbegeleider and the referrer, none of them busy or already in another meeting. When
+requests share an attendee a small CP-SAT model picks the slots jointly (earliest first);
+otherwise, and as the fallback, each request takes its earliest free slot.
 """
 
 from __future__ import annotations
@@ -47,13 +49,18 @@ class Calendars:
                     self.busy.setdefault((person, day), []).append((a, b))
                     day += timedelta(1)
 
-    def day_slots(self, day: date, now: datetime) -> list[Block]:
+    def earliest(self, now: datetime) -> datetime:
+        """The first moment a meeting announced `now` may start: one working day later."""
+        return self.net.calendar.one_working_day_after(now, self.opens, self.closes)
+
+    def day_slots(self, day: date, earliest: datetime) -> list[Block]:
+        """The grid's slots of `day` inside working hours that start at `earliest` or later."""
         first = datetime.combine(day, self.opens)
         last = datetime.combine(day, self.closes) - timedelta(minutes=self.minutes)
         out = []
         t = first
         while t <= last:
-            if t >= now:
+            if t >= earliest:
                 out.append((t, t + timedelta(minutes=self.minutes)))
             t += timedelta(minutes=GRID_MINUTES)
         return out
@@ -76,12 +83,12 @@ class Calendars:
         return True
 
     def slots(
-        self, req: MeetingRequest, now: datetime, taken: dict[tuple[str, date], list[Block]]
+        self, req: MeetingRequest, earliest: datetime, taken: dict[tuple[str, date], list[Block]]
     ) -> list[Block]:
         return [
             slot
             for day in self.window(req.start_day)
-            for slot in self.day_slots(day, now)
+            for slot in self.day_slots(day, earliest)
             if all(self.free(p, slot, taken) for p in req.attendees)
         ]
 
@@ -105,9 +112,10 @@ def plan_meetings(
     seed: int = 7,
     workers: int = 2,
 ) -> tuple[dict[str, Block], list[str]]:
-    """Slots for the requests (case -> block) and the cases that found none."""
+    """Slots for the requests (case -> block) announced `now`, and the cases that found none."""
     requests = sorted(requests, key=lambda r: (r.start_day, r.case))
-    options = {r.case: cal.slots(r, now, taken) for r in requests}
+    earliest = cal.earliest(now)
+    options = {r.case: cal.slots(r, earliest, taken) for r in requests}
     counts: dict[str, int] = defaultdict(int)
     for r in requests:
         for p in r.attendees:

@@ -1,8 +1,17 @@
 """The planning core the scheduler service and the simulator drive: events in, decisions out (pure).
 
 `handle` applies one intake event and returns what follows at once (refusals, a time-out, a
-discharge, cancellations); `replan` re-optimises every case that has not started yet and returns
+discharge, cancellations); `replan` re-optimises every case that is not promised yet and returns
 only the differences against what was published before.
+
+Promises and expectations. A placement is *promised* (committed: announced to family, referrer and
+staff as `placement_planned`, with its startgesprek) once its start is within
+`SolverConfig.commit_days` or a coordinator confirms it; until then the case waits with an
+*expected* start (`case_waitlisted`, announced again only when the expected start moves more than
+`expected_tolerance_days`), which re-plans may change freely. A promised placement is fixed data for
+every later re-plan, like a started one: it moves only when it no longer fits (a capacity cut, a
+crisis time-out that had no other bed, a stay before it that runs longer), and the move says why.
+The fcfs policy promises every placement when it decides it (it never revisits a decision).
 """
 
 from __future__ import annotations
@@ -74,9 +83,18 @@ class SolverConfig:
     openings_per_group: int = 3  # start days per group taken from the greedy plan's openings
     meeting_time_limit_s: float = 0.3
     retry_days: int = 7  # re-plan at least this often while cases wait for a bed
+    # A placement is promised (announced) when its start is at most this many days away: a working
+    # week for the family, school and staff to prepare, and for the startgesprek (within 3 working
+    # days of the start, announced a working day ahead). Further out, a full sector changes too
+    # often (discharges, crises, cuts) for a date to be a promise. None: promise every decision.
+    commit_days: int | None = 7
+    expected_tolerance_days: int = 5  # an expected start is announced again when it moves further
 
 
 MEETING_ROUNDS = 8  # at most this many stage-1 solves per re-plan (see `replan`)
+# A crisis case that promises make wait more than this many days longer than the started stays
+# alone would takes the bed of a promised placement that has not started (which then moves).
+CRISIS_BUMP_DAYS = 2
 
 
 @dataclass
@@ -120,6 +138,8 @@ class Scheduler:
         self.stats = SchedulerStats()
         self.calendars = Calendars(self.net)
         self.load_days = 7 * network.settings.mst_weeks
+        # fcfs never revisits a decision: every placement it decides is promised at once.
+        self.commit_days = None if policy == "fcfs" else config.commit_days
 
     # -- events ----------------------------------------------------------------------------
 
@@ -256,6 +276,7 @@ class Scheduler:
             return self._refuse(ev, what, f"already_{case.status}", now)
         case.status = "withdrawn" if what == "withdraw" else "closed"
         case.ended_on = day
+        case.expected = None
         self.dirty = True
         if started:
             case.explanation = f"Trajectory closed on {day}: therapist and trajectbegeleider are free again."
@@ -299,20 +320,21 @@ class Scheduler:
         ]
         if not starts:
             return self._refuse(ev, "timeout_request", "no_machtiging", now)
-        prof = self._fixed_profile(day, days=16, load_days=1)
         reach = groups_in_reach(self.net, case, case.spec.timeout_group_kind)
         order = sorted(reach, key=lambda g: (self.net.groups[g].group.timeout_beds == 0, reach[g], g))
         conflicts = set(case.conflicts_with)
-        for s in starts:
+        # First a bed that breaks no promise; only then one promised to a placement that has not
+        # started (a crisis with no other bed): that placement moves at the next re-plan.
+        keeping = self._fixed_profile(day, days=16, load_days=1, started_by=date.max)
+        breaking = self._fixed_profile(day, days=16, load_days=1)
+        for prof, s, g in ((prof, s, g) for prof in (keeping, breaking) for s in starts for g in order):
             i = prof.index(s)
-            for g in order:
-                if prof.total_free(g)[i : i + ev.days].min() < 1:
-                    continue
-                if not prof.conflict_free(g, ev.days, conflicts, i + 1)[i]:
-                    continue
+            if prof.total_free(g)[i : i + ev.days].min() < 1:
+                continue
+            if prof.conflict_free(g, ev.days, conflicts, i + 1)[i]:
                 end = s + timedelta(ev.days)
                 case.timeouts.append(Timeout(g, s, end, p.therapist, p.trajectbegeleider, ev.occurred_at))
-                self.dirty = True  # planned placements that now lack a bed move on the next re-plan
+                self.dirty = True  # a promised placement that now lacks a bed moves on the next re-plan
                 reserved = self.net.groups[g].group.timeout_beds > 0
                 case.explanation = explain.timeout_text(self.net, case, g, s, reserved)
                 return [
@@ -328,6 +350,22 @@ class Scheduler:
                     )
                 ]
         return self._refuse(ev, "timeout_request", "no_bed", now)
+
+    # -- promises --------------------------------------------------------------------------
+
+    def promise(self, case_id: str) -> Placement:
+        """A coordinator confirms a case's expected placement: the next re-plan promises it (it is
+        planned again first, so a bed taken since is never promised). Returns the expected placement;
+        LookupError for an unknown case, ValueError when there is nothing to promise."""
+        case = self.cases.get(case_id)
+        if case is None:
+            raise LookupError(case_id)
+        if not case.open or case.expected is None:
+            state = "already promised" if case.placement is not None else "no expected placement"
+            raise ValueError(state if case.open else f"the case is {case.status}")
+        case.confirmed = True
+        self.dirty = True
+        return case.expected
 
     # -- capacity --------------------------------------------------------------------------
 
@@ -348,8 +386,9 @@ class Scheduler:
         return self.dirty
 
     def replan_due(self, today: date) -> bool:
-        """Dirty, or cases wait for a bed and the last re-plan is `retry_days` old."""
-        if self.dirty:
+        """Dirty, a promise is due (an expected start came within `commit_days`, or a coordinator
+        confirmed one), or cases wait for a bed and the last re-plan is `retry_days` old."""
+        if self.dirty or self._promise_due(today):
             return True
         if self.last_replan is None or (today - self.last_replan).days < self.config.retry_days:
             return False
@@ -358,11 +397,19 @@ class Scheduler:
             for c in self.cases.values()
         )
 
+    def _promise_due(self, today: date) -> bool:
+        if self.last_replan == today or self.commit_days is None:
+            return False
+        last = today + timedelta(self.commit_days)
+        return any(
+            c.open and c.expected is not None and c.expected.start <= last for c in self.cases.values()
+        )
+
     def _fixed_profile(
         self, today: date, days: int, load_days: int, started_by: date | None = None
     ) -> Profiles:
-        """Placements started by `started_by` (default `today`), their caseloads and all time-outs,
-        over `days` nights from `today`."""
+        """Placements started by `started_by` (default `today`; `date.max`: every promised one),
+        their caseloads and all time-outs, over `days` nights from `today`."""
         prof = Profiles(self.net, self.capacity, today, days, load_days)
         started_by = started_by or today
         for case in self.cases.values():
@@ -385,16 +432,15 @@ class Scheduler:
         self.dirty = False
         self.last_replan = today
         horizon = self.config.horizon_days
-        fixed = self._fixed_profile(today, horizon + STAY_MARGIN, self.load_days)
-        pending = [
-            c
-            for c in self.cases.values()
-            if c.open and not (c.placement is not None and c.placement.start <= today)
-        ]
+        # Started and promised placements are fixed; a promise that no longer fits is released.
+        fixed = self._fixed_profile(today, horizon + STAY_MARGIN, self.load_days, started_by=date.max)
+        released = self._release(fixed, today)
+        self._release_for_crises(fixed, today, released)
+        pending = [c for c in self.cases.values() if c.open and (c.placement is None or c.id in released)]
         pinned_meetings = [
             (tuple(c.meeting.attendees), (c.meeting.start, c.meeting.end))
             for c in self.cases.values()
-            if c.meeting is not None and c.placement is not None and c.placement.start <= today
+            if c.meeting is not None and c.placement is not None and c.id not in released
         ]
         blocked: dict[str, set[int]] = {}
         result: SolveResult | None = None
@@ -402,9 +448,9 @@ class Scheduler:
         # A start day whose startgesprek finds no slot is blocked for that case and stage 1 runs
         # again, while rounds and time last; cases still without a slot wait for the next re-plan.
         for round_ in range(1, MEETING_ROUNDS + 1):
-            inputs = self._inputs(pending, fixed, now, pinned_meetings, blocked)
+            inputs = self._inputs(pending, fixed, now, pinned_meetings, blocked, released)
             assignments, result, prof = self._assign(inputs, fixed, deadline)
-            meetings, failed = self._meetings(inputs, assignments, now, pinned_meetings)
+            meetings, failed = self._meetings(inputs, assignments, now, pinned_meetings, released)
             if not failed:
                 break
             if round_ == MEETING_ROUNDS or time.perf_counter() > deadline:
@@ -413,7 +459,7 @@ class Scheduler:
                 break
             for cid in failed:
                 blocked.setdefault(cid, set()).add(assignments[cid].start)
-        decisions = self._publish(pending, inputs, assignments, meetings, fixed, prof, now)
+        decisions = self._publish(pending, inputs, assignments, meetings, fixed, prof, now, released)
         seconds = time.perf_counter() - began
         st = self.stats
         st.runs += 1
@@ -437,17 +483,18 @@ class Scheduler:
         now: datetime,
         pinned_meetings: list[tuple[tuple[str, ...], tuple[datetime, datetime]]],
         blocked: dict[str, set[int]],
+        released: dict[str, str],
     ) -> list[CaseInput]:
         taken = taken_index(pinned_meetings)
         horizon = self.config.horizon_days
         referrer_ok: dict[str, np.ndarray] = {}
+        earliest = self.calendars.earliest(now)
 
         def free_day(person: str, day: date) -> bool:
-            if (person, day) not in taken and (person, day) not in self.calendars.busy and day > now.date():
-                return bool(self.calendars.day_slots(day, now))
-            return any(
-                self.calendars.free(person, slot, taken) for slot in self.calendars.day_slots(day, now)
-            )
+            slots = self.calendars.day_slots(day, earliest)
+            if (person, day) not in taken and (person, day) not in self.calendars.busy:
+                return bool(slots)
+            return any(self.calendars.free(person, slot, taken) for slot in slots)
 
         def referrer_mask(person: str) -> np.ndarray:
             """ok[s]: the referrer can attend some startgesprek slot in the window of a start on day s."""
@@ -467,8 +514,15 @@ class Scheduler:
 
         inputs = []
         for case in pending:
+            told = case.placement if case.id in released else case.expected
             ci = build_input(
-                self.net, fixed, case, self.config.horizon_days, self.config.max_groups, blocked.get(case.id)
+                self.net,
+                fixed,
+                case,
+                self.config.horizon_days,
+                self.config.max_groups,
+                blocked.get(case.id),
+                told,
             )
             # A start day is only useful when the referrer can attend a startgesprek in its window.
             ci.allowed &= referrer_mask(case.referrer)
@@ -544,14 +598,16 @@ class Scheduler:
         assignments: dict[str, Assignment],
         now: datetime,
         pinned_meetings: list[tuple[tuple[str, ...], tuple[datetime, datetime]]],
+        released: dict[str, str],
     ) -> tuple[dict[str, tuple[datetime, datetime]], list[str]]:
-        """Keep the startgesprek of every unchanged placement; plan one for each new or changed one."""
+        """Keep the startgesprek of every unchanged placement; plan one for each placement promised
+        now or moved (an expected placement has none yet)."""
         fixed = list(pinned_meetings)
         requests = []
         kept: dict[str, tuple[datetime, datetime]] = {}
         for ci in inputs:
             a = assignments.get(ci.id)
-            if a is None:
+            if a is None or not self._promises(ci.case, a, released):
                 continue
             case = ci.case
             p, m = case.placement, case.meeting
@@ -588,6 +644,106 @@ class Scheduler:
     def _day(now: datetime, index: int) -> date:
         return now.date() + timedelta(index)
 
+    def _promises(self, case: Case, a: Assignment, released: dict[str, str]) -> bool:
+        """Whether this re-plan promises the case's placement: it starts within `commit_days`, a
+        coordinator confirmed it, or it was promised before and must move."""
+        return (
+            self.commit_days is None or a.start <= self.commit_days or case.confirmed or case.id in released
+        )
+
+    def _release(self, fixed: Profiles, today: date) -> dict[str, str]:
+        """Take the promised, not started placements that no longer fit out of `fixed` (latest start
+        first, night by night, until the group fits); case -> why it must move. Started stays and
+        time-outs are never moved."""
+        out: dict[str, str] = {}
+        for gid in self.net.groups:
+            for night in np.flatnonzero((fixed.regular_free(gid) < 0) | (fixed.total_free(gid) < 0)):
+                n = int(night)
+                while fixed.regular_free(gid)[n] < 0 or fixed.total_free(gid)[n] < 0:
+                    covering = [
+                        c
+                        for c in self.cases.values()
+                        if c.placement is not None
+                        and c.placement.group == gid
+                        and c.placement.start > today
+                        and c.id not in out
+                        and fixed.index(c.placement.start) <= n < fixed.index(c.placement.end)
+                    ]
+                    if not covering:
+                        break
+                    case = max(covering, key=lambda c: (c.placement.start if c.placement else today, c.id))
+                    self._unfix(fixed, case, sign=-1)
+                    out[case.id] = self._why_released(gid, fixed.day(n))
+        return out
+
+    def _release_for_crises(self, fixed: Profiles, today: date, released: dict[str, str]) -> None:
+        """A crisis case with no other bed: when promised placements make an unplaced crisis case
+        wait more than CRISIS_BUMP_DAYS longer than the started stays alone would, the promised
+        placements on the group of that earlier start that stand in its way are released (latest
+        start first), if that makes the start possible; otherwise nothing is released for it."""
+        crises = [
+            c
+            for c in self.cases.values()
+            if c.open and c.placement is None and c.urgency == "crisis" and c.start_windows(today, date.max)
+        ]
+        if not crises:
+            return
+        started = self._fixed_profile(today, fixed.days, self.load_days)
+        horizon, groups = self.config.horizon_days, self.config.max_groups
+        for case in sorted(crises, key=lambda c: (c.referred_at, c.id)):
+            ci = build_input(self.net, fixed, case, horizon, groups)
+            alone = earliest_anywhere(self.net, started, ci)
+            now = earliest_anywhere(self.net, fixed, ci)
+            if alone is None or (now is not None and now[0] - alone[0] <= CRISIS_BUMP_DAYS):
+                continue
+            s, g = alone
+            in_way = sorted(
+                (
+                    c
+                    for c in self.cases.values()
+                    if c.placement is not None
+                    and c.placement.group == g
+                    and c.placement.start > today
+                    and c.id not in released
+                    and fixed.index(c.placement.start) < s + ci.stay
+                    and s < fixed.index(c.placement.end)
+                ),
+                key=lambda c: (c.placement.start if c.placement else today, c.id),
+                reverse=True,
+            )
+            taken: list[Case] = []
+            for other in in_way:
+                if feasible_starts(self.net, fixed, ci, g)[s]:
+                    break
+                self._unfix(fixed, other, sign=-1)
+                taken.append(other)
+            if feasible_starts(self.net, fixed, ci, g)[s]:
+                until = fixed.day(now[0]) if now else "the horizon"
+                why = f"a crisis case had no other bed on {g} before {until}"
+                released.update((other.id, why) for other in taken)
+            else:
+                for other in taken:
+                    self._unfix(fixed, other, sign=1)
+
+    def _unfix(self, fixed: Profiles, case: Case, sign: int) -> None:
+        """Take a promised placement out of `fixed` (sign -1) or put it back (+1)."""
+        p = case.placement
+        assert p is not None
+        a = fixed.index(p.start)
+        fixed.add_stay(case.id, p.group, a, fixed.index(p.end), regular=True, sign=sign)
+        for person in {p.therapist, p.trajectbegeleider}:
+            fixed.add_load(person, a, a + self.load_days, sign=sign)
+
+    def _why_released(self, group: str, night: date) -> str:
+        """Why a promised placement on `group` lost its bed on `night`, in plain words."""
+        beds = self.capacity.get(group, {}).get(night.toordinal())
+        if beds is not None and beds < self.net.groups[group].group.beds:
+            return f"the capacity of {group} was cut to {beds} beds on {night}"
+        for case in self.cases.values():
+            if any(t.group == group and t.start <= night < t.end for t in case.timeouts):
+                return f"a crisis time-out needed the last bed of {group} on {night}"
+        return f"a stay on {group} runs longer than planned, past {night}"
+
     def _publish(
         self,
         pending: list[Case],
@@ -597,6 +753,7 @@ class Scheduler:
         fixed: Profiles,
         final: Profiles,
         now: datetime,
+        released: dict[str, str],
     ) -> list[Decision]:
         """Apply the re-plan to the pending cases and return only what changed, case by case."""
         out: list[Decision] = []
@@ -606,13 +763,42 @@ class Scheduler:
             ci = by_id[case.id]
             a = assignments.get(case.id)
             if a is None:
+                case.expected = None
                 out += self._publish_waiting(case, ci, final, horizon_end, now)
-                continue
-            case.waiting = None
-            slot = meetings[case.id]
-            out += self._publish_placement(case, ci, a, fixed, now)
-            out += self._publish_meeting(case, a, slot, now)
+            elif self._promises(case, a, released):
+                case.waiting, case.expected, case.confirmed = None, None, False
+                out += self._publish_placement(case, ci, a, fixed, now, released.get(case.id))
+                out += self._publish_meeting(case, a, meetings[case.id], now)
+            else:
+                out += self._publish_expected(case, a, now)
         return out
+
+    def _publish_expected(self, case: Case, a: Assignment, now: datetime) -> list[Decision]:
+        """A placement expected, not promised yet: the case waits with an expected start, announced
+        when it is new or moves more than `expected_tolerance_days` from the one announced."""
+        start = self._day(now, a.start)
+        case.expected = Placement(
+            a.group, start, start + timedelta(case.stay_days), a.therapist, a.trajectbegeleider
+        )
+        reason = "expected"
+        text = (
+            f"Waiting: a place is expected on {explain.where(self.net, case, a.group)} from {start}; "
+            f"it is promised {self.commit_days} days before the start (or when a coordinator confirms it) "
+            "and may still change until then."
+        )
+        old = case.waiting
+        tolerance = self.config.expected_tolerance_days
+        told = old.announced if old is not None and old.code == reason else None
+        case.explanation = text
+        if told is not None and abs((start - told).days) <= tolerance:
+            case.waiting = Waiting(reason, start, reason, announced=told)
+            return []
+        case.waiting = Waiting(reason, start, reason, announced=start)
+        return [
+            CaseWaitlisted(
+                case=case.id, occurred_at=now, reason=reason, expected_start=start, explanation=text
+            )
+        ]
 
     def _publish_waiting(
         self, case: Case, ci: CaseInput, final: Profiles, horizon_end: date, now: datetime
@@ -636,9 +822,9 @@ class Scheduler:
         return out
 
     def _publish_placement(
-        self, case: Case, ci: CaseInput, a: Assignment, fixed: Profiles, now: datetime
+        self, case: Case, ci: CaseInput, a: Assignment, fixed: Profiles, now: datetime, why: str | None
     ) -> list[Decision]:
-        """A new placement, or a published one moved or restaffed; nothing when it is unchanged."""
+        """A placement promised now, or a promised one moved because `why`; nothing when unchanged."""
         start = self._day(now, a.start)
         new = Placement(a.group, start, start + timedelta(case.stay_days), a.therapist, a.trajectbegeleider)
         old = case.placement
@@ -653,7 +839,7 @@ class Scheduler:
             a.therapist,
             a.trajectbegeleider,
             home_first,
-            moved=old is not None,
+            moved=(why or "the plan changed") if old is not None else None,
             fcfs=self.policy == "fcfs",
         )
         case.placement = new
@@ -798,6 +984,11 @@ class Scheduler:
                     )
             elif p is not None:
                 waiting.append({"case": case.id, "reason": f"expected start {p.start} on {p.group}"})
+            elif case.open and case.expected is not None:
+                e = case.expected
+                waiting.append(
+                    {"case": case.id, "reason": f"expected start {e.start} on {e.group} (not promised yet)"}
+                )
             else:
                 reason = case.waiting.reason if case.waiting else case.status
                 if not case.open:

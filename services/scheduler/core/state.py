@@ -52,6 +52,9 @@ class Waiting:
     # A bed in reach was free, but no therapist, trajectbegeleider or startgesprek slot with it
     # (see `waitlist.wait_code`; the published CaseWaitlisted does not carry it).
     staff_or_slot: bool = False
+    # The expected start last announced (code "expected"): a new CaseWaitlisted goes out only when
+    # the expected start moves further than the tolerance from it.
+    announced: date | None = None
 
 
 @dataclass
@@ -72,7 +75,9 @@ class Case:
     status: str = "open"  # open | withdrawn | closed
     ended_on: date | None = None  # the day of the withdraw or close
     placeable_since: datetime | None = None  # fcfs serves cases in this order
-    placement: Placement | None = None
+    placement: Placement | None = None  # the promised (committed, announced) placement
+    expected: Placement | None = None  # the plan of a case not promised yet: its expected start
+    confirmed: bool = False  # a coordinator asked to promise the expected placement now
     meeting: Meeting | None = None
     meeting_sequence: int = -1  # the last StartgesprekPlanned sequence published
     timeouts: list[Timeout] = field(default_factory=list)
@@ -174,10 +179,11 @@ def case_from_json(data: dict[str, Any]) -> Case:
     for key in ("referred_at", "placeable_since"):
         d[key] = _dt(d.get(key))
     d["machtigingen"] = [(date.fromisoformat(a), date.fromisoformat(b)) for a, b in d["machtigingen"]]
-    if d.get("placement"):
-        p = dict(d["placement"])
-        p["start"], p["end"] = date.fromisoformat(p["start"]), date.fromisoformat(p["end"])
-        d["placement"] = Placement(**p)
+    for key in ("placement", "expected"):
+        if d.get(key):
+            p = dict(d[key])
+            p["start"], p["end"] = date.fromisoformat(p["start"]), date.fromisoformat(p["end"])
+            d[key] = Placement(**p)
     if d.get("meeting"):
         m = dict(d["meeting"])
         m["start"], m["end"] = parse_local(m["start"]), parse_local(m["end"])
@@ -196,5 +202,6 @@ def case_from_json(data: dict[str, Any]) -> Case:
     if d.get("waiting"):
         w = dict(d["waiting"])
         w["expected_start"] = _d(w.get("expected_start"))
+        w["announced"] = _d(w.get("announced"))
         d["waiting"] = Waiting(**w)
     return Case(**d)

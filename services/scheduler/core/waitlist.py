@@ -15,6 +15,7 @@ from shared.kinds import lapse_date
 
 WaitCode = Literal[
     "planned",
+    "expected",
     "not_planned_yet",
     "machtiging_needed",
     "machtiging_lapsed",
@@ -26,7 +27,11 @@ WaitCode = Literal[
 ]
 
 WAIT_CODES: dict[WaitCode, str] = {
-    "planned": "a placement is planned, starting after today",
+    "planned": "a placement is promised (announced), starting after today",
+    "expected": (
+        "a placement is expected from expected_start but not promised yet: it is promised a few days "
+        "before the start (the scheduler's commit_days) or when a coordinator confirms it"
+    ),
     "not_planned_yet": "referred since the last re-plan: not planned yet",
     "machtiging_needed": "the kind needs a machtiging (court order) and none has been granted",
     "machtiging_lapsed": (
@@ -56,6 +61,7 @@ _FROM_CORE: dict[str, WaitCode] = {
     "horizon": "not_yet_allowed",
     "no_bed": "no_bed",
     "no_bed_in_time": "no_bed_in_time",
+    "expected": "expected",
 }
 
 LAPSING_WITHIN = timedelta(days=14)  # a machtiging whose last start day is this near, unplaced: an alert

@@ -52,6 +52,7 @@ DONE = {
     "event": i18n.N_("Recorded. The plan follows in a moment."),
     "ack": i18n.N_("Acknowledged: the alert stops repeating and escalating."),
     "capacity": i18n.N_("Capacity change announced; the scheduler plans again."),
+    "promise": i18n.N_("Promised: the placement is announced to everyone involved in a moment."),
     "signed_out": i18n.N_("You are signed out."),
 }
 
@@ -305,6 +306,7 @@ def create_app(
             status,
             visit=v,
             coordinator=v is not None and may_ever(v.actor, "change_capacity"),
+            promises=v is not None and may_ever(v.actor, "promise_placement"),
             planner=v is not None and may_ever(v.actor, "read_plan"),
             refers=v is not None and may_ever(v.actor, "refer"),
             alerted=v is not None and may_ever(v.actor, "read_own_alerts"),
@@ -481,9 +483,20 @@ def create_app(
         )
 
     @router.get("/wachtlijst")
-    async def waiting_list(v: VisitDep) -> HTMLResponse:
+    async def waiting_list(v: VisitDep, gedaan: str = "") -> HTMLResponse:
         data = await backend.get("scheduler", "/v1/waiting-list", v.token)
-        return render(v, "waiting.html", entries=data["entries"], today=data["today"])
+        return render(
+            v, "waiting.html", entries=data["entries"], today=data["today"], done_text=DONE.get(gedaan)
+        )
+
+    @router.post("/wachtlijst/{case}/toezeggen")
+    async def promise(case: str, request: Request, v: VisitDep) -> Response:
+        """A coordinator promises a case's expected placement now (the scheduler's role table decides)."""
+        await posted(request, v)
+        if not is_case_id(case):
+            raise BackendError("scheduler", 404, [Problem("case", f"unknown case {case!r}")])
+        await backend.post("scheduler", f"/v1/cases/{case}/promise", v.token, None)
+        return RedirectResponse("/wachtlijst?gedaan=promise", status_code=303)
 
     async def case_page(v: Visit, case: str, status: int = 200, **extra: Any) -> HTMLResponse:
         if not is_case_id(case):

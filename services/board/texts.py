@@ -80,6 +80,11 @@ def waiting_words(
     if code == "planned":
         why = gettext("Planned: starts {start}").format(start=day(planned.get("start") or expected))
         return why, gettext("Prepare the startgesprek; nothing else is needed now")
+    if code == "expected":
+        why = gettext("Expected to start {start}, not promised yet").format(
+            start=day(planned.get("start") or expected)
+        )
+        return why, gettext("Promised a week before the start; confirm it to promise it sooner")
     if code == "machtiging_needed":
         why = gettext("Waits for a machtiging: a closed stay needs one")
         wanted = entry.get("waiting_since")  # the first day it could start, were there a machtiging

@@ -345,3 +345,62 @@ async def test_people_are_offered_the_pages_of_their_work_only(board_settings: S
         assert ">Meldingen<" in nav
         for other in (">Bedden<", ">Wachtlijst<", ">Nieuwe aanmelding<", ">Capaciteit<"):
             assert other not in nav
+
+
+EXPECTED = {
+    "today": "2026-03-02",
+    "entries": [
+        WAITING["entries"][0]  # type: ignore[index]
+        | {
+            "case": "c-8",
+            "urgency": "normal",
+            "code": "expected",
+            "expected_start": "2026-04-01",
+            "planned": {
+                "group": "goes-a",
+                "location": "goes",
+                "start": "2026-04-01",
+                "mst_therapist": "th-ZL-0",
+                "trajectbegeleider": "tb-ZL-0",
+            },
+            "machtiging": {
+                "needed": True,
+                "granted": True,
+                "last_start_day": "2026-05-01",
+                "lapsing_soon": False,
+            },
+        }
+    ],
+}
+
+
+async def test_a_coordinator_promises_an_expected_placement_from_the_waiting_list(
+    board_settings: ServiceSettings,
+) -> None:
+    promised = {"case": "c-8", "group": "goes-a", "start": "2026-04-01", "mst_therapist": "th-ZL-0"}
+    fake = Fake(
+        {
+            ("scheduler.test", "GET", "/v1/waiting-list"): (200, EXPECTED),
+            ("scheduler.test", "POST", "/v1/cases/c-8/promise"): (
+                202,
+                promised | {"trajectbegeleider": "tb-ZL-0"},
+            ),
+        }
+    )
+    async with board(board_settings, fake) as r:
+        await sign_in(r, "sup0")  # a supervisor reads the list but may not promise
+        page = await r.http.get("/wachtlijst")
+        assert "Verwachte start wo 1 apr, nog niet toegezegd" in page.text and "Nu toezeggen" not in page.text
+    async with board(board_settings, fake) as r:
+        await sign_in(r)
+        page = await r.http.get("/wachtlijst")
+        assert "Nu toezeggen" in page.text and 'action="/wachtlijst/c-8/toezeggen"' in page.text
+        stale = await r.http.post("/wachtlijst/c-8/toezeggen", data={"csrf": "old"})
+        assert stale.status_code == 403
+        done = await r.http.post("/wachtlijst/c-8/toezeggen", data={"csrf": csrf_of(page.text)})
+        assert done.status_code == 303 and done.headers["location"] == "/wachtlijst?gedaan=promise"
+        assert [q.url.path for q in fake.seen if q.method == "POST"] == ["/v1/cases/c-8/promise"]
+        shown = await r.http.get(done.headers["location"])
+        assert "Toegezegd: de plaatsing wordt zo aan alle betrokkenen bekendgemaakt." in shown.text
+        missing = await r.http.post("/wachtlijst/c-9/toezeggen", data={"csrf": csrf_of(page.text)})
+        assert missing.status_code == 404  # the scheduler's answer (not faked: 404) reaches the person

@@ -31,7 +31,7 @@ from string import Formatter
 from typing import Any
 
 from shared import events as ev
-from shared.kinds import lapse_date
+from shared.kinds import KINDS, lapse_date
 from shared.network import Network, NetworkIndex
 from shared.types import fmt_local
 from shared.workdays import WorkCalendar
@@ -261,6 +261,7 @@ class CaseState:
     expected_start: date | None = None
     earliest_start: date | None = None
     reason: str | None = None
+    request_day: date | None = None  # the day of the request the last refusal answers
     cancelled: Placement | None = None  # the placement just cancelled, until the waitlisting tells it
     # rule -> person -> the tracked facts (stored form) that person was told last: what a
     # replacement message compares with
@@ -316,6 +317,7 @@ class CaseState:
             "has_timeout_address": self.has_timeout_address,
             "expected_start": self.expected_start.isoformat() if self.expected_start else None,
             "reason": self.reason,
+            "request_day": self.request_day.isoformat() if self.request_day else None,
             "placement_version": self.placement_version,
             "waiting_version": self.waiting_version,
             "closed": self.closed,
@@ -353,6 +355,7 @@ class CaseState:
             has_timeout_address=bool(data.get("has_timeout_address", False)),
             expected_start=_day(data.get("expected_start")),
             reason=data.get("reason"),
+            request_day=_day(data.get("request_day")),
             placement_version=int(data.get("placement_version", 0)),
             waiting_version=int(data.get("waiting_version", 0)),
             closed=bool(data.get("closed", False)),
@@ -630,6 +633,7 @@ class NotificationEngine:
                 ):
                     cs.closed, cs.closed_by = False, None  # the trajectory goes on after all
                 cs.reason = event.reason
+                cs.request_day = event.at.date()
                 cs.therapist_hint = event.mst_therapist or cs.therapist_hint
                 cs.home_region = cs.home_region or event.home_region
             case ev.DischargeReported():
@@ -660,6 +664,9 @@ class NotificationEngine:
                 return p is not None and p.start <= day < p.end
             case "has_therapist":
                 return cs.therapist is not None
+            case "timeout_on_group":
+                spec = KINDS.get(cs.kind) if cs.kind else None
+                return spec is not None and spec.timeout_on_group
         raise ValueError(f"unknown predicate {predicate!r}")
 
     def _matches(self, matcher: Matcher, event: Any, cs: CaseState, now: datetime) -> bool:
@@ -753,6 +760,7 @@ class NotificationEngine:
             "startgesprek_by": self.calendar.add_working_days(p.start, within) if p else None,
             "expected_start": cs.expected_start,
             "reason": reason_code(cs.reason),
+            "request_day": cs.request_day,
             "cancelled_group": c.group if c else None,
             "cancelled_start": c.start if c else None,
             "meeting_start": meeting.start if meeting else None,

@@ -19,10 +19,12 @@ Adding a rule that combines the vocabularies below needs no code change.
 
 from __future__ import annotations
 
+import re
 import string
+import types
 from datetime import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -87,8 +89,12 @@ PREDICATES: dict[str, str] = {
     "not_started": "no placement has started by the day in question",
     "in_stay": "the youth stays on the group that day (start <= day < end)",
     "has_therapist": "the case has an MST therapist",
+    "timeout_on_group": (
+        "the case's kind serves a time-out with a stay on a group (shared/kinds.py; not while the kind"
+        " is unknown)"
+    ),
 }
-Predicate = Literal["placed", "started", "not_started", "in_stay", "has_therapist"]
+Predicate = Literal["placed", "started", "not_started", "in_stay", "has_therapist", "timeout_on_group"]
 
 # What message templates may use. Each is shown in the reader's language (`Person.language`): dates as
 # "ma 7 dec 2026" / "Mon 7 Dec 2026", people by name, groups with their location, reasons in plain
@@ -112,6 +118,7 @@ FACTS: dict[str, str] = {
     "placement_version": "how many distinct placements the case was announced (a move back counts again)",
     "waiting_version": "how many times the case went (back) to the waiting list",
     "reason": "why the case waits (or a request was refused), in plain words",
+    "request_day": "the day of the request a refusal answers (a time-out asked for that day...)",
     "cancelled_group": "the group of the placement that was just cancelled",
     "cancelled_start": "the start of the placement that was just cancelled",
     "meeting_start": "the startgesprek's day and time",
@@ -157,6 +164,7 @@ FACT_KINDS: dict[str, str] = {
     "startgesprek_by": "day",
     "expected_start": "day",
     "reason": "reason",
+    "request_day": "day",
     "cancelled_group": "group",
     "cancelled_start": "day",
     "meeting_start": "moment",
@@ -279,8 +287,38 @@ class Interval(_Strict):
         return not (self.hours or self.days or self.working_days)
 
 
+# A filter value on an event field: one word, so that it can match a reason's leading code.
+_FILTER_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def _fixed_values(annotation: Any) -> tuple[str, ...] | None:
+    """The values a field can take as a filter compares them (Literal, bool), or None when open (str...)."""
+    if annotation is bool:
+        return ("True", "False")
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return tuple(str(a) for a in get_args(annotation))
+    if origin in (Union, types.UnionType):
+        found: list[str] = []
+        for arg in get_args(annotation):
+            if arg is type(None):
+                continue
+            values = _fixed_values(arg)
+            if values is None:
+                return None
+            found += values
+        return tuple(found)
+    return None
+
+
 class Matcher(_Strict):
-    """An event type, optional equality filters on its fields, optional state conditions."""
+    """An event type, optional filters on its fields, optional conditions on the case's state.
+
+    A filter lists the values a field may have; a value matches when it equals one of them or when it
+    starts with one of them followed by ':' (a code with its explanation: `reason: no_bed` matches
+    "no_bed: the bed is taken after the planned end"). A field named like a matcher key (`event`,
+    `if`) is filtered under `when:` ({event: request_refused, when: {event: timeout_request}}).
+    """
 
     event: str
     when: dict[str, list[str]] = {}
@@ -295,8 +333,11 @@ class Matcher(_Strict):
         if isinstance(data, dict):
             filters = {k: v for k, v in data.items() if k not in ("event", "if", "when")}
             out = {k: v for k, v in data.items() if k in ("event", "if")}
-            when = dict(data.get("when") or {})
-            for name, value in filters.items():
+            given = data.get("when") or {}
+            if not isinstance(given, dict):
+                return data  # the field validation reports it
+            when: dict[str, Any] = {}
+            for name, value in {**given, **filters}.items():
                 values = value if isinstance(value, list) else [value]
                 when[name] = [str(v) for v in values]
             out["when"] = when
@@ -308,15 +349,36 @@ class Matcher(_Strict):
         model = EVENT_MODELS.get(self.event)
         if model is None:
             raise ValueError(f"unknown event {self.event!r} (known: {', '.join(EVENT_TYPES)})")
-        for name in self.when:
-            if name not in model.model_fields or name in PRIVATE_EVENT_FIELDS:
+        for name, values in self.when.items():
+            field = model.model_fields.get(name)
+            if field is None or name in PRIVATE_EVENT_FIELDS:
                 raise ValueError(f"event {self.event} has no field {name!r} to filter on")
+            if not values:
+                raise ValueError(f"filter {name!r} lists no value")
+            fixed = _fixed_values(field.annotation)
+            for value in values:
+                if fixed is not None and value not in fixed:
+                    raise ValueError(
+                        f"filter {name!r}: {self.event} never has {value!r} (known: {', '.join(fixed)})"
+                    )
+                if not _FILTER_VALUE.fullmatch(value):
+                    raise ValueError(
+                        f"filter {name!r}: {value!r} is not one word (a code such as no_bed; it also"
+                        " matches the code's explanation after a ':')"
+                    )
         return self
 
     def matches(self, event: Any) -> bool:
         if getattr(event, "type", None) != self.event:
             return False
-        return all(str(getattr(event, name, None)) in values for name, values in self.when.items())
+        return all(self._fits(getattr(event, name, None), values) for name, values in self.when.items())
+
+    @staticmethod
+    def _fits(value: Any, values: list[str]) -> bool:
+        if str(value) in values:
+            return True
+        # a reason is a code, possibly followed by ": explanation"
+        return isinstance(value, str) and value.partition(":")[0].strip() in values
 
 
 class Escalation(_Strict):

@@ -112,6 +112,14 @@ REASONS: dict[str, dict[Language, str]] = {
         "nl": "dit traject kent geen time-out",
         "en": "this trajectory has no time-out",
     },
+    "not_in_home_phase": {
+        "nl": "de jongere is nu niet in de thuisfase (nog niet geplaatst, nog op de groep of al in time-out)",
+        "en": "the youth is not in the home phase now (not placed yet, still on the group, or in a time-out)",
+    },
+    "no_machtiging": {
+        "nl": "geen machtiging dekt de gevraagde dagen",
+        "en": "no machtiging covers the days asked for",
+    },
     "already_started": {"nl": "de plaatsing is al begonnen", "en": "the placement has already started"},
     "other": {"nl": "er is nog geen passende plek", "en": "there is no suitable place yet"},
 }
@@ -119,16 +127,18 @@ MACHTIGING_REASONS = frozenset({"machtiging", "machtiging_lapsed"})
 
 
 def reason_code(reason: str | None) -> str | None:
-    """A scheduler's reason (a code, or its English sentence) as a key of REASONS; None for none."""
+    """A scheduler's reason (a code, possibly followed by ": explanation", or an English sentence) as a
+    key of REASONS; None for none."""
     if not reason or not reason.strip():
         return None
     text = reason.strip()
-    if text in REASONS:
-        return text
+    code = text.partition(":")[0].strip()
+    if code in REASONS:
+        return code
     low = text.lower()
     if low.startswith("already_"):
         return "closed" if "closed" in low else "withdrawn" if "withdrawn" in low else "already_started"
-    if low.startswith("waiting for a machtiging") or low == "no_machtiging":
+    if low.startswith("waiting for a machtiging"):
         return "machtiging"
     if low.startswith("no machtiging allows") or low.startswith("machtiging_"):
         return "machtiging_lapsed"

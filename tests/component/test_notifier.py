@@ -7,6 +7,7 @@ from __future__ import annotations
 import email.policy
 import json
 import re
+import uuid
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
@@ -29,6 +30,8 @@ from shared.events import (
     RequestRefused,
     StartgesprekPlanned,
 )
+from shared.kinds import KINDS
+from shared.network import NetworkIndex, load_network
 from shared.settings import ServiceSettings
 from tests.component.conftest import (
     NOW,
@@ -352,6 +355,37 @@ async def test_the_time_out_address_stays_at_intake_and_the_therapist_gets_a_lin
     assert [(n["to"], n["kind"]) for n in with_link] == [("th-ZL-0", "timeout_informal_network")]
     [state] = await notifier.db("SELECT state::text AS s FROM notifier_case_state WHERE case_id = 'c-1'")
     assert '"has_timeout_address": true' in state["s"] and '"timeout_address"' not in state["s"]
+
+
+async def test_a_refused_time_out_on_a_group_is_one_urgent_alert_per_request(notifier: Running) -> None:
+    kind = next(k for k in KINDS.values() if k.timeout_on_group)  # by its time-out rule, not by name
+    await notifier.publish(TOPIC_CASE_EVENTS, referred("c-1", kind=kind.name), key="c-1")
+    await notifier.publish(
+        TOPIC_DECISIONS, placement("c-1").model_copy(update={"kind": kind.name}), key="c-1"
+    )
+    refused = RequestRefused(
+        case="c-1",
+        occurred_at=NOW,
+        event="timeout_request",
+        at=NOW,
+        reason="no_bed",
+        mst_therapist="th-ZL-0",
+        home_region="ZL",
+    )
+    await notifier.publish(TOPIC_DECISIONS, refused, key="c-1")
+    await notifier.publish(TOPIC_DECISIONS, refused, key="c-1")  # delivered twice
+    await notifier.publish(TOPIC_DECISIONS, refused.model_copy(update={"event_id": uuid.uuid4()}), key="c-1")
+
+    shown = [n for n in await all_sent(notifier, "c-1") if n["kind"] == "timeout_refused"]
+    coordinators = set(NetworkIndex(load_network(SAMPLE_NETWORK)).coordinators("ZL"))
+    assert sorted(n["to"] for n in shown) == sorted({"th-ZL-0", "sup0"} | coordinators)  # each once
+    [alert] = [a for a in await mine(notifier, "th-ZL-0") if a["rule"] == "timeout_refused"]
+    assert alert["urgent"] is True and alert["deadline"] == f"{NOW:%Y-%m-%d}", alert
+    assert alert["subject"] == "Geen time-out voor c-1: er is nog geen vrij bed op een passende groep"
+    folder = notifier.settings.mail_dir
+    assert folder is not None
+    subjects = {m["X-ThuisBest-Notification"]: m["Subject"].strip() for m in mails(folder)}  # unfolded
+    assert subjects[str(alert["id"])] == "[SPOED] " + alert["subject"]
 
 
 async def mine(svc: Running, person: str, **params: str) -> list[dict[str, Any]]:

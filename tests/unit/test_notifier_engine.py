@@ -15,7 +15,7 @@ import pytest
 from services.notifier.engine import Notice, NotificationEngine
 from shared import events as ev
 from shared.inputs import CapacityEvent, ReferralEvent, TimeoutRequestEvent
-from shared.kinds import lapse_date
+from shared.kinds import KINDS, lapse_date
 from shared.network import Network, NetworkIndex, Person
 from tools.scenario import Scenario, load_scenario
 
@@ -473,6 +473,100 @@ def test_a_state_stored_before_the_address_left_the_notifier_restores_without_it
     copy = NotificationEngine(network())
     copy.restore_case("c1", state)
     assert "Dorpsstraat" not in str(copy.snapshot())
+
+
+# Kinds by their time-out rule (shared/kinds.py), not by name.
+GROUP_TIMEOUT_KIND = next(k.name for k in KINDS.values() if k.timeout_on_group)
+NO_GROUP_TIMEOUT_KINDS = [k for k in KINDS.values() if not k.timeout_on_group]
+REFUSED_AT = datetime(2026, 4, 2, 21, 40)  # a Thursday evening, in the home phase
+
+
+def timeout_refused(reason: str, at: datetime = REFUSED_AT, **kw: Any) -> ev.RequestRefused:
+    fields: dict[str, Any] = dict(event="timeout_request", mst_therapist=TH, home_region="WBW")
+    fields.update(kw)
+    return ev.RequestRefused(occurred_at=at + timedelta(minutes=1), case="c1", at=at, reason=reason, **fields)
+
+
+@pytest.mark.parametrize(
+    "reason", ["no_bed", "no_machtiging", "not_in_home_phase", "no_bed: every closed group is full"]
+)
+def test_a_refused_time_out_on_a_group_is_urgent_to_coordinators_therapist_and_supervisor(
+    reason: str,
+) -> None:
+    run = placed_case()
+    notices = run.feed(timeout_refused(reason))
+    refused = [n for n in notices if n.kind == "timeout_refused"]
+    assert people(refused) == {COORD, TH, SUP}
+    assert all(n.urgent for n in refused)
+    assert times(refused) == {REFUSED_AT + timedelta(minutes=1)}  # at once, not at a working hour
+    assert {n.alert for n in refused} == {f"timeout_refused|c1|{REFUSED_AT:%Y-%m-%dT%H:%M}"}  # one alert
+    assert {n.act_by for n in refused} == {"2026-04-02"}  # act the day of the request
+    assert run.of("timeout_informal_network") == []
+
+
+def test_a_refused_time_out_of_a_case_not_placed_goes_to_the_coordinators() -> None:
+    # The scheduler names no therapist: the coordinators stand in for the supervisor too.
+    run = Run()
+    run.feed(referral())
+    notices = run.feed(timeout_refused("not_in_home_phase", at=datetime(2026, 1, 6, 20), mst_therapist=None))
+    refused = [n for n in notices if n.kind == "timeout_refused"]
+    assert people(refused) == {COORD} and all(n.urgent for n in refused)
+    assert "ref-WBW" not in people(refused) and TH not in people(refused)
+
+
+def test_each_refused_time_out_request_is_one_alert_and_a_redelivery_is_none() -> None:
+    run = placed_case()
+    first = timeout_refused("no_bed")
+    assert people(n for n in run.feed(first) if n.kind == "timeout_refused") == {COORD, TH, SUP}
+    assert [n for n in run.feed(first) if n.kind == "timeout_refused"] == []  # the same event again
+    next_day = timeout_refused("no_bed", at=REFUSED_AT + timedelta(days=1))
+    again = [n for n in run.feed(next_day) if n.kind == "timeout_refused"]
+    assert people(again) == {COORD, TH, SUP}  # a new request refused: a new alert
+    assert len({n.alert for n in run.of("timeout_refused")}) == 2
+
+
+def test_the_informal_network_refusal_is_its_own_rule_not_a_refused_time_out() -> None:
+    run = informal_network(has_timeout_address=True)
+    assert people(run.of("timeout_informal_network")) == {TH, SUP}
+    assert run.of("timeout_refused") == []
+
+
+@pytest.mark.parametrize("kind", NO_GROUP_TIMEOUT_KINDS, ids=lambda k: k.name)
+@pytest.mark.parametrize("reason", ["kind", "no_bed", "not_in_home_phase"])
+def test_a_kind_without_time_outs_on_a_group_raises_no_refused_time_out(kind: Any, reason: str) -> None:
+    # Such a kind's requests are refused with its own code (informal network, none at all); should a
+    # group's reason ever come for it, the rule is about time-outs on a group and stays silent.
+    run = Run()
+    run.feed(
+        referral(kind=kind.name, machtiging=None),
+        placed(kind=kind.name, group="L01-g0", end=date(2026, 2, 18)),
+    )
+    run.feed(timeout_refused(kind.timeout_refusal if reason == "kind" else reason))
+    assert run.of("timeout_refused") == []
+
+
+def test_a_refused_discharge_for_want_of_a_bed_is_no_refused_time_out() -> None:
+    run = placed_case()
+    for reason in ("no_bed: the bed is taken after the planned end", "no_machtiging: it ends earlier"):
+        run.feed(timeout_refused(reason, event="discharge"))
+    run.feed(timeout_refused("informal_network"))  # the open variant's code on a closed case: not this rule
+    assert run.of("timeout_refused") == []
+
+
+def test_a_refused_time_out_survives_the_live_stores_state_round_trip() -> None:
+    run = placed_case()
+    copy = NotificationEngine(network())
+    state = run.engine.snapshot_case("c1")
+    copy.restore_case("c1", state)
+    first = [n for n in copy.handle(timeout_refused("no_bed"), REFUSED_AT) if n.kind == "timeout_refused"]
+    stored = copy.snapshot_case("c1")
+    assert stored is not None and stored["request_day"] == "2026-04-02"
+    again = NotificationEngine(network())
+    again.restore_case("c1", stored)
+    assert people(first) == {COORD, TH, SUP}
+    assert [
+        n for n in again.handle(timeout_refused("no_bed"), REFUSED_AT) if n.kind == "timeout_refused"
+    ] == []
 
 
 def test_the_parties_of_a_case_are_who_the_events_named() -> None:

@@ -4,6 +4,7 @@ are reported with the rule and the key."""
 from __future__ import annotations
 
 import copy
+import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ TABLE = {
     "machtiging_lapsing",
     "timeout_assigned",
     "timeout_informal_network",
+    "timeout_refused",  # PATHWAY-V2.md
 }
 
 
@@ -60,6 +62,8 @@ def test_shipped_rules_cover_the_domain_table() -> None:
     assert TABLE <= {r.name for r in rules.rules}
     assert rules["timeout_assigned"].urgent
     assert rules["timeout_informal_network"].address_to == ["therapist"]
+    assert rules["timeout_refused"].urgent
+    assert rules["timeout_refused"].recipients == ["coordinators", "therapist", "therapist_supervisor"]
     assert rules["startgesprek_invite"].ical == "request"
 
 
@@ -208,6 +212,31 @@ def mutate(path: list[Any], value: Any = None, *, delete: bool = False, rule: st
             " by email only",
         ),
         (
+            "placement_assigned",
+            ["trigger"],
+            {"event": "placement_planned", "change": ["new", "moving"]},
+            "rule 'placement_assigned', key 'trigger[0]': filter 'change': placement_planned never has"
+            " 'moving' (known: new, moved, discharged)",
+        ),
+        (
+            "timeout_refused",
+            ["trigger"],
+            {"event": "request_refused", "reason": "no_bed: all full"},
+            "rule 'timeout_refused', key 'trigger[0]': filter 'reason': 'no_bed: all full' is not one word",
+        ),
+        (
+            "timeout_refused",
+            ["trigger"],
+            {"event": "request_refused", "reason": []},
+            "rule 'timeout_refused', key 'trigger[0]': filter 'reason' lists no value",
+        ),
+        (
+            "timeout_refused",
+            ["trigger"],
+            {"event": "request_refused", "if": ["timeout_on_groups"]},
+            "rule 'timeout_refused', key 'trigger[0].if[0]'",
+        ),
+        (
             "startgesprek_unconfirmed",
             ["escalation", "every"],
             {"hours": 0},
@@ -222,6 +251,32 @@ def test_a_bad_rule_is_reported_by_rule_and_key(
         parse_rules(mutate(path, value, rule=rule), "custom.yaml")
     assert expected in str(info.value)
     assert str(info.value).startswith("custom.yaml: invalid rules:")
+
+
+def refusal(reason: str, event: str = "timeout_request") -> ev.RequestRefused:
+    return ev.RequestRefused(occurred_at=T0, case="c1", event=event, at=T0, reason=reason)
+
+
+def test_a_filter_matches_a_listed_value_or_a_listed_code_with_its_explanation() -> None:
+    [matcher] = (
+        parse_rules(
+            mutate(
+                ["trigger"],
+                {"event": "request_refused", "when": {"event": "timeout_request"}, "reason": ["no_bed", "x"]},
+                rule="timeout_refused",
+            )
+        )["timeout_refused"].trigger
+        or []
+    )
+    assert matcher.when == {"event": ["timeout_request"], "reason": ["no_bed", "x"]}
+    assert matcher.matches(refusal("no_bed"))
+    assert matcher.matches(refusal("no_bed: every closed group is full"))
+    assert matcher.matches(refusal("x"))
+    assert not matcher.matches(refusal("no_bed_in_time"))  # another code, not an explanation
+    assert not matcher.matches(refusal("no closed bed in reach before 2027-03-01"))
+    assert not matcher.matches(refusal("informal_network"))
+    assert not matcher.matches(refusal("no_bed", event="discharge"))
+    assert not matcher.matches(referral())
 
 
 def test_a_rule_with_neither_trigger_nor_anchor() -> None:
@@ -357,3 +412,9 @@ def test_a_bad_text_is_reported_by_rule_key_and_language(
     with pytest.raises(RulesError) as info:
         parse_rules(data, "custom.yaml")
     assert expected in str(info.value), str(info.value)
+
+
+def test_the_readme_lists_every_shipped_rule() -> None:
+    readme = (DEFAULT_RULES.parent / "README.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\| `([a-z_]+)` \|", readme, re.MULTILINE))
+    assert listed == {rule.name for rule in load_rules().rules}

@@ -356,6 +356,91 @@ def test_the_time_out_texts_name_the_group_and_keep_the_address_at_intake() -> N
     assert mail.subject.startswith("[SPOED] Time-out C-123")
 
 
+def refused_time_out(at: datetime, reason: str, therapist: str | None = TH) -> ev.RequestRefused:
+    return ev.RequestRefused(
+        occurred_at=at,
+        case=CASE,
+        event="timeout_request",
+        at=at,
+        reason=reason,
+        mst_therapist=therapist,
+        home_region="WBW",
+    )
+
+
+# What only a message about the family could show: its birth date (as people write it, or ISO), its
+# time-out address (or intake's page of it), and any template placeholder left unfilled.
+FAMILY = ("ma 14 mrt 2013", "Thu 14 Mar 2013", "2013-03-14", "timeout-address", "adres", "address")
+
+
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [
+        ("no_bed", "no_bed"),
+        ("no_machtiging: the machtiging ends before the time-out", "no_machtiging"),
+        ("not_in_home_phase", "not_in_home_phase"),
+    ],
+)
+def test_a_refused_time_out_says_it_did_not_happen_why_and_what_to_do_today(reason: str, code: str) -> None:
+    run = placed()
+    notices = [
+        n
+        for n in run.feed(refused_time_out(datetime(2027, 1, 5, 21, 30), reason))
+        if n.kind == "timeout_refused"
+    ]
+    coordinator, supervisor, therapist = to(notices, COORD), to(notices, SUP), to(notices, TH)
+    assert (coordinator.language, supervisor.language, therapist.language) == ("nl", "nl", "en")
+    assert coordinator.subject == f"Geen time-out voor C-123: {REASONS[code]['nl']}"
+    assert therapist.subject == f"No time-out for C-123: {REASONS[code]['en']}"
+    assert f"een time-out gevraagd, maar die gaat niet door: {REASONS[code]['nl']}." in flat(coordinator.text)
+    assert "On Tue 5 Jan 2027 a time-out was requested for case C-123, but it did not happen" in flat(
+        therapist.text
+    )
+    assert "zoek vandaag nog een bed of een andere veilige plek voor de jongere, en bel Lotte Smit" in flat(
+        coordinator.text
+    )
+    assert "What now: contact the family today and arrange a safe alternative to the time-out" in flat(
+        therapist.text
+    )
+    assert "Wat nu: zorg dat het vandaag gebeurt: Lotte Smit neemt contact op met het gezin" in flat(
+        supervisor.text
+    )
+    for n in notices:
+        assert n.urgent and n.act_by == "2027-01-05", n.key
+        message = f"{n.subject}\n{n.text}"
+        assert "{" not in message and "}" not in message, message  # no placeholder left
+        assert not re.search(r"\b[a-z]+_[a-z_]+\b", message), message  # no raw code
+        assert not [i for i in IDS if i in message], message  # people by name
+        assert not [f for f in FAMILY if f in message.lower()], message
+        assert "nog niet bekend" not in message and "not known yet" not in message, message
+    mail = compose(
+        therapist,
+        alert_id=1,
+        token="t",
+        base_url="https://n.example",
+        board_url="https://b.example",
+        address_of=lambda p: p,
+        organizer="n@example.org",
+    )
+    assert mail.subject.startswith("[URGENT] No time-out for C-123")
+
+
+def test_a_refused_time_out_of_a_case_without_a_therapist_has_the_coordinators_act_with_the_referrer() -> (
+    None
+):
+    run = Run()
+    run.feed(referral(machtiging={"valid_from": date(2026, 12, 1), "valid_until": date(2027, 5, 31)}))
+    notices = run.feed(refused_time_out(T0 + timedelta(hours=3), "not_in_home_phase", therapist=None))
+    [coordinator] = [n for n in notices if n.kind == "timeout_refused"]
+    assert coordinator.to == COORD and coordinator.urgent
+    text = flat(coordinator.text)
+    assert "MST-therapeut: nog niet bekend." in text
+    assert (
+        "er is nog geen MST-therapeut, dus spreek met Jeroen de Boer af wie vandaag contact opneemt" in text
+    )
+    assert "{" not in text and " bel " not in text.split("Wat nu:")[1]  # nobody to call yet
+
+
 # --- nothing internal, unknown, self-contradicting or identifying ----------------------------
 
 
@@ -393,6 +478,7 @@ def everything() -> list[Notice]:
             home_region="WBW",
         ),
     )
+    run.feed(refused_time_out(datetime(2027, 1, 20, 21), "no_bed"))
     lapsing = Run()
     lapsing.feed(referral(machtiging={"valid_from": date(2026, 12, 1), "valid_until": date(2027, 6, 1)}))
     lapsing.feed(waitlisted(T0 + timedelta(minutes=1), "waiting for a machtiging"))
@@ -417,6 +503,7 @@ def test_every_rule_is_exercised_in_both_languages() -> None:
         "machtiging_lapsing",
         "timeout_assigned",
         "timeout_informal_network",
+        "timeout_refused",
     }, kinds
     assert {n.language for n in notices} == {"nl", "en"}
 
@@ -497,6 +584,11 @@ def test_a_person_unknown_to_the_network_reads_dutch_and_ids_stand_in_for_missin
         ("no closed bed with a free therapist and a startgesprek slot yet", "no_staff"),
         ("no_bed_in_time", "no_bed_in_time"),
         ("informal_network", "informal_network"),
+        ("not_in_home_phase", "not_in_home_phase"),
+        ("no_machtiging", "no_machtiging"),
+        ("no_machtiging: the machtiging does not cover the longer stay", "no_machtiging"),
+        ("no_bed: the bed is taken after the planned end", "no_bed"),
+        ("duplicate: the case is already referred", "other"),
         ("already_withdrawn", "withdrawn"),
         ("something new", "other"),
         ("", None),

@@ -57,6 +57,9 @@ class ServiceSettings(BaseSettings):
     # Scheduler
     replan_debounce_seconds: float = 0.3
     solver_time_limit_seconds: float = 1.5
+    # A placement is promised (announced) when its start is this many days away or less; further
+    # out a case waits with an expected start (see services/scheduler/core/scheduler.py).
+    promise_days: int = Field(7, ge=0, le=180)
     # Notifier
     smtp_host: str | None = None
     smtp_port: int = 25

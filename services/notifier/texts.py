@@ -121,6 +121,10 @@ REASONS: dict[str, dict[Language, str]] = {
         "en": "no machtiging covers the days asked for",
     },
     "already_started": {"nl": "de plaatsing is al begonnen", "en": "the placement has already started"},
+    "expected": {
+        "nl": "er is een plek voorzien, maar die is nog niet toegezegd: dat gebeurt een week voor de start",
+        "en": "a place is foreseen but not promised yet: it is promised a week before the start",
+    },
     "other": {"nl": "er is nog geen passende plek", "en": "there is no suitable place yet"},
 }
 MACHTIGING_REASONS = frozenset({"machtiging", "machtiging_lapsed"})

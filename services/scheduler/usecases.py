@@ -98,7 +98,9 @@ class Planner:
         self.pool, self.relay, self.network, self.clock = pool, relay, network, clock
         self.gate = gate
         self.net = NetworkIndex(network)
-        self.config = SolverConfig(time_limit_s=settings.solver_time_limit_seconds)
+        self.config = SolverConfig(
+            time_limit_s=settings.solver_time_limit_seconds, commit_days=settings.promise_days
+        )
         self.decisions_topic = settings.topic(TOPIC_DECISIONS)
         self.lock = asyncio.Lock()
         self.dirty = asyncio.Event()

@@ -583,6 +583,7 @@ def test_a_person_unknown_to_the_network_reads_dutch_and_ids_stand_in_for_missin
         ),
         ("no closed bed with a free therapist and a startgesprek slot yet", "no_staff"),
         ("no_bed_in_time", "no_bed_in_time"),
+        ("expected", "expected"),
         ("informal_network", "informal_network"),
         ("not_in_home_phase", "not_in_home_phase"),
         ("no_machtiging", "no_machtiging"),

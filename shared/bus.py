@@ -53,6 +53,7 @@ def subscriber_options(settings: ServiceSettings, group: str) -> dict[str, Any]:
         "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
         "rebalance_timeout_ms": settings.kafka_rebalance_timeout_ms,
         "max_poll_interval_ms": settings.kafka_max_poll_interval_ms,
+        "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
     }
 
 

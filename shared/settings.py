@@ -47,6 +47,9 @@ class ServiceSettings(BaseSettings):
     kafka_heartbeat_interval_ms: int = 3000
     kafka_rebalance_timeout_ms: int = 10000
     kafka_max_poll_interval_ms: int = 60000
+    # How long a fetch may wait for new messages: short, so that a decision follows its referral
+    # within a second even where the broker answers a fetch only when this wait ends (tansu).
+    kafka_fetch_max_wait_ms: int = Field(50, ge=1, le=500)
     outbox_poll_seconds: float = 0.2
     # Health: degraded (503 on /readyz) when an unpublished outbox row is older than this, or a
     # consumer is more than this many messages behind on a topic.
@@ -56,7 +59,9 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     # Scheduler
     replan_debounce_seconds: float = 0.3
-    solver_time_limit_seconds: float = 1.5
+    # A new case gets its first decision at once (`Scheduler._decide_now`); a running re-plan holds
+    # the planner for up to this long, so it bounds the referral-to-decision time (p99 <= 1 s).
+    solver_time_limit_seconds: float = 0.5
     # A placement is promised (announced) when its start is this many days away or less; further
     # out a case waits with an expected start (see services/scheduler/core/scheduler.py).
     promise_days: int = Field(7, ge=0, le=180)

@@ -32,11 +32,11 @@ def types(decisions: list) -> list[str]:
     return [x.type for x in decisions]
 
 
-def test_a_referral_is_placed_with_a_startgesprek_and_nothing_repeats() -> None:
+def test_a_referral_is_placed_at_once_with_a_startgesprek_and_nothing_repeats() -> None:
     drv = Driver(network())
-    assert drv.send(referral("a")) == []
+    out = drv.send(referral("a"))  # decided at once; the re-plan then optimises and keeps it
     assert drv.scheduler.needs_replan()
-    out = drv.replan(D)
+    assert drv.replan(D) == []
     assert types(out) == ["placement_planned", "startgesprek_planned"]
     planned, meeting = out
     assert isinstance(planned, PlacementPlanned) and planned.change == "new" and planned.explanation
@@ -44,7 +44,7 @@ def test_a_referral_is_placed_with_a_startgesprek_and_nothing_repeats() -> None:
     assert all(x.occurred_at == out[0].occurred_at for x in out)
     assert set(meeting.attendees) == {planned.mst_therapist, planned.trajectbegeleider, "ref-N"}
     assert not drv.scheduler.needs_replan()
-    assert drv.replan(D) == []  # nothing changed: nothing published
+    assert drv.replan(D, hour=19) == []  # nothing changed: nothing published
     for x in out:  # every decision survives the wire format
         assert decision_adapter.validate_json(x.model_dump_json()) == x
 
@@ -53,8 +53,8 @@ def test_a_crisis_moves_a_promised_placement_with_no_other_bed_and_says_why() ->
     drv = Driver(network(closed=[("n-closed", "N", 1, 0)]))
     drv.send(referral("a"))
     drv.replan(D)
-    drv.send(referral("b", d(1), earliest=d(43)))
-    assert types(drv.replan(d(1))) == ["case_waitlisted"]  # expected on d(43): not promised yet
+    assert types(drv.send(referral("b", d(1), earliest=d(43)))) == ["case_waitlisted"]  # not promised yet
+    assert drv.replan(d(1)) == []
     first = drv.replan(d(37))  # six days before the start: promised
     assert types(first) == ["placement_planned", "startgesprek_planned"]
     assert isinstance(first[0], PlacementPlanned) and first[0].start == d(43)
@@ -77,9 +77,9 @@ def test_a_promised_placement_does_not_move_for_a_case_that_is_not_a_crisis() ->
     drv.replan(d(1))
     first = drv.replan(d(37))
     assert types(first) == ["placement_planned", "startgesprek_planned"]
-    drv.send(referral("c", d(38), urgency="urgent"))
-    out = drv.replan(d(38))
+    out = drv.send(referral("c", d(38), urgency="urgent"))
     assert [x.case for x in out] == ["c"] and types(out) == ["case_waitlisted"]
+    assert drv.replan(d(38)) == []
     assert drv.scheduler.cases["b"].placement is not None  # still promised
     assert drv.scheduler.cases["b"].placement.start == d(43)
 
@@ -88,8 +88,8 @@ def test_an_expected_start_is_announced_again_only_when_it_moves_more_than_the_t
     drv = Driver(network(closed=[("n-closed", "N", 1, 0)]))
     drv.send(referral("a"))
     drv.replan(D)
-    drv.send(referral("b", d(1), earliest=d(20)))
-    out = drv.replan(d(1))
+    out = drv.send(referral("b", d(1), earliest=d(20)))
+    assert drv.replan(d(1)) == []
     assert types(out) == ["case_waitlisted"] and isinstance(out[0], CaseWaitlisted)
     assert out[0].expected_start == d(42) and out[0].reason == "expected"  # a's stay ends on d(42)
     drv.send(event("discharge", "a", d(10), date=d(39).isoformat()))  # three days earlier: quiet
@@ -109,8 +109,11 @@ def test_waitlisted_once_with_a_reason() -> None:
     assert isinstance(out[0], CaseWaitlisted) and out[0].reason == "waiting for a machtiging"
     drv.send(referral("b", hour=11))
     assert "case_waitlisted" not in types(drv.replan(D))
-    drv.send(event("machtiging", "a", d(3), valid_from=d(3).isoformat(), valid_until=d(200).isoformat()))
-    assert types(drv.replan(d(3))) == ["placement_planned", "startgesprek_planned"]
+    granted = drv.send(
+        event("machtiging", "a", d(3), valid_from=d(3).isoformat(), valid_until=d(200).isoformat())
+    )
+    assert types(granted) == ["placement_planned", "startgesprek_planned"]
+    assert drv.replan(d(3)) == []
 
 
 def test_withdraw_cancels_a_planned_placement_and_its_startgesprek() -> None:
@@ -252,8 +255,7 @@ def test_a_startgesprek_is_announced_at_least_one_working_day_ahead() -> None:
     drv = Driver(network())
     friday = d(4)  # START is a Monday
     assert friday.weekday() == 4
-    drv.send(referral("a", friday, urgency="crisis", hour=15))
-    out = drv.replan(friday, hour=16)
+    out = drv.send(referral("a", friday, urgency="crisis", hour=16))
     meeting = next(x for x in out if isinstance(x, StartgesprekPlanned))
     # Announced Friday 16:00: Monday 16:00 at the earliest, and a 90-minute meeting would end after
     # working hours then, so Tuesday 09:00 (the start on Friday leaves Mon-Wed in its window).
@@ -264,8 +266,8 @@ def test_a_startgesprek_is_announced_at_least_one_working_day_ahead() -> None:
 
 def test_a_coordinator_promises_an_expected_placement_before_its_horizon() -> None:
     drv = Driver(network())
-    drv.send(referral("a", earliest=d(30)))
-    assert types(drv.replan(D)) == ["case_waitlisted"]
+    assert types(drv.send(referral("a", earliest=d(30)))) == ["case_waitlisted"]
+    drv.replan(D)
     expected = drv.scheduler.promise("a")
     assert expected.start == d(30) and drv.scheduler.needs_replan()
     out = drv.replan(D, hour=19)

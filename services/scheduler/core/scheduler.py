@@ -32,7 +32,7 @@ from services.scheduler.core.candidates import (
     first_true,
     groups_in_reach,
 )
-from services.scheduler.core.greedy import Assignment, commit, earliest_anywhere, greedy
+from services.scheduler.core.greedy import Assignment, best_assignment, commit, earliest_anywhere, greedy
 from services.scheduler.core.meetings import Calendars, MeetingRequest, plan_meetings, taken_index
 from services.scheduler.core.model import SolveResult, candidate_options, solve
 from services.scheduler.core.profiles import Profiles
@@ -205,7 +205,7 @@ class Scheduler:
                 other.conflicts_with.append(case.id)
         self.cases[ev.case] = case
         self.dirty = True
-        return []
+        return self._decide_now(case, now) if case.placeable_since is not None else []
 
     def _machtiging(self, ev: MachtigingGranted, now: datetime) -> list[Decision]:
         case = self.cases.get(ev.case)
@@ -217,6 +217,7 @@ class Scheduler:
         if case.open and case.placement is None:
             case.placeable_since = ev.occurred_at
             self.dirty = True
+            return self._decide_now(case, now)
         return []
 
     def _discharge(self, ev: DischargeReported, now: datetime) -> list[Decision]:
@@ -379,6 +380,35 @@ class Scheduler:
             nights[n] = beds
         self.dirty = True
         return []
+
+    def _decide_now(self, case: Case, now: datetime) -> list[Decision]:
+        """A first decision for a case that just became placeable, in milliseconds: the case is
+        fitted around every other case's plan as it stands (started, promised and expected), and
+        promised when it starts within `commit_days`, else told its expected start or why it waits.
+        The next re-plan (debounced) then optimises it together with every case not promised yet."""
+        today = now.date()
+        horizon = self.config.horizon_days
+        prof = self._fixed_profile(today, horizon + STAY_MARGIN, self.load_days, started_by=date.max)
+        for other in self.cases.values():
+            if other.open and other.expected is not None and other.id != case.id:
+                self._hold(prof, other.id, other.expected, sign=1)
+        pinned = [
+            (tuple(c.meeting.attendees), (c.meeting.start, c.meeting.end))
+            for c in self.cases.values()
+            if c.meeting is not None and c.placement is not None
+        ]
+        [ci] = self._inputs([case], prof, now, pinned, {}, {})
+        found = best_assignment(self.net, prof, ci, self.policy == "fcfs") if ci.allowed.any() else None
+        if found is None:
+            return self._publish_waiting(case, ci, prof, today + timedelta(horizon), now)
+        if not self._promises(case, found, {}):
+            return self._publish_expected(case, found, now)
+        meetings, failed = self._meetings([ci], {case.id: found}, now, pinned, {})
+        if failed:
+            return []  # no startgesprek slot with this start: the re-plan looks further
+        case.waiting, case.expected, case.confirmed = None, None, False
+        out = self._publish_placement(case, ci, found, prof, now, None)
+        return out + self._publish_meeting(case, found, meetings[case.id], now)
 
     # -- re-planning -----------------------------------------------------------------------
 
@@ -727,12 +757,15 @@ class Scheduler:
 
     def _unfix(self, fixed: Profiles, case: Case, sign: int) -> None:
         """Take a promised placement out of `fixed` (sign -1) or put it back (+1)."""
-        p = case.placement
-        assert p is not None
-        a = fixed.index(p.start)
-        fixed.add_stay(case.id, p.group, a, fixed.index(p.end), regular=True, sign=sign)
+        assert case.placement is not None
+        self._hold(fixed, case.id, case.placement, sign)
+
+    def _hold(self, prof: Profiles, case: str, p: Placement, sign: int) -> None:
+        """Add (sign +1) or remove (-1) a placement's bed and caseloads in `prof`."""
+        a = prof.index(p.start)
+        prof.add_stay(case, p.group, a, prof.index(p.end), regular=True, sign=sign)
         for person in {p.therapist, p.trajectbegeleider}:
-            fixed.add_load(person, a, a + self.load_days, sign=sign)
+            prof.add_load(person, a, a + self.load_days, sign=sign)
 
     def _why_released(self, group: str, night: date) -> str:
         """Why a promised placement on `group` lost its bed on `night`, in plain words."""

@@ -1,6 +1,7 @@
 """`thuisbest bench`: generated tiers simulated with the optimised and the fcfs policy, validated, compared.
 
-A benchmark, not a test: it prints and writes one markdown table (optimized, fcfs, ratio).
+A benchmark, not a test: it prints and writes one markdown table (optimized, fcfs, ratio), then the
+targets of issue 11 for the contended tiers, each with its figure and pass or fail. It never fails.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,18 @@ class Outcome:
     optimal_pct: float | None
     fallbacks: int
     sim_seconds: float
-    moves_per_placement: float
+    notifications: int = 0
+    stay_exceeded: int = 0  # `stay_exceeded` notifications (noise in a simulation: stays end as planned)
+    short_notice: int = 0  # meetings announced less than one working day ahead (`meeting_notice`)
+
+    def kpi(self, key: str) -> Any:
+        """A KPI of the report; None when the report does not carry it."""
+        return self.kpis.get(key)
+
+    @property
+    def notifications_per_referral(self) -> float | None:
+        referrals = self.kpis.get("referrals") or 0
+        return self.notifications / referrals if referrals else None
 
 
 def measure(scenario: dict[str, Any], policy: str, config: SolverConfig) -> Outcome:
@@ -52,7 +65,9 @@ def measure(scenario: dict[str, Any], policy: str, config: SolverConfig) -> Outc
         optimal_pct=100.0 * stats.optimal / stats.runs if stats.runs and policy == "optimized" else None,
         fallbacks=stats.fallbacks,
         sim_seconds=seconds,
-        moves_per_placement=stats.moves / stats.placements if stats.placements else 0.0,
+        notifications=len(data["notifications"]),
+        stay_exceeded=sum(n["kind"] == "stay_exceeded" for n in data["notifications"]),
+        short_notice=sum(v.rule == "meeting_notice" for v in result.violations),
     )
 
 
@@ -65,7 +80,12 @@ ROWS: list[tuple[str, str]] = [
     ("startgesprek on time (%)", "startgesprek_on_time_pct"),
     ("time-outs within 1 day (%)", "timeouts_within_1_day_pct"),
     ("bed-nights used (%)", "bed_nights_used_pct"),
+    ("mean days without care", "mean_days_without_care"),
+    ("moves per announced placement", "moves_per_announced_placement"),
 ]
+# The tiers whose targets the bench checks (issue 11), and those held to the national time limits.
+TARGET_TIERS = ("tight", "national-tight")
+NATIONAL_TIERS = ("national", "national-tight")
 
 
 def _fmt(value: Any) -> str:
@@ -93,9 +113,11 @@ def table(results: dict[str, dict[str, Outcome]], seed: int) -> str:
     ]
     for tier, pair in results.items():
         opt, fcfs = pair["optimized"], pair["fcfs"]
-        rows: list[tuple[str, Any, Any]] = [(label, opt.kpis[key], fcfs.kpis[key]) for label, key in ROWS]
+        rows: list[tuple[str, Any, Any]] = [(label, opt.kpi(key), fcfs.kpi(key)) for label, key in ROWS]
         rows += [
-            ("moves per published placement", opt.moves_per_placement, fcfs.moves_per_placement),
+            ("notifications per referral", opt.notifications_per_referral, fcfs.notifications_per_referral),
+            ("stay_exceeded notifications", opt.stay_exceeded, fcfs.stay_exceeded),
+            ("meetings announced < 1 working day ahead", opt.short_notice, fcfs.short_notice),
             ("violations", opt.violations, fcfs.violations),
             ("re-plans", opt.replans, fcfs.replans),
             ("re-plan seconds (mean)", opt.mean_replan, fcfs.mean_replan),
@@ -108,12 +130,62 @@ def table(results: dict[str, dict[str, Outcome]], seed: int) -> str:
         ]
         for label, a, b in rows:
             lines.append(f"| {tier} | {label} | {_fmt(a)} | {_fmt(b)} | {_ratio(a, b)} |")
+    for tier, pair in results.items():
+        if tier in TARGET_TIERS:
+            lines += ["", f"## Targets: {tier} (optimized against fcfs)", ""]
+            lines += ["| target | figure | result |", "| --- | ---: | --- |"]
+            for label, figure, ok in targets(tier, pair["optimized"], pair["fcfs"]):
+                lines.append(f"| {label} | {_fmt(figure)} | {'pass' if ok else 'FAIL'} |")
     return "\n".join(lines) + "\n"
+
+
+def targets(tier: str, opt: Outcome, fcfs: Outcome) -> list[tuple[str, Any, bool]]:
+    """Issue 11's targets for the optimized run of `tier`: (what, the figure, met). A missing figure fails."""
+
+    def check(label: str, figure: Any, ok: Callable[[float], bool]) -> tuple[str, Any, bool]:
+        return label, figure, isinstance(figure, int | float) and ok(figure)
+
+    def times(factor: float, base: Any) -> float:
+        return factor * base if isinstance(base, int | float) else float("nan")
+
+    base_notices = fcfs.notifications_per_referral
+    base_without = fcfs.kpi("mean_days_without_care")
+    out = [
+        check(
+            f"notifications per referral <= 1.2 x fcfs ({_fmt(base_notices)})",
+            opt.notifications_per_referral,
+            lambda v: v <= times(1.2, base_notices),
+        ),
+        check(f"placed >= fcfs ({fcfs.kpi('placed')})", opt.kpi("placed"), lambda v: v >= fcfs.kpi("placed")),
+        check(
+            f"mean days without care <= 0.85 x fcfs ({_fmt(base_without)})",
+            opt.kpi("mean_days_without_care"),
+            lambda v: v <= times(0.85, base_without),
+        ),
+        check(
+            "moves per announced placement <= 0.2",
+            opt.kpi("moves_per_announced_placement"),
+            lambda v: v <= 0.2,
+        ),
+        check(
+            f"time-outs within 1 day (%) >= fcfs ({_fmt(fcfs.kpi('timeouts_within_1_day_pct'))})",
+            opt.kpi("timeouts_within_1_day_pct"),
+            lambda v: v >= fcfs.kpi("timeouts_within_1_day_pct"),
+        ),
+        check("meetings announced < 1 working day ahead == 0", opt.short_notice, lambda v: v == 0),
+        check("violations == 0", opt.violations, lambda v: v == 0),
+    ]
+    if tier in NATIONAL_TIERS:
+        out += [
+            check("re-plan seconds (max) <= 2", opt.max_replan, lambda v: v <= 2.0),
+            check("total optimized sim seconds <= 300", opt.sim_seconds, lambda v: v <= 300.0),
+        ]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="thuisbest bench", description=__doc__)
-    parser.add_argument("--tiers", default=",".join(TIERS), help="comma-separated: region,tight,national")
+    parser.add_argument("--tiers", default=",".join(TIERS), help=f"comma-separated, of {','.join(TIERS)}")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", default="bench.md", help="markdown file to write")
     parser.add_argument("--time-limit", type=float, default=None, help="solver seconds per re-plan")

@@ -1,4 +1,4 @@
-"""Seeded scenario generator (tiers `region`, `tight`, `national`) writing the SCENARIO.md format."""
+"""Seeded scenario generator (tiers region, tight, national, national-tight) writing SCENARIO.md files."""
 
 from __future__ import annotations
 
@@ -15,21 +15,41 @@ from shared.kinds import KINDS, KindSpec, kind_for_group_kind
 
 JSON = dict[str, Any]
 
-TIERS = ("region", "tight", "national")
+TIERS = ("region", "tight", "national", "national-tight")
 
-DEFAULT_DAYS = {"region": 180, "tight": 180, "national": 365}
+DEFAULT_DAYS = {"region": 180, "tight": 180, "national": 365, "national-tight": 365}
 # Referrals over the tier's default horizon (scaled linearly when `days` differs).
-BASE_REFERRALS = {"region": 80, "tight": 160, "national": 2000}
+BASE_REFERRALS = {"region": 80, "tight": 160, "national": 2000, "national-tight": 2000}
 # Capacity cuts over the tier's default horizon.
-BASE_CAPACITY = {"region": 3, "tight": 6, "national": 20}
+BASE_CAPACITY = {"region": 3, "tight": 6, "national": 20, "national-tight": 20}
 BUSY_CAP = 25_000
-# National network: closed beds sized so the planned closed bed-nights (stays and time-outs)
-# fill this share of the regular closed beds (a yearly occupancy of roughly 80-85%).
-TARGET_CLOSED_LOAD = 0.84
+
+
+@dataclass(frozen=True)
+class _Sizing:
+    """How a national tier sizes beds and staff to the demand its cases make."""
+
+    # Closed beds so that the planned closed bed-nights (stays and time-outs) fill this share of
+    # the regular closed beds.
+    closed_load: float
+    # MST therapist places per home region over its high (95th percentile) concurrent MST load.
+    mst_room: float
+    # Trajectbegeleider places per region over its share of the concurrent load.
+    tb_room: float
+
+
+SIZING = {
+    # Nearly uncontended: a yearly closed occupancy of roughly 80-85% with room in the caseloads.
+    "national": _Sizing(closed_load=0.84, mst_room=1.05, tb_room=1.3),
+    # Contended like the sector (JeugdzorgPlus at 78-85% occupancy with waiting lists): fewer
+    # closed beds than the planned load asks, and caseloads that bind (less room than the high
+    # load). Seed 1 under fcfs: mean wait ~26 days, closed occupancy ~79% after the first two months.
+    "national-tight": _Sizing(closed_load=1.15, mst_room=0.7, tb_room=0.9),
+}
 
 # Shares per referral. Referrals are for the kind placed on closed groups (P_CLOSED) or for the
 # kind placed on open groups (the rest); what a kind allows comes from its row in shared/kinds.py.
-P_CLOSED = {"region": 0.74, "tight": 0.74, "national": 0.75}
+P_CLOSED = {"region": 0.74, "tight": 0.74, "national": 0.75, "national-tight": 0.75}
 P_CRISIS, P_URGENT = 0.10, 0.25
 P_INVALID = 0.02
 P_NO_MACHTIGING = 0.25  # referrals of a kind with a court order that arrive before the court decided
@@ -642,13 +662,19 @@ def _chunks(rng: random.Random, items: list[Any], lo: int, hi: int) -> list[list
 
 
 def _national_people(
-    rng: random.Random, regions: list[JSON], locations: list[JSON], cases: list[_Case], start: date, days: int
+    rng: random.Random,
+    regions: list[JSON],
+    locations: list[JSON],
+    cases: list[_Case],
+    start: date,
+    days: int,
+    sizing: _Sizing,
 ) -> list[dict[str, Any]]:
     """MST teams, referrers, trajectbegeleiders and coordinators, sized to the cases' load."""
     codes = [r["code"] for r in regions]
-    therapists = _mst_therapists(rng, codes, cases, start, days)
+    therapists = _mst_therapists(rng, codes, cases, start, days, sizing.mst_room)
     supervisors = _mst_supervisors(rng, therapists)
-    tbs = _trajectbegeleiders(rng, codes, locations, cases, start, days)
+    tbs = _trajectbegeleiders(rng, codes, locations, cases, start, days, sizing.tb_room)
     people: list[dict[str, Any]] = list(supervisors)
     by_code: dict[str, list[JSON]] = {}
     for th in therapists:
@@ -663,14 +689,14 @@ def _national_people(
 
 
 def _mst_therapists(
-    rng: random.Random, codes: list[str], cases: list[_Case], start: date, days: int
+    rng: random.Random, codes: list[str], cases: list[_Case], start: date, days: int, room: float
 ) -> list[dict[str, Any]]:
-    """Therapists per home region, with room for the region's high MST load."""
+    """Therapists per home region, with `room` times the places of the region's high MST load."""
     by_region = _concurrent(cases, days, start, lambda c: c.home)
     therapists: list[dict[str, Any]] = []
     for code in codes:
         # MST norm: 4-6 families each; prefer full teams of at most 4 before adding more.
-        target = math.ceil(1.05 * _high(by_region.get(code, [])))
+        target = math.ceil(room * _high(by_region.get(code, [])))
         n = min(4, max(2, math.ceil(target / 6)))
         caps = [rng.randint(4, 6) for _ in range(n)]
         while sum(caps) < target:
@@ -700,9 +726,15 @@ def _mst_supervisors(rng: random.Random, therapists: list[dict[str, Any]]) -> li
 
 
 def _trajectbegeleiders(
-    rng: random.Random, codes: list[str], locations: list[JSON], cases: list[_Case], start: date, days: int
+    rng: random.Random,
+    codes: list[str],
+    locations: list[JSON],
+    cases: list[_Case],
+    start: date,
+    days: int,
+    room: float,
 ) -> list[dict[str, Any]]:
-    """At least two trajectbegeleiders per region with beds, with 30% room over its share of the load."""
+    """At least two trajectbegeleiders per region with beds, with `room` times its share of the load."""
     # The load of a location follows its share of closed / open beds.
     by_group_kind = _concurrent(cases, days, start, lambda c: c.spec.group_kind)
     need_closed = _high(by_group_kind.get("closed", []))
@@ -719,7 +751,7 @@ def _trajectbegeleiders(
     for code in codes:
         if code not in need_by_region:
             continue
-        caps_needed = 1.3 * need_by_region[code]
+        caps_needed = room * need_by_region[code]
         tb_caps: list[int] = []
         while sum(tb_caps) < caps_needed or len(tb_caps) < 2:
             tb_caps.append(rng.choice((6, 8, 8, 8, 10)))
@@ -830,11 +862,12 @@ def generate(
     end = first + timedelta(days=horizon)
     scale = horizon / DEFAULT_DAYS[tier]
     holidays = dutch_holidays(first.year, end.year)
-    network = _national_regions_network(rng) if tier == "national" else _zuid_regions_network(seed)
+    sizing = SIZING.get(tier)
+    network = _national_regions_network(rng) if sizing else _zuid_regions_network(seed)
     cases = _referred_cases(rng, tier, scale, first, horizon, network)
-    if tier == "national":
+    if sizing:
         # The national beds and staff are sized after the cases, to the demand they make.
-        _size_national_network(rng, network, cases, first, horizon)
+        _size_national_network(rng, network, cases, first, horizon, sizing)
         per_day = _national_busy_rate(network.people, first, horizon)
     else:
         per_day = 0.2
@@ -902,14 +935,14 @@ def _referred_cases(
 
 
 def _size_national_network(
-    rng: random.Random, network: _Network, cases: list[_Case], first: date, horizon: int
+    rng: random.Random, network: _Network, cases: list[_Case], first: date, horizon: int, sizing: _Sizing
 ) -> None:
-    """Add the locations and people: closed beds for ~85% of the closed demand, open ones generously."""
+    """Add the locations and people: closed beds and caseloads as `sizing` says, open beds generously."""
     closed_nights, open_nights = _planned_bed_nights(cases)
-    closed_regular = round(closed_nights / horizon / TARGET_CLOSED_LOAD)
+    closed_regular = round(closed_nights / horizon / sizing.closed_load)
     open_beds = round(max(open_nights / horizon / 0.6, closed_regular * 0.8))
     network.locations = _national_locations(rng, network.regions, network.weights, closed_regular, open_beds)
-    network.people = _national_people(rng, network.regions, network.locations, cases, first, horizon)
+    network.people = _national_people(rng, network.regions, network.locations, cases, first, horizon, sizing)
 
 
 def _planned_bed_nights(cases: list[_Case]) -> tuple[int, int]:

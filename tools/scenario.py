@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
 
 from shared.inputs import ScenarioEvent
 from shared.network import Network, ScenarioError, read_json_file
@@ -86,6 +92,11 @@ class NotificationOut(BaseModel):
     channel: str
 
 
+# KPIs a report may leave out (PATHWAY-V2 "Report additions"); a validator recomputes or copies them
+# only when the report carries them.
+OPTIONAL_KPIS = ("mean_days_without_care", "moves_per_announced_placement")
+
+
 class Kpis(BaseModel):
     referrals: int = 0
     placed: int = 0
@@ -97,6 +108,18 @@ class Kpis(BaseModel):
     bed_nights_used_pct: float = 0.0
     timeouts_requested: int = 0
     timeouts_within_1_day_pct: float = 100.0
+    # Optional extras (PATHWAY-V2 "Report additions"): None when not computed, and then left out of
+    # the report, so that a report without them (an older one, a hand-made one) loads and dumps as it was.
+    mean_days_without_care: float | None = None
+    moves_per_announced_placement: float | None = None
+
+    @model_serializer(mode="wrap")
+    def _leave_out_missing_extras(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key in OPTIONAL_KPIS:
+            if data.get(key, 0) is None:
+                del data[key]
+        return data
 
 
 class SolverStats(BaseModel):

@@ -8,7 +8,7 @@ import math
 import sys
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from itertools import groupby
 from pathlib import Path
@@ -17,8 +17,22 @@ from typing import Any, Protocol
 from services.intake.rules import referral_problems, to_case_event
 from services.scheduler.core import Scheduler, SchedulerStats, SolverConfig
 from shared.clock import VirtualClock
-from shared.events import Decision
-from shared.inputs import CapacityEvent, MachtigingEvent, ReferralEvent, TimeoutRequestEvent
+from shared.events import (
+    CaseClosed,
+    Decision,
+    DischargeReported,
+    PlacementCancelled,
+    PlacementPlanned,
+    ReferralWithdrawn,
+)
+from shared.inputs import (
+    CapacityEvent,
+    CloseEvent,
+    MachtigingEvent,
+    ReferralEvent,
+    TimeoutRequestEvent,
+    WithdrawEvent,
+)
 from shared.kinds import KINDS, lapse_date
 from shared.network import NetworkIndex, ScenarioError
 from shared.types import fmt_local
@@ -40,6 +54,47 @@ def _notifier(scenario: Scenario, rules_file: str | Path | None = None) -> _Noti
 
 
 @dataclass
+class _DecisionCounts:
+    """What the scheduler's decision stream tells: announced placements, moves, planned stay ends."""
+
+    announced: int = 0  # PlacementPlanned "new": a placement announced
+    moves: int = 0  # an announced placement moved or restaffed, or cancelled while its case goes on
+    standing: set[str] = field(default_factory=set)  # cases whose announced placement stands
+    ended: set[str] = field(default_factory=set)  # cases withdrawn or closed (their cancels are no moves)
+    planned_end: dict[str, date] = field(default_factory=dict)  # case -> end, without a counted discharge
+
+    def see(self, item: Any) -> None:
+        match item:
+            case ReferralWithdrawn() | CaseClosed():
+                self.ended.add(item.case)
+            case PlacementPlanned(change="discharged"):
+                self.planned_end.pop(item.case, None)  # a counted discharge: the engine knows its end
+            case PlacementPlanned():
+                if item.change == "new":
+                    self.announced += 1
+                    self.standing.add(item.case)
+                else:
+                    self.moves += 1
+                self.planned_end[item.case] = item.end
+            case PlacementCancelled():
+                if item.case in self.standing and item.case not in self.ended:
+                    self.moves += 1
+                self.standing.discard(item.case)
+                self.planned_end.pop(item.case, None)
+
+    def ended_as_planned(self, until: date) -> list[tuple[str, date]]:
+        """Stays whose planned end is on or before `until`, in end order; each is told once."""
+        due = sorted((end, case) for case, end in self.planned_end.items() if end <= until)
+        for _, case in due:
+            del self.planned_end[case]
+        return [(case, end) for end, case in due]
+
+    @property
+    def moves_per_announced_placement(self) -> float:
+        return round(self.moves / self.announced, 2) if self.announced else 0.0
+
+
+@dataclass
 class _Run:
     scenario: Scenario
     scheduler: Scheduler
@@ -48,16 +103,28 @@ class _Run:
     rejected: list[dict[str, str]]
     referred: dict[str, str]  # case -> kind, of referrals intake accepted
     refused_kind: dict[str, str]  # case -> kind, of referrals intake rejected
+    decisions: _DecisionCounts = field(default_factory=_DecisionCounts)
 
     def notify(self, items: list[Any], now: datetime) -> None:
+        for item in items:
+            self.decisions.see(item)
         if self.engine is None:
             return
         for item in items:
             self.notices.extend(self.engine.handle(item, now))
 
     def due(self, until: datetime) -> None:
-        if self.engine is not None:
-            self.notices.extend(self.engine.due(until))
+        if self.engine is None:
+            return
+        # SCENARIO.md: a stay with no counted discharge ends on its planned end, the family follows
+        # the plan. The engine learns it as a discharge reported at the start of that day, before any
+        # timer due later fires (else `stay_exceeded` would escalate a stay that simply ended).
+        for case, end in self.decisions.ended_as_planned(until.date()):
+            moment = datetime.combine(end, time(0, 0))
+            self.notices.extend(self.engine.due(moment))
+            ended = DischargeReported(case=case, occurred_at=moment, date=end)
+            self.notices.extend(self.engine.handle(ended, moment))
+        self.notices.extend(self.engine.due(until))
 
     def reject(self, case: str, event: str, at: datetime, reason: str) -> None:
         self.rejected.append({"case": case, "event": event, "at": fmt_local(at), "reason": reason})
@@ -160,7 +227,13 @@ def _final_report(run: _Run, policy: str, last: date) -> Report:
         }
     )
     report.notifications = notifications
-    report.kpis = compute_kpis(run.scenario, stays, meetings)
+    report.kpis = compute_kpis(
+        run.scenario,
+        stays,
+        meetings,
+        waiting=[w["case"] for w in plan["waiting"]],
+        moves_per_announced_placement=run.decisions.moves_per_announced_placement,
+    )
     report.solver = SolverStats(
         runs=st.runs, total_seconds=round(st.total_seconds, 3), max_seconds=round(st.max_seconds, 3)
     )
@@ -221,12 +294,24 @@ class _EventFacts:
     referrals: dict[str, ReferralEvent]  # case -> its first referral
     machtigingen: defaultdict[str, list[tuple[date, date]]]  # case -> (valid_from, valid_until)
     timeout_requests: list[tuple[str, date]]  # (case, day asked), in the run
+    ends: dict[str, date]  # case -> the day of its first withdraw or close, in the run
     n_referrals: int  # referral events in the run, repeated referrals of a case included
     capacity: dict[tuple[str, int], int]  # (group, night ordinal) -> beds; the latest event wins
 
 
-def compute_kpis(scenario: Scenario, stays: list[dict[str, Any]], meetings: list[dict[str, Any]]) -> Kpis:
-    """The report's KPIs of these stays and meetings, recomputed from the scenario as the validator does."""
+def compute_kpis(
+    scenario: Scenario,
+    stays: list[dict[str, Any]],
+    meetings: list[dict[str, Any]],
+    *,
+    waiting: Iterable[str] | None = None,
+    moves_per_announced_placement: float | None = None,
+) -> Kpis:
+    """The report's KPIs of these stays and meetings, recomputed from the scenario as the validator does.
+
+    The optional extras: `mean_days_without_care` when the `waiting` cases are given (see
+    `days_without_care`), and `moves_per_announced_placement` as counted from the scheduler's
+    decisions, which a report alone cannot tell (the validator copies it)."""
     net = NetworkIndex(scenario.network)
     first = scenario.start or date.min
     last = scenario.end or date.max
@@ -248,18 +333,41 @@ def compute_kpis(scenario: Scenario, stays: list[dict[str, Any]], meetings: list
         bed_nights_used_pct=_pct(used, offered, 0.0),
         timeouts_requested=len(facts.timeout_requests),
         timeouts_within_1_day_pct=_pct(served, asked, 100.0),
+        mean_days_without_care=None if waiting is None else days_without_care(scenario, stays, waiting),
+        moves_per_announced_placement=moves_per_announced_placement,
     )
 
 
+def days_without_care(scenario: Scenario, stays: list[dict[str, Any]], waiting: Iterable[str]) -> float:
+    """`mean_days_without_care`: the mean, over every eligible case, of the days it went without care.
+
+    A placed case counts its wait as `mean_wait_days` does (its first placement). A case still
+    waiting at the end counts the days from when it could have started (the latest of its referral
+    day, its `earliest_start` and, for a kind with a court order, the earliest `valid_from` of its
+    machtigingen) to the scenario's end; one withdrawn or closed before a start counts only up to
+    that day (after it the family no longer waits for this care). A case that could not have
+    started by then (no machtiging yet, a later earliest start) is not eligible; 0.0 for none."""
+    until = _run_days(scenario)[1]
+    waits = youth_waits(scenario, stays, waiting, until, stop_at_end=True)
+    return _mean([wait for _, wait in waits.values()])
+
+
 def youth_waits(
-    scenario: Scenario, stays: list[dict[str, Any]], waiting: Iterable[str], until: date
+    scenario: Scenario,
+    stays: list[dict[str, Any]],
+    waiting: Iterable[str],
+    until: date,
+    *,
+    stop_at_end: bool = False,
 ) -> dict[str, tuple[str, int]]:
     """Per referred youth: home region and days waited, to the start of the first placement (as the
     KPIs count it) or, for a youth still waiting at `until`, to `until`: a lower bound, the wait goes
     on. A youth not ready by `until` (no court order yet, a later earliest start) is left out.
 
     The report's wait KPIs count placed youths only, so fewer beds can look no worse there: the
-    youths who wait longest are not placed at all. Capacity planning counts them too."""
+    youths who wait longest are not placed at all. Capacity planning counts them too.
+
+    With `stop_at_end`, a waiting youth withdrawn or closed by `until` counts only up to that day."""
     facts = _event_facts(scenario, until)
     out: dict[str, tuple[str, int]] = {}
     for s in sorted((s for s in stays if s["type"] == "placement"), key=lambda s: s["start"]):
@@ -278,8 +386,9 @@ def youth_waits(
             if not windows:
                 continue
             ready = max(ready, min(valid_from for valid_from, _ in windows))
-        if ready <= until:
-            out[case] = (ref.home_region, (until - ready).days)
+        stop = min(until, facts.ends.get(case, until)) if stop_at_end else until
+        if ready <= stop:
+            out[case] = (ref.home_region, (stop - ready).days)
     return out
 
 
@@ -301,7 +410,7 @@ def _mean(values: list[int]) -> float:
 
 def _event_facts(scenario: Scenario, last: date) -> _EventFacts:
     """Collect the events' facts; referrals and time-out requests after `last` are not in the run."""
-    facts = _EventFacts({}, defaultdict(list), [], 0, {})
+    facts = _EventFacts({}, defaultdict(list), [], {}, 0, {})
     for ev in scenario.events:
         in_run = ev.at.date() <= last
         if isinstance(ev, ReferralEvent):
@@ -316,6 +425,8 @@ def _event_facts(scenario: Scenario, last: date) -> _EventFacts:
             facts.machtigingen[ev.case].append((ev.valid_from, ev.valid_until))
         elif isinstance(ev, TimeoutRequestEvent) and in_run:
             facts.timeout_requests.append((ev.case, ev.at.date()))
+        elif isinstance(ev, WithdrawEvent | CloseEvent) and in_run:
+            facts.ends.setdefault(ev.case, ev.at.date())
         elif isinstance(ev, CapacityEvent):
             for n in range(ev.from_.toordinal(), ev.until.toordinal()):
                 facts.capacity[(ev.group, n)] = ev.beds

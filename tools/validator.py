@@ -9,14 +9,12 @@ import math
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-import holidays
-
 from shared.kinds import KINDS, KindSpec
+from shared.workdays import WorkCalendar
 
 JSON = dict[str, Any]
 
@@ -25,6 +23,8 @@ JSON = dict[str, Any]
 # Refusal reasons of a time-out request besides the kinds' own (a kind that never serves one).
 TIMEOUT_REASONS = frozenset({"not_in_home_phase", "no_machtiging", "no_bed"})
 ENDED = {"close": "closed", "withdraw": "withdrawn"}
+# The notifications that announce (or re-announce) a meeting, by kind: what a meeting's notice counts from.
+INVITES = {"startgesprek_invite": "startgesprek", "kennismaking_invite": "kennismaking"}
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MINUTE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
@@ -117,32 +117,6 @@ def _any_after(stays: list[_Stay], announced: int | None) -> bool:
 def _span(first: int, last: int) -> str:
     a, b = date.fromordinal(first), date.fromordinal(last)
     return f"night {a}" if first == last else f"nights {a}..{b}"
-
-
-class WorkCalendar:
-    """Working days: Monday-Friday, not a Dutch public holiday, not a network holiday."""
-
-    def __init__(self, extra_holidays: Iterable[date]) -> None:
-        self._extra = frozenset(extra_holidays)
-        self._dutch: dict[int, frozenset[date]] = {}
-
-    def is_working_day(self, day: date) -> bool:
-        if day.weekday() >= 5 or day in self._extra:
-            return False
-        if day.year not in self._dutch:
-            self._dutch[day.year] = frozenset(holidays.country_holidays("NL", years=day.year).keys())
-        return day not in self._dutch[day.year]
-
-    def startgesprek_days(self, start: date, within: int) -> list[date]:
-        """The start (when a working day) and the next `within` working days."""
-        days = [start] if self.is_working_day(start) else []
-        current = start
-        for _ in range(within):
-            current += timedelta(1)
-            while not self.is_working_day(current):
-                current += timedelta(1)
-            days.append(current)
-        return days
 
 
 # ---------------------------------------------------------------------------- facts
@@ -378,6 +352,8 @@ class _Validator:
             if meeting is not None:
                 self.meetings.append(meeting)
         self.waiting: list[JSON] = list(report.get("waiting") or [])
+        self.notifications: list[JSON] = list(report.get("notifications") or [])
+        self.report_kpis: JSON = dict(report.get("kpis") or {})
         self.rejected: list[JSON] = list(report.get("rejected") or [])
         # (case, event type, at) -> reason code, of every event the report lists as refused
         self.refused: dict[tuple[str, str, str], str] = {
@@ -473,6 +449,7 @@ class _Validator:
         self.check_startgesprek()
         self.check_timeouts()
         self.check_accounting()
+        self.check_meeting_notice()
         return ValidationResult(self.violations, self.kpis())
 
     def _drop_refused_ends(self) -> None:
@@ -1010,6 +987,35 @@ class _Validator:
                             f"{ENDED[kind]} on {at}, before the start; it should be waiting",
                         )
 
+    def check_meeting_notice(self) -> None:
+        # PATHWAY-V2 "Meetings": the final time of a meeting is announced at least one working day
+        # ahead (so never changed on its own day). A report without notifications has nothing to check.
+        self.short_notice = 0
+        latest: dict[tuple[str, str], tuple[datetime, str]] = {}
+        for n in self.notifications:
+            invited = INVITES.get(str(n.get("kind")))
+            at = parse_minute(n.get("at"))
+            if invited is None or at is None:
+                continue
+            key = (str(n.get("case")), invited)
+            if key not in latest or at > latest[key][0]:
+                latest[key] = (at, str(n.get("kind")))
+        for meeting in self.meetings:
+            announced = latest.get((meeting.case, meeting.meeting))
+            if announced is None:
+                continue
+            earliest = self.calendar.one_working_day_after(announced[0], self.day_opens, self.day_closes)
+            if meeting.start < earliest:
+                self.short_notice += 1
+                self.add(
+                    "meeting_notice",
+                    meeting.case,
+                    f"{meeting.label}: the latest {announced[1]} of case {meeting.case} went out at "
+                    f"{announced[0]:%Y-%m-%dT%H:%M}, less than one working day before the start "
+                    f"{meeting.start:%Y-%m-%dT%H:%M} (the earliest start it allows is "
+                    f"{earliest:%Y-%m-%dT%H:%M})",
+                )
+
     # -- KPIs ------------------------------------------------------------------------------
 
     def kpis(self) -> dict[str, float | int]:
@@ -1048,7 +1054,39 @@ class _Validator:
             "timeouts_within_1_day_pct": round(100.0 * self.served_within_1_day / self.on_group_requests, 2)
             if self.on_group_requests
             else 100.0,
-        }
+        } | self._optional_kpis()
+
+    def _optional_kpis(self) -> dict[str, float | int]:
+        """The PATHWAY-V2 extras the report carries: one recomputed, one copied (see validate_report)."""
+        out: dict[str, float | int] = {}
+        if "mean_days_without_care" in self.report_kpis:
+            days = self._days_without_care()
+            out["mean_days_without_care"] = round(sum(days) / len(days), 2) if days else 0.0
+        moves = self.report_kpis.get("moves_per_announced_placement")
+        if isinstance(moves, int | float):
+            out["moves_per_announced_placement"] = moves
+        return out
+
+    def _days_without_care(self) -> list[int]:
+        """Per eligible case, the days it went without care (see `mean_days_without_care`)."""
+        waiting = {str(entry.get("case")) for entry in self.waiting}
+        days: list[int] = []
+        for case_id, facts in self.cases.items():
+            placements = self.placements.get(case_id)
+            if placements:
+                days.append(self.wait_days(min(placements, key=lambda s: s.start), facts))
+                continue
+            if case_id not in waiting or not facts.in_run:
+                continue
+            ready = max(facts.referral_date, facts.earliest_start)
+            if facts.needs_machtiging:
+                if not facts.machtigingen:
+                    continue  # no court order yet: it could not have started
+                ready = max(ready, min(valid_from for valid_from, _ in facts.machtigingen))
+            stop = min([self.last_day] + [at for _, _, at in facts.ends])
+            if ready <= stop:
+                days.append((stop - ready).days)
+        return days
 
     def _bed_nights(self) -> tuple[int, int]:
         first, last = self.first_day.toordinal(), self.last_day.toordinal()
@@ -1069,7 +1107,8 @@ def validate_report(scenario: JSON, report: JSON) -> ValidationResult:
     """Check every hard rule of DOMAIN.md on a report and recompute its KPIs.
 
     Violations name their rule family: format, capacity, group_kind, machtiging,
-    start_bounds, age, conflicts, staffing, caseload, startgesprek, timeout, accounting.
+    start_bounds, age, conflicts, staffing, caseload, startgesprek, timeout, accounting,
+    meeting_notice.
 
     The run covers the events whose `at` date is on or before the scenario's `end`; a referral
     or time-out request after it needs no answer in the report and counts in no KPI.
@@ -1109,6 +1148,22 @@ def validate_report(scenario: JSON, report: JSON) -> ValidationResult:
       next day, as a percentage of all time-out requests of such cases in the run; 100.0 when
       there are none. Requests are matched to time-out
       stays in event order, each stay used once, the earliest fitting stay first.
+
+    Optional KPIs (PATHWAY-V2 "Report additions"), only when the report carries them:
+
+    - mean_days_without_care: the mean over every eligible case of the days it went without care.
+      A placed case counts its first placement's wait (as above). A case listed as waiting and
+      referred in the run counts from the latest of its referral date, `earliest_start` and (for a
+      kind with a court order) the earliest `valid_from` of its machtigingen, to the scenario end,
+      or to its withdraw or close when that came first; it is not eligible without a machtiging
+      or when that day comes after the end (or the withdraw or close). 0.0 when none is eligible.
+    - moves_per_announced_placement: copied from the report. It counts the scheduler's decisions
+      (announced placements moved, restaffed or cancelled while their case went on, per placement
+      announced), which the report does not list, so the validator cannot recompute it.
+
+    A further rule, `meeting_notice` (PATHWAY-V2 "Meetings"): the latest invitation notification
+    of a meeting's case (`startgesprek_invite`, `kennismaking_invite`) went out at least one
+    working day (working hours) before the meeting starts.
     """
     return _Validator(scenario, report).run()
 

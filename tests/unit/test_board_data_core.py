@@ -187,10 +187,10 @@ def test_the_core_leaves_the_waits_the_codes_name() -> None:
     drv.send(referral("no-order", start, machtiging=None, hour=12))
     drv.send(referral("lapsed", start, machtiging=(start - timedelta(200), start + timedelta(200)), hour=13))
     drv.send(referral("later", start, kind="thuisbest_open", earliest=start + timedelta(200), hour=14))
-    drv.send(referral("no-open-bed", start, kind="thuisbest_open", hour=15))
     drv.scheduler.set_capacity(
         "n-open", 0, start, start + timedelta(400), datetime.combine(start, datetime.min.time())
     )
+    drv.send(referral("no-open-bed", start, kind="thuisbest_open", hour=15))
     drv.replan(start)
     codes = {cid: wait_code(c) for cid, c in drv.scheduler.cases.items()}
     assert sorted([codes.pop("first"), codes.pop("second")]) == ["no_bed_in_time", "planned"]

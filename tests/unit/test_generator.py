@@ -428,3 +428,26 @@ def test_intake_accepts_all_but_a_few_age_or_stay_referrals(scenarios: dict[str,
         refused += bool(problems)
     n = len(_referrals(scenarios[tier]))
     assert 1 <= refused <= max(2, 0.05 * n)
+
+
+def test_national_tight_is_the_national_network_contended(scenarios: dict[str, dict]) -> None:
+    """The same 42 regions and demand as `national`, with fewer closed beds and MST places per need."""
+    tight, national = scenarios["national-tight"], scenarios["national"]
+    assert tight["name"] == "national-tight-s1"
+    assert (_day(tight["end"]) - _day(tight["start"])).days == 365
+    assert [r["name"] for r in tight["regions"]] == [r["name"] for r in national["regions"]]
+    assert 1850 <= len(_referrals(tight)) <= 2150
+
+    def regular_closed(s: dict) -> int:
+        return sum(g["beds"] - g["timeout_beds"] for g in _groups(s) if g["kind"] == "closed")
+
+    def mst_places_per_referral(s: dict) -> float:
+        places = sum(p["max_cases"] for p in s["people"] if p["role"] == "mst_therapist")
+        return places / len(_referrals(s))
+
+    tight_load = closed_bed_demand(tight) / regular_closed(tight)
+    national_load = closed_bed_demand(national) / regular_closed(national)
+    print("closed demand per regular bed", tight_load, national_load)
+    print("MST places per referral", mst_places_per_referral(tight), mst_places_per_referral(national))
+    assert tight_load > 1.0 > national_load  # more demand than beds: a waiting list
+    assert mst_places_per_referral(tight) < 0.8 * mst_places_per_referral(national)

@@ -38,8 +38,10 @@ def builder(
     """
     drv = Driver(net)
     for raw in referrals:
-        assert drv.send(raw) == []
+        drv.send(raw)
     s = drv.scheduler
+    for c in s.cases.values():  # forget the first decisions: the model decides here
+        c.placement = c.expected = c.meeting = c.waiting = None
     for cid, p in (started or {}).items():
         s.cases[cid].placement = p
     if beds is not None:

@@ -125,3 +125,23 @@ def test_an_operator_rule_added_to_a_copy_of_the_rules_file_is_used(
     assert main([str(scenario), "--out", str(out), "--rules", str(mine)]) == 2
     error = capsys.readouterr().err
     assert "placement_week_before" in error and "caretaker" in error
+
+
+def test_stays_that_end_as_planned_raise_no_stay_exceeded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # SCENARIO.md: in a simulation a stay without a counted discharge ends on its planned end, so
+    # the notifier must not escalate it. Without telling the engine so, every such stay escalated.
+    from collections import Counter
+
+    from tools import simulate as simulate_module
+    from tools.generator import generate
+    from tools.scenario import load_scenario_dict
+
+    scenario = load_scenario_dict(generate("tight", 1, days=120))
+    fixed = Counter(n.kind for n in simulate(scenario, "fcfs").notifications)
+    monkeypatch.setattr(simulate_module._DecisionCounts, "ended_as_planned", lambda self, until: [])
+    untold = Counter(n.kind for n in simulate(scenario, "fcfs").notifications)
+    print({kind: (untold[kind], fixed[kind]) for kind in sorted(untold | fixed)})
+    assert untold["stay_exceeded"] > 0
+    assert fixed["stay_exceeded"] == 0
+    # Nothing else changes: the stays that ended as planned were told nobody anything else.
+    assert dict(fixed) == {kind: n for kind, n in untold.items() if kind != "stay_exceeded"}

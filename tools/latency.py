@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import email
 import os
 import random
 import statistics
@@ -84,6 +85,26 @@ async def measure(
         return list(await asyncio.gather(*(one(b) for b in bodies)))
 
 
+def mail_files(folder: Path | None) -> set[str]:
+    """The mail sink's files (`thuisbest up` writes one .eml per message), none without a folder."""
+    return {p.name for p in folder.glob("*.eml")} if folder is not None and folder.is_dir() else set()
+
+
+def promises_changed(folder: Path, names: set[str]) -> set[str]:
+    """The cases of the given mails whose promised placement was announced as changed (a
+    `placement_assigned` mail that replaces an earlier one)."""
+    changed = set()
+    for name in names:
+        if "-placement_assigned-" not in name:
+            continue
+        subject = email.message_from_bytes((folder / name).read_bytes())["Subject"] or ""
+        words = " ".join(subject.split())
+        for prefix in ("Gewijzigd: plaatsing ", "Changed: placement "):
+            if words.startswith(prefix):
+                changed.add(words.removeprefix(prefix).split(":")[0])
+    return changed
+
+
 def percentile(values: Sequence[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))]
@@ -96,6 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--mail-dir", help="the mail sink to count the run's mail in (default: DATA_DIR/mail with --data-dir)"
+    )
     who = parser.add_mutually_exclusive_group()
     who.add_argument("--data-dir", help="the --data-dir of `thuisbest up`: its key signs the token")
     who.add_argument("--token", help=f"a bearer token to send (default: ${TOKEN_ENV})")
@@ -118,10 +142,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    mail_dir = (
+        Path(args.mail_dir) if args.mail_dir else Path(args.data_dir) / "mail" if args.data_dir else None
+    )
+    before = mail_files(mail_dir)
     latencies = asyncio.run(measure(args.intake, net, args.n, args.concurrency, args.seed, headers))
     print(
         f"{len(latencies)} referrals, referral-to-decision seconds: "
         f"p50 {percentile(latencies, 50):.3f}  p99 {percentile(latencies, 99):.3f}  "
         f"max {max(latencies):.3f}  mean {statistics.fmean(latencies):.3f}"
     )
+    if mail_dir is not None:
+        time.sleep(3)  # the notifier's last mails of the run
+        new = mail_files(mail_dir) - before
+        moved = promises_changed(mail_dir, new)
+        print(
+            f"mail during the run: {len(new)} messages, {len(new) / max(1, args.n):.2f} per referral; "
+            f"promised placements announced as changed: {len(moved)}"
+        )
     return 0

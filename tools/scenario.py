@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,8 +30,9 @@ class Scenario(Network):
                 raise ValueError(f"events[{i}].at: events must be sorted by at")
         return events
 
-    @property
+    @cached_property
     def network(self) -> Network:
+        """The scenario without its events, as the services load it (made once)."""
         return Network.model_validate(self.model_dump(by_alias=True, exclude={"events"}))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 from babel.dates import format_date
@@ -27,6 +28,7 @@ UNKNOWN: dict[Language, str] = {"nl": "nog niet bekend", "en": "not known yet"}
 DAY_PATTERN = "EEE d MMM y"  # Babel's (CLDR) pattern: "ma 7 dec 2026", "Mon 7 Dec 2026"
 
 
+@lru_cache(maxsize=4096)
 def format_day(day: date, lang: Language) -> str:
     """A date as people write it: "ma 7 dec 2026" in Dutch, "Mon 7 Dec 2026" in English."""
     return format_date(day, DAY_PATTERN, locale=lang)

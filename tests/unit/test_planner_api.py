@@ -49,27 +49,25 @@ def test_a_referral_is_placed_at_once_with_a_startgesprek_and_nothing_repeats() 
         assert decision_adapter.validate_json(x.model_dump_json()) == x
 
 
-def test_a_crisis_moves_a_promised_placement_with_no_other_bed_and_says_why() -> None:
-    drv = Driver(network(closed=[("n-closed", "N", 1, 0)]))
+def test_a_promised_placement_moves_when_a_capacity_cut_takes_its_bed_and_says_why() -> None:
+    drv = Driver(network(closed=[("n-closed", "N", 2, 0)]))
     drv.send(referral("a"))
-    drv.replan(D)
-    assert types(drv.send(referral("b", d(1), earliest=d(43)))) == ["case_waitlisted"]  # not promised yet
-    assert drv.replan(d(1)) == []
-    first = drv.replan(d(37))  # six days before the start: promised
-    assert types(first) == ["placement_planned", "startgesprek_planned"]
-    assert isinstance(first[0], PlacementPlanned) and first[0].start == d(43)
-    drv.send(referral("c", d(38), urgency="crisis"))
-    out = drv.replan(d(38))
+    assert types(drv.send(referral("b", d(1), earliest=d(5)))) == [
+        "placement_planned",
+        "startgesprek_planned",
+    ]
+    drv.replan(d(1))
+    drv.scheduler.set_capacity("n-closed", 1, d(3), d(60), datetime.combine(d(2), datetime.min.time()))
+    out = drv.replan(d(2))
     moved = [x for x in out if isinstance(x, PlacementPlanned) and x.case == "b"]
-    assert moved and moved[0].change == "moved" and moved[0].start > first[0].start
-    assert "crisis" in moved[0].explanation
+    assert moved and moved[0].change == "moved" and moved[0].start == d(42)  # a's stay ends on d(42)
+    assert "capacity of n-closed was cut to 1 beds" in moved[0].explanation
     updates = [x for x in out if isinstance(x, StartgesprekPlanned) and x.case == "b"]
     assert updates and updates[0].sequence == 1
-    c = [x for x in out if isinstance(x, PlacementPlanned) and x.case == "c"]
-    assert c and c[0].start == d(42)  # the night a's stay ends
 
 
-def test_a_promised_placement_does_not_move_for_a_case_that_is_not_a_crisis() -> None:
+@pytest.mark.parametrize("urgency", ["urgent", "crisis"])
+def test_a_promised_placement_does_not_move_for_a_later_referral(urgency: str) -> None:
     drv = Driver(network(closed=[("n-closed", "N", 1, 0)]))
     drv.send(referral("a"))
     drv.replan(D)
@@ -77,7 +75,7 @@ def test_a_promised_placement_does_not_move_for_a_case_that_is_not_a_crisis() ->
     drv.replan(d(1))
     first = drv.replan(d(37))
     assert types(first) == ["placement_planned", "startgesprek_planned"]
-    out = drv.send(referral("c", d(38), urgency="urgent"))
+    out = drv.send(referral("c", d(38), urgency=urgency))
     assert [x.case for x in out] == ["c"] and types(out) == ["case_waitlisted"]
     assert drv.replan(d(38)) == []
     assert drv.scheduler.cases["b"].placement is not None  # still promised

@@ -49,7 +49,7 @@ def builder(
         s.set_capacity(g, n, START + timedelta(a), START + timedelta(z), NOW)
     fixed = s._fixed_profile(START, s.config.horizon_days + STAY_MARGIN, s.load_days)
     pending = [c for c in s.cases.values() if c.id not in (started or {})]
-    inputs = s._inputs(pending, fixed, NOW, [], {}, {})
+    inputs = s._inputs(pending, fixed, NOW, [], {})
     b = _ModelBuilder(s.net, fixed, inputs, options)
     b.choose_options()
     return b

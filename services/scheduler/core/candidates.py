@@ -85,7 +85,6 @@ def build_input(
     case: Case,
     horizon: int,
     max_groups: int,
-    blocked: set[int] | None = None,
     published: Placement | None = None,
 ) -> CaseInput:
     """What the case may get; `published` is its placement as told before (promised or expected),
@@ -101,9 +100,6 @@ def build_input(
     allowed = np.zeros(horizon + 1, dtype=bool)
     for a, b in case.start_windows(prof.today, prof.day(horizon)):
         allowed[prof.index(a) : prof.index(b) + 1] = True
-    for s in blocked or ():
-        if 0 <= s <= horizon:
-            allowed[s] = False
     therapists = [t.id for t in net.serving("mst_therapist", case.home_region)]
     published_index = prof.index(p.start) if p is not None else None
     return CaseInput(

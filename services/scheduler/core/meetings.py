@@ -41,6 +41,7 @@ class Calendars:
         self.minutes = s.meeting_minutes
         self.opens, self.closes = s.working_hours
         self._windows: dict[date, list[date]] = {}
+        self._day_slots: dict[date, list[Block]] = {}  # every slot of a day on the grid
         self.busy: dict[tuple[str, date], list[Block]] = {}
         for person, blocks in net.busy.items():
             for a, b in blocks:
@@ -55,13 +56,22 @@ class Calendars:
 
     def day_slots(self, day: date, earliest: datetime) -> list[Block]:
         """The grid's slots of `day` inside working hours that start at `earliest` or later."""
+        if day < earliest.date():
+            return []
+        every = self._day_slots.get(day)
+        if every is None:
+            every = self._day_slots[day] = self._grid(day)
+        if day > earliest.date():
+            return every
+        return [slot for slot in every if slot[0] >= earliest]
+
+    def _grid(self, day: date) -> list[Block]:
         first = datetime.combine(day, self.opens)
         last = datetime.combine(day, self.closes) - timedelta(minutes=self.minutes)
         out = []
         t = first
         while t <= last:
-            if t >= earliest:
-                out.append((t, t + timedelta(minutes=self.minutes)))
+            out.append((t, t + timedelta(minutes=self.minutes)))
             t += timedelta(minutes=GRID_MINUTES)
         return out
 

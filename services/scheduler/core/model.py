@@ -22,14 +22,16 @@ per group for cases in conflict.
 Objective (integer weights, `candidates.py`): unplaced cases by urgency (more when the case
 would be lost to a lapsing machtiging or its age, and the longer it has waited), then waiting
 days by urgency, then leaving the home region and travel minutes, then moves and restaffing of
-published placements. The greedy plan is the hint, and the fallback when the solver returns
-UNKNOWN, INFEASIBLE or MODEL_INVALID.
+the expected placements told before (promised placements are fixed data, not variables). The
+greedy plan is the hint, and the fallback when the solver returns UNKNOWN, INFEASIBLE or
+MODEL_INVALID.
 
 The startgesprek is planned in a second, small CP-SAT stage over the fixed assignment
 (`meetings.py`): in the joint model every option would carry the ~50 slots of three calendars,
 which does not fit the 2 s per re-plan of the national tier. A start day whose window has no
 slot for the referrer is never an option; when a meeting still finds no slot, that start day is
-blocked for the case and stage 1 runs again (at most three rounds within the same time limit).
+blocked for the case and stage 1 runs again (at most MEETING_ROUNDS rounds within the same time
+limit).
 
 Reproducibility: `max_deterministic_time` bounds the search next to the wall-clock limit, with a
 fixed `random_seed`; most re-plans end OPTIMAL well before either limit.

@@ -11,6 +11,7 @@ staff as `placement_planned`, with its startgesprek) once its start is within
 `expected_tolerance_days`), which re-plans may change freely. A promised placement is fixed data for
 every later re-plan, like a started one: it moves only when it no longer fits (a capacity cut, a
 crisis time-out that had no other bed, a stay before it that runs longer), and the move says why.
+A crisis referral does not take a promised bed: it goes before every case not promised yet.
 The fcfs policy promises every placement when it decides it (it never revisits a decision).
 """
 
@@ -92,9 +93,6 @@ class SolverConfig:
 
 
 MEETING_ROUNDS = 8  # at most this many stage-1 solves per re-plan (see `replan`)
-# A crisis case that promises make wait more than this many days longer than the started stays
-# alone would takes the bed of a promised placement that has not started (which then moves).
-CRISIS_BUMP_DAYS = 2
 
 
 @dataclass
@@ -397,7 +395,7 @@ class Scheduler:
             for c in self.cases.values()
             if c.meeting is not None and c.placement is not None
         ]
-        [ci] = self._inputs([case], prof, now, pinned, {}, {})
+        [ci] = self._inputs([case], prof, now, pinned, {})
         found = best_assignment(self.net, prof, ci, self.policy == "fcfs") if ci.allowed.any() else None
         if found is None:
             return self._publish_waiting(case, ci, prof, today + timedelta(horizon), now)
@@ -465,20 +463,19 @@ class Scheduler:
         # Started and promised placements are fixed; a promise that no longer fits is released.
         fixed = self._fixed_profile(today, horizon + STAY_MARGIN, self.load_days, started_by=date.max)
         released = self._release(fixed, today)
-        self._release_for_crises(fixed, today, released)
         pending = [c for c in self.cases.values() if c.open and (c.placement is None or c.id in released)]
         pinned_meetings = [
             (tuple(c.meeting.attendees), (c.meeting.start, c.meeting.end))
             for c in self.cases.values()
             if c.meeting is not None and c.placement is not None and c.id not in released
         ]
-        blocked: dict[str, set[int]] = {}
         result: SolveResult | None = None
         deadline = began + self.config.time_limit_s  # for stage 1 over all rounds
+        inputs = self._inputs(pending, fixed, now, pinned_meetings, released)
+        by_id = {ci.id: ci for ci in inputs}
         # A start day whose startgesprek finds no slot is blocked for that case and stage 1 runs
         # again, while rounds and time last; cases still without a slot wait for the next re-plan.
         for round_ in range(1, MEETING_ROUNDS + 1):
-            inputs = self._inputs(pending, fixed, now, pinned_meetings, blocked, released)
             assignments, result, prof = self._assign(inputs, fixed, deadline)
             meetings, failed = self._meetings(inputs, assignments, now, pinned_meetings, released)
             if not failed:
@@ -488,7 +485,7 @@ class Scheduler:
                     assignments.pop(cid, None)
                 break
             for cid in failed:
-                blocked.setdefault(cid, set()).add(assignments[cid].start)
+                by_id[cid].allowed[assignments[cid].start] = False
         decisions = self._publish(pending, inputs, assignments, meetings, fixed, prof, now, released)
         seconds = time.perf_counter() - began
         st = self.stats
@@ -512,7 +509,6 @@ class Scheduler:
         fixed: Profiles,
         now: datetime,
         pinned_meetings: list[tuple[tuple[str, ...], tuple[datetime, datetime]]],
-        blocked: dict[str, set[int]],
         released: dict[str, str],
     ) -> list[CaseInput]:
         taken = taken_index(pinned_meetings)
@@ -545,15 +541,7 @@ class Scheduler:
         inputs = []
         for case in pending:
             told = case.placement if case.id in released else case.expected
-            ci = build_input(
-                self.net,
-                fixed,
-                case,
-                self.config.horizon_days,
-                self.config.max_groups,
-                blocked.get(case.id),
-                told,
-            )
+            ci = build_input(self.net, fixed, case, self.config.horizon_days, self.config.max_groups, told)
             # A start day is only useful when the referrer can attend a startgesprek in its window.
             ci.allowed &= referrer_mask(case.referrer)
             inputs.append(ci)
@@ -705,55 +693,6 @@ class Scheduler:
                     self._unfix(fixed, case, sign=-1)
                     out[case.id] = self._why_released(gid, fixed.day(n))
         return out
-
-    def _release_for_crises(self, fixed: Profiles, today: date, released: dict[str, str]) -> None:
-        """A crisis case with no other bed: when promised placements make an unplaced crisis case
-        wait more than CRISIS_BUMP_DAYS longer than the started stays alone would, the promised
-        placements on the group of that earlier start that stand in its way are released (latest
-        start first), if that makes the start possible; otherwise nothing is released for it."""
-        crises = [
-            c
-            for c in self.cases.values()
-            if c.open and c.placement is None and c.urgency == "crisis" and c.start_windows(today, date.max)
-        ]
-        if not crises:
-            return
-        started = self._fixed_profile(today, fixed.days, self.load_days)
-        horizon, groups = self.config.horizon_days, self.config.max_groups
-        for case in sorted(crises, key=lambda c: (c.referred_at, c.id)):
-            ci = build_input(self.net, fixed, case, horizon, groups)
-            alone = earliest_anywhere(self.net, started, ci)
-            now = earliest_anywhere(self.net, fixed, ci)
-            if alone is None or (now is not None and now[0] - alone[0] <= CRISIS_BUMP_DAYS):
-                continue
-            s, g = alone
-            in_way = sorted(
-                (
-                    c
-                    for c in self.cases.values()
-                    if c.placement is not None
-                    and c.placement.group == g
-                    and c.placement.start > today
-                    and c.id not in released
-                    and fixed.index(c.placement.start) < s + ci.stay
-                    and s < fixed.index(c.placement.end)
-                ),
-                key=lambda c: (c.placement.start if c.placement else today, c.id),
-                reverse=True,
-            )
-            taken: list[Case] = []
-            for other in in_way:
-                if feasible_starts(self.net, fixed, ci, g)[s]:
-                    break
-                self._unfix(fixed, other, sign=-1)
-                taken.append(other)
-            if feasible_starts(self.net, fixed, ci, g)[s]:
-                until = fixed.day(now[0]) if now else "the horizon"
-                why = f"a crisis case had no other bed on {g} before {until}"
-                released.update((other.id, why) for other in taken)
-            else:
-                for other in taken:
-                    self._unfix(fixed, other, sign=1)
 
     def _unfix(self, fixed: Profiles, case: Case, sign: int) -> None:
         """Take a promised placement out of `fixed` (sign -1) or put it back (+1)."""

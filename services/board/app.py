@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -74,6 +75,9 @@ class Visit:
     language: str
     token: str
     path: str
+    # When the request began, before any service was asked: a page's live stream tells every
+    # change since (Live.events), so a decision that came by while the page was made is not missed.
+    began: float = field(default_factory=time.time)
 
     @property
     def csrf(self) -> str:
@@ -137,11 +141,11 @@ def form_event(form: dict[str, str]) -> dict[str, Any]:
     body: dict[str, Any] = {"type": kind}
     event = LATER_EVENTS.get(kind)
     fields = {} if event is None else event.model_fields
-    for key, field in fields.items():
+    for key, info in fields.items():
         if key in EVENT_ENVELOPE:
             continue
         value = form.get(key, "").strip()
-        body[key] = int(value) if field.annotation is int and value.isdigit() else value
+        body[key] = int(value) if info.annotation is int and value.isdigit() else value
     return body
 
 
@@ -307,6 +311,7 @@ def create_app(
             visit=v,
             coordinator=v is not None and may_ever(v.actor, "change_capacity"),
             promises=v is not None and may_ever(v.actor, "promise_placement"),
+            rendered=f"{v.began if v else time.time():.3f}",  # see Visit.began
             planner=v is not None and may_ever(v.actor, "read_plan"),
             refers=v is not None and may_ever(v.actor, "refer"),
             alerted=v is not None and may_ever(v.actor, "read_own_alerts"),
@@ -653,13 +658,15 @@ def create_app(
         )
 
     @router.get("/live")
-    async def live_changes(request: Request, v: VisitDep, casus: str = "") -> Response:
+    async def live_changes(
+        request: Request, v: VisitDep, casus: str = "", sinds: float | None = None
+    ) -> Response:
         case = casus or None
         if case is not None:  # a case's own stream: for who may read the case (404 otherwise)
             await backend.get("intake", f"/v1/cases/{case}", v.token)
 
         async def stream() -> Any:
-            async for chunk in live.events(case):
+            async for chunk in live.events(case, sinds):
                 if await request.is_disconnected():
                     break
                 yield chunk

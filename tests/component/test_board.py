@@ -274,7 +274,7 @@ async def test_a_registered_referral_opens_its_case_page(board_settings: Service
         assert "L01-g1" not in page and "th-ZL-0" not in page  # names, not ids
         assert "Ontslag gemeld" in page and "Casus afsluiten" in page  # the forms the person may post
         assert "Machtiging afgegeven" not in page  # ... and not the others
-        assert 'sse-connect="/live?casus=c-9"' in page
+        assert 'sse-connect="/live?casus=c-9&amp;sinds=' in page
 
 
 async def test_the_language_is_the_persons_choice(board_settings: ServiceSettings) -> None:

@@ -230,8 +230,8 @@ async def test_the_plan_answers_the_last_published_plan_while_a_replan_runs(
         assert metrics.status_code == 200
     finally:
         release.set()
-    await planned(scheduler, "c-2")
-    assert stays_of(await plan_with(scheduler, "c-2"), "c-2") != stays_of(published, "c-2")
+    await planned(scheduler, "c-2")  # decided when its event came (not held by the re-plan)
+    assert len(stays_of(await plan_with(scheduler, "c-2"), "c-2")) == 1
 
 
 def cases_in(plan: dict[str, Any]) -> set[str]:

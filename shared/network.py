@@ -218,6 +218,7 @@ class NetworkIndex:
             self.busy[blk.person].append((blk.from_, blk.until))
         for blocks in self.busy.values():
             blocks.sort()
+        self._serving: dict[tuple[str, str], list[Person]] = {}
 
     def travel(self, a: str, b: str) -> int | None:
         """Minutes between two regions; None when they are not reachable from each other."""
@@ -244,7 +245,12 @@ class NetworkIndex:
         return found.name if found is not None else location
 
     def serving(self, role: str, region: str) -> list[Person]:
-        return [p for p in self.by_role[role] if region in p.regions]
+        """The people of `role` serving `region`, in network order (the network does not change)."""
+        key = (role, region)
+        found = self._serving.get(key)
+        if found is None:
+            found = self._serving[key] = [p for p in self.by_role[role] if region in p.regions]
+        return list(found)
 
     def coordinators(self, region: str) -> list[str]:
         return [p.id for p in self.serving("coordinator", region)]

@@ -327,18 +327,23 @@ async def test_an_alert_is_acknowledged_by_its_recipients_and_the_chain_above_th
     assert {("th-WBO-0", "refused"), ("ops", "refused")} <= outcomes
 
 
-async def test_the_time_out_address_stays_at_intake_and_the_therapist_gets_a_link(notifier: Running) -> None:
-    await notifier.publish(TOPIC_CASE_EVENTS, referred("c-1", has_timeout_address=True), key="c-1")
-    await notifier.publish(TOPIC_DECISIONS, placement("c-1"), key="c-1")
-    refused = RequestRefused(
+def timeout_refusal(reason: str) -> RequestRefused:
+    """The scheduler's refusal of c-1's time-out request (its therapist th-ZL-0, home region ZL)."""
+    return RequestRefused(
         case="c-1",
         occurred_at=NOW,
         event="timeout_request",
         at=NOW,
-        reason="informal_network",
+        reason=reason,
         mst_therapist="th-ZL-0",
         home_region="ZL",
     )
+
+
+async def test_the_time_out_address_stays_at_intake_and_the_therapist_gets_a_link(notifier: Running) -> None:
+    await notifier.publish(TOPIC_CASE_EVENTS, referred("c-1", has_timeout_address=True), key="c-1")
+    await notifier.publish(TOPIC_DECISIONS, placement("c-1"), key="c-1")
+    refused = timeout_refusal("informal_network")
     await notifier.publish(TOPIC_DECISIONS, refused, key="c-1")
 
     shown = {str(n["id"]): n for n in await notifications(notifier, "c-1")}
@@ -363,15 +368,7 @@ async def test_a_refused_time_out_on_a_group_is_one_urgent_alert_per_request(not
     await notifier.publish(
         TOPIC_DECISIONS, placement("c-1").model_copy(update={"kind": kind.name}), key="c-1"
     )
-    refused = RequestRefused(
-        case="c-1",
-        occurred_at=NOW,
-        event="timeout_request",
-        at=NOW,
-        reason="no_bed",
-        mst_therapist="th-ZL-0",
-        home_region="ZL",
-    )
+    refused = timeout_refusal("no_bed")
     await notifier.publish(TOPIC_DECISIONS, refused, key="c-1")
     await notifier.publish(TOPIC_DECISIONS, refused, key="c-1")  # delivered twice
     await notifier.publish(TOPIC_DECISIONS, refused.model_copy(update={"event_id": uuid.uuid4()}), key="c-1")

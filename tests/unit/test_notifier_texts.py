@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from services.notifier.channels import compose
+from services.notifier.channels import Message, compose
 from services.notifier.engine import Notice, NotificationEngine
 from services.notifier.texts import REASONS, format_day, reason_code
 from shared import events as ev
@@ -116,6 +116,19 @@ def placed() -> Run:
 
 
 # --- dates -----------------------------------------------------------------------------------
+
+
+def composed(notice: Notice) -> Message:
+    """The mail of a notice, with example addresses and links."""
+    return compose(
+        notice,
+        alert_id=1,
+        token="t",
+        base_url="https://n.example",
+        board_url="https://b.example",
+        address_of=lambda p: p,
+        organizer="n@example.org",
+    )
 
 
 def test_dates_read_as_people_write_them() -> None:
@@ -344,15 +357,7 @@ def test_the_time_out_texts_name_the_group_and_keep_the_address_at_intake() -> N
     )
     coach = to(urgent, TB, "timeout_assigned")
     assert coach.urgent and coach.subject == "Time-out C-123: De Kreek (Ossendrecht) vanaf wo 6 jan 2027"
-    mail = compose(
-        coach,
-        alert_id=1,
-        token="t",
-        base_url="https://n.example",
-        board_url="https://b.example",
-        address_of=lambda p: p,
-        organizer="n@example.org",
-    )
+    mail = composed(coach)
     assert mail.subject.startswith("[SPOED] Time-out C-123")
 
 
@@ -413,15 +418,7 @@ def test_a_refused_time_out_says_it_did_not_happen_why_and_what_to_do_today(reas
         assert not [i for i in IDS if i in message], message  # people by name
         assert not [f for f in FAMILY if f in message.lower()], message
         assert "nog niet bekend" not in message and "not known yet" not in message, message
-    mail = compose(
-        therapist,
-        alert_id=1,
-        token="t",
-        base_url="https://n.example",
-        board_url="https://b.example",
-        address_of=lambda p: p,
-        organizer="n@example.org",
-    )
+    mail = composed(therapist)
     assert mail.subject.startswith("[URGENT] No time-out for C-123")
 
 

@@ -584,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("scenario", help="scenario JSON file")
     parser.add_argument("--out", required=True, help="report JSON file to write")
     parser.add_argument("--policy", choices=("optimized", "fcfs"), default="optimized")
-    parser.add_argument("--time-limit", type=float, default=None, help="seconds per re-plan (default 1.5)")
+    parser.add_argument("--time-limit", type=float, default=None, help="seconds per re-plan (default 0.75)")
     parser.add_argument(
         "--rules", default=None, help="notification rules file (default: the shipped rules.yaml)"
     )

@@ -75,11 +75,12 @@ STAY_MARGIN = 60  # bed profiles reach this many nights past the horizon (the lo
 
 @dataclass(frozen=True)
 class SolverConfig:
-    time_limit_s: float = 1.5  # wall-clock limit of the placement model per re-plan
+    # Wall-clock limit of the placement model per re-plan (the service's is its setting, 0.5 s).
+    time_limit_s: float = 0.75
     seed: int = 7
     workers: int = 2
     horizon_days: int = 180  # placements start at most this many days ahead
-    deterministic_time: float | None = 3.0  # also bounds the search in deterministic units
+    deterministic_time: float | None = 1.5  # also bounds the search in deterministic units
     max_groups: int = 8  # groups per case: all of the home region plus the nearest others
     openings_per_group: int = 3  # start days per group taken from the greedy plan's openings
     meeting_time_limit_s: float = 0.3
@@ -90,6 +91,7 @@ class SolverConfig:
     # often (discharges, crises, cuts) for a date to be a promise. None: promise every decision.
     commit_days: int | None = 7
     expected_tolerance_days: int = 5  # an expected start is announced again when it moves further
+    rolling_days: int = 56  # the model decides the cases starting within this many days (see _assign)
 
 
 MEETING_ROUNDS = 8  # at most this many stage-1 solves per re-plan (see `replan`)
@@ -390,11 +392,7 @@ class Scheduler:
         for other in self.cases.values():
             if other.open and other.expected is not None and other.id != case.id:
                 self._hold(prof, other.id, other.expected, sign=1)
-        pinned = [
-            (tuple(c.meeting.attendees), (c.meeting.start, c.meeting.end))
-            for c in self.cases.values()
-            if c.meeting is not None and c.placement is not None
-        ]
+        pinned = self._pinned_meetings(now, {})
         [ci] = self._inputs([case], prof, now, pinned, {})
         found = best_assignment(self.net, prof, ci, self.policy == "fcfs") if ci.allowed.any() else None
         if found is None:
@@ -425,6 +423,20 @@ class Scheduler:
             for c in self.cases.values()
         )
 
+    def _pinned_meetings(
+        self, now: datetime, released: dict[str, str]
+    ) -> list[tuple[tuple[str, ...], tuple[datetime, datetime]]]:
+        """The startgesprekken of promised placements that stay, not over yet: new meetings keep
+        clear of them (those already over are no one's concern)."""
+        return [
+            (tuple(c.meeting.attendees), (c.meeting.start, c.meeting.end))
+            for c in self.cases.values()
+            if c.meeting is not None
+            and c.meeting.end > now
+            and c.placement is not None
+            and c.id not in released
+        ]
+
     def _promise_due(self, today: date) -> bool:
         if self.last_replan == today or self.commit_days is None:
             return False
@@ -443,15 +455,17 @@ class Scheduler:
         for case in self.cases.values():
             p = case.placement
             if p is not None and p.start <= started_by:
-                a = prof.index(p.start)
-                prof.add_stay(case.id, p.group, a, prof.index(p.end), regular=True)
                 end = p.start + timedelta(self.load_days)
                 if case.status == "closed" and case.ended_on is not None:
                     end = min(end, case.ended_on)
-                for person in {p.therapist, p.trajectbegeleider}:
-                    prof.add_load(person, a, prof.index(end))
+                if p.end > today or end > today:  # over before today: nothing left to hold
+                    a = prof.index(p.start)
+                    prof.add_stay(case.id, p.group, a, prof.index(p.end), regular=True)
+                    for person in {p.therapist, p.trajectbegeleider}:
+                        prof.add_load(person, a, prof.index(end))
             for t in case.timeouts:
-                prof.add_stay(case.id, t.group, prof.index(t.start), prof.index(t.end), regular=False)
+                if t.end > today:
+                    prof.add_stay(case.id, t.group, prof.index(t.start), prof.index(t.end), regular=False)
         return prof
 
     def replan(self, now: datetime) -> list[Decision]:
@@ -464,11 +478,7 @@ class Scheduler:
         fixed = self._fixed_profile(today, horizon + STAY_MARGIN, self.load_days, started_by=date.max)
         released = self._release(fixed, today)
         pending = [c for c in self.cases.values() if c.open and (c.placement is None or c.id in released)]
-        pinned_meetings = [
-            (tuple(c.meeting.attendees), (c.meeting.start, c.meeting.end))
-            for c in self.cases.values()
-            if c.meeting is not None and c.placement is not None and c.id not in released
-        ]
+        pinned_meetings = self._pinned_meetings(now, released)
         result: SolveResult | None = None
         deadline = began + self.config.time_limit_s  # for stage 1 over all rounds
         inputs = self._inputs(pending, fixed, now, pinned_meetings, released)
@@ -584,16 +594,33 @@ class Scheduler:
         by_id = {ci.id: ci for ci in plannable}
         if _cost(fresh, by_id) < _cost(hint, by_id):
             hint, prof, fresh = fresh, fresh_prof, hint
+        # Rolling horizon: a case the better greedy plan starts more than `rolling_days` ahead keeps
+        # that start in this re-plan, as fixed data of the model. It is only expected (never
+        # promised that far out), and re-plans optimise it as its start comes near; the model stays
+        # small when waiting lists are long.
+        far = {cid: a for cid, a in hint.items() if a.start > self.config.rolling_days}
+        model_fixed = fixed
+        if far:
+            model_fixed = fixed.copy()
+            for cid, a in far.items():
+                commit(model_fixed, by_id[cid], a)
+        near = [ci for ci in plannable if ci.id not in far]
         options = {
             ci.id: candidate_options(
-                self.net, fixed, prof, ci, hint.get(ci.id), self.config.openings_per_group, fresh.get(ci.id)
+                self.net,
+                model_fixed,
+                prof,
+                ci,
+                hint.get(ci.id),
+                self.config.openings_per_group,
+                fresh.get(ci.id),
             )
-            for ci in plannable
+            for ci in near
         }
         result = solve(
             self.net,
-            fixed,
-            plannable,
+            model_fixed,
+            near,
             options,
             hint,
             time_limit_s=max(0.05, deadline - time.perf_counter()),
@@ -605,10 +632,11 @@ class Scheduler:
             # Nothing found in time (UNKNOWN), or INFEASIBLE / MODEL_INVALID: keep the greedy plan.
             result.used_fallback = True
             return hint, result, prof
+        chosen = {**result.assignments, **far}
         final = fixed.copy()
-        for cid, a in result.assignments.items():
+        for cid, a in chosen.items():
             commit(final, by_id[cid], a)
-        return result.assignments, result, final
+        return chosen, result, final
 
     def _meetings(
         self,

@@ -990,7 +990,6 @@ class _Validator:
     def check_meeting_notice(self) -> None:
         # PATHWAY-V2 "Meetings": the final time of a meeting is announced at least one working day
         # ahead (so never changed on its own day). A report without notifications has nothing to check.
-        self.short_notice = 0
         latest: dict[tuple[str, str], tuple[datetime, str]] = {}
         for n in self.notifications:
             invited = INVITES.get(str(n.get("kind")))
@@ -1006,7 +1005,6 @@ class _Validator:
                 continue
             earliest = self.calendar.one_working_day_after(announced[0], self.day_opens, self.day_closes)
             if meeting.start < earliest:
-                self.short_notice += 1
                 self.add(
                     "meeting_notice",
                     meeting.case,

@@ -109,8 +109,6 @@ class SchedulerStats:
     fallbacks: int = 0
     optimal: int = 0  # re-plans whose placement model was solved to proven optimality
     gaps: list[float] = field(default_factory=list)  # relative gap to the bound, per solved re-plan
-    placements: int = 0  # placements published as new
-    moves: int = 0  # published, not yet started placements moved or restaffed by a re-plan
 
 
 def _cost(plan: dict[str, Assignment], inputs: dict[str, CaseInput]) -> int:
@@ -326,9 +324,8 @@ class Scheduler:
         conflicts = set(case.conflicts_with)
         # First a bed that breaks no promise; only then one promised to a placement that has not
         # started (a crisis with no other bed): that placement moves at the next re-plan.
-        keeping = self._fixed_profile(day, days=16, load_days=1, started_by=date.max)
-        breaking = self._fixed_profile(day, days=16, load_days=1)
-        for prof, s, g in ((prof, s, g) for prof in (keeping, breaking) for s in starts for g in order):
+        profiles = (self._fixed_profile(day, 16, 1, started_by=by) for by in (date.max, None))
+        for prof, s, g in ((prof, s, g) for prof in profiles for s in starts for g in order):
             i = prof.index(s)
             if prof.total_free(g)[i : i + ev.days].min() < 1:
                 continue
@@ -690,6 +687,11 @@ class Scheduler:
     def _day(now: datetime, index: int) -> date:
         return now.date() + timedelta(index)
 
+    def _placement(self, case: Case, a: Assignment, now: datetime) -> Placement:
+        """The placement an assignment of this re-plan stands for."""
+        start = self._day(now, a.start)
+        return Placement(a.group, start, start + timedelta(case.stay_days), a.therapist, a.trajectbegeleider)
+
     def _promises(self, case: Case, a: Assignment, released: dict[str, str]) -> bool:
         """Whether this re-plan promises the case's placement: it starts within `commit_days`, a
         coordinator confirmed it, or it was promised before and must move."""
@@ -703,9 +705,10 @@ class Scheduler:
         time-outs are never moved."""
         out: dict[str, str] = {}
         for gid in self.net.groups:
-            for night in np.flatnonzero((fixed.regular_free(gid) < 0) | (fixed.total_free(gid) < 0)):
+            # regular_free is never above total_free: below 0 on a night, either bed rule breaks there
+            for night in np.flatnonzero(fixed.regular_free(gid) < 0):
                 n = int(night)
-                while fixed.regular_free(gid)[n] < 0 or fixed.total_free(gid)[n] < 0:
+                while fixed.regular_free(gid)[n] < 0:
                     covering = [
                         c
                         for c in self.cases.values()
@@ -718,14 +721,10 @@ class Scheduler:
                     if not covering:
                         break
                     case = max(covering, key=lambda c: (c.placement.start if c.placement else today, c.id))
-                    self._unfix(fixed, case, sign=-1)
+                    assert case.placement is not None
+                    self._hold(fixed, case.id, case.placement, sign=-1)
                     out[case.id] = self._why_released(gid, fixed.day(n))
         return out
-
-    def _unfix(self, fixed: Profiles, case: Case, sign: int) -> None:
-        """Take a promised placement out of `fixed` (sign -1) or put it back (+1)."""
-        assert case.placement is not None
-        self._hold(fixed, case.id, case.placement, sign)
 
     def _hold(self, prof: Profiles, case: str, p: Placement, sign: int) -> None:
         """Add (sign +1) or remove (-1) a placement's bed and caseloads in `prof`."""
@@ -776,10 +775,8 @@ class Scheduler:
     def _publish_expected(self, case: Case, a: Assignment, now: datetime) -> list[Decision]:
         """A placement expected, not promised yet: the case waits with an expected start, announced
         when it is new or moves more than `expected_tolerance_days` from the one announced."""
-        start = self._day(now, a.start)
-        case.expected = Placement(
-            a.group, start, start + timedelta(case.stay_days), a.therapist, a.trajectbegeleider
-        )
+        case.expected = self._placement(case, a, now)
+        start = case.expected.start
         reason = "expected"
         text = (
             f"Waiting: a place is expected on {explain.where(self.net, case, a.group)} from {start}; "
@@ -825,8 +822,7 @@ class Scheduler:
         self, case: Case, ci: CaseInput, a: Assignment, fixed: Profiles, now: datetime, why: str | None
     ) -> list[Decision]:
         """A placement promised now, or a promised one moved because `why`; nothing when unchanged."""
-        start = self._day(now, a.start)
-        new = Placement(a.group, start, start + timedelta(case.stay_days), a.therapist, a.trajectbegeleider)
+        new = self._placement(case, a, now)
         old = case.placement
         if old is not None and old.key() == new.key():
             return []
@@ -835,7 +831,7 @@ class Scheduler:
             self.net,
             case,
             a.group,
-            start,
+            new.start,
             a.therapist,
             a.trajectbegeleider,
             home_first,
@@ -844,10 +840,6 @@ class Scheduler:
         )
         case.placement = new
         case.explanation = text
-        if old is None:
-            self.stats.placements += 1
-        else:
-            self.stats.moves += 1
         return [self._planned(case, "new" if old is None else "moved", text, now)]
 
     def _publish_meeting(

@@ -155,8 +155,15 @@ class TimeoutAssigned(EventBase):
     trajectbegeleider: str | None
 
 
+def reason_code(reason: str) -> str:
+    """The code a refusal's reason starts with: a reason is a code, possibly followed by
+    ": explanation" ("no_bed: the bed is taken after the planned end" -> "no_bed")."""
+    return reason.partition(":")[0].strip()
+
+
 class RequestRefused(EventBase):
-    """A later event refused (time-out, discharge, withdraw) or a referral rejected."""
+    """A later event refused (time-out, discharge, withdraw) or a referral rejected; `reason` as
+    `reason_code` reads it."""
 
     type: Literal["request_refused"] = "request_refused"
     event: str

@@ -377,8 +377,7 @@ class Matcher(_Strict):
     def _fits(value: Any, values: list[str]) -> bool:
         if str(value) in values:
             return True
-        # a reason is a code, possibly followed by ": explanation"
-        return isinstance(value, str) and value.partition(":")[0].strip() in values
+        return isinstance(value, str) and ev.reason_code(value) in values
 
 
 class Escalation(_Strict):

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from babel.dates import format_date
 
+from shared import events as ev
 from shared.kinds import KINDS
 from shared.network import NetworkIndex
 
@@ -138,7 +139,7 @@ def reason_code(reason: str | None) -> str | None:
     if not reason or not reason.strip():
         return None
     text = reason.strip()
-    code = text.partition(":")[0].strip()
+    code = ev.reason_code(text)
     if code in REASONS:
         return code
     low = text.lower()

@@ -54,6 +54,10 @@ class ReferralRegistered(EventBase):
     conflicts_with: list[str] = []
     machtiging: Machtiging | None = None
     has_timeout_address: bool = False
+    # PATHWAY-V2: the family's MST therapist already; a part-time pattern's size and wishes.
+    current_therapist: str | None = None
+    nights_per_week: int | None = None
+    preferred_nights: list[str] = []
 
 
 class MachtigingGranted(EventBase):
@@ -83,6 +87,21 @@ class ReferralWithdrawn(EventBase):
 
 class CaseClosed(EventBase):
     type: Literal["case_closed"] = "case_closed"
+    reason: Literal["goal_reached", "broken_off", "moved", "other"] | None = None
+    # Whether an outcome was recorded (the outcome itself stays with intake): a follow-up is due.
+    with_outcome: bool = False
+
+
+class TimeoutAddressNamed(EventBase):
+    """The family named its time-out address; the address itself stays with intake."""
+
+    type: Literal["timeout_address_named"] = "timeout_address_named"
+
+
+class FollowUpReported(EventBase):
+    """The follow-up six months after the close was done (its result stays with intake)."""
+
+    type: Literal["follow_up_reported"] = "follow_up_reported"
 
 
 CaseEventV1 = Annotated[
@@ -92,7 +111,9 @@ CaseEventV1 = Annotated[
     | TimeoutRequested
     | MeetingHeld
     | ReferralWithdrawn
-    | CaseClosed,
+    | CaseClosed
+    | TimeoutAddressNamed
+    | FollowUpReported,
     Field(discriminator="type"),
 ]
 
@@ -101,10 +122,11 @@ CaseEventV1 = Annotated[
 
 
 class PlacementPlanned(EventBase):
-    """A placement decided, moved, restaffed or ended early/late by a discharge."""
+    """A placement decided, moved, restaffed, handed over or ended early/late by a discharge."""
 
     type: Literal["placement_planned"] = "placement_planned"
-    change: Literal["new", "moved", "discharged"] = "new"
+    # "handover": a running case's therapist or trajectbegeleider is replaced after a staff change.
+    change: Literal["new", "moved", "discharged", "handover"] = "new"
     kind: KindName
     home_region: str
     referrer: str
@@ -113,9 +135,11 @@ class PlacementPlanned(EventBase):
     region: str
     start: Day
     end: Day
-    mst_therapist: str
+    mst_therapist: str | None  # None for a kind without MST (beter_met_thuis)
     trajectbegeleider: str
     explanation: str
+    nights: list[str] = []  # a part-time placement's weekly nights (weekday names), else empty
+    handed_over_from: list[str] = []  # change "handover": the people replaced
 
 
 class PlacementCancelled(EventBase):
@@ -131,8 +155,14 @@ class CaseWaitlisted(EventBase):
     explanation: str
 
 
+MeetingName = Literal["startgesprek", "kennismaking"]
+
+
 class StartgesprekPlanned(EventBase):
+    """A meeting planned or moved: the startgesprek, or (PATHWAY-V2) the kennismakingsgesprek."""
+
     type: Literal["startgesprek_planned"] = "startgesprek_planned"
+    meeting: MeetingName = "startgesprek"
     start: LocalTime
     end: LocalTime
     place: str
@@ -142,6 +172,7 @@ class StartgesprekPlanned(EventBase):
 
 class StartgesprekCancelled(EventBase):
     type: Literal["startgesprek_cancelled"] = "startgesprek_cancelled"
+    meeting: MeetingName = "startgesprek"
     sequence: int
 
 
@@ -201,6 +232,8 @@ CaseEventT = (
     | MeetingHeld
     | ReferralWithdrawn
     | CaseClosed
+    | TimeoutAddressNamed
+    | FollowUpReported
 )
 
 case_event_adapter: TypeAdapter[CaseEventT] = TypeAdapter(CaseEventV1)

@@ -70,6 +70,11 @@ class ReferralFields(Strict):
     conflicts_with: list[CaseId] = Field(default=[], max_length=MAX_CONFLICTS)
     timeout_address: Text | None = None
     machtiging: Machtiging | None = None
+    # PATHWAY-V2 (checked by intake rules, so that a wrong value is a refusal naming the field):
+    current_therapist: NetworkName | None = None  # the family's MST therapist already (escalated MST)
+    program_weeks: Annotated[StrictInt, Field(ge=1, le=MAX_STAY_DAYS // 7)] | None = None
+    nights_per_week: Annotated[StrictInt, Field(ge=0, le=7)] | None = None
+    preferred_nights: list[NetworkName] | None = Field(None, max_length=7)
 
 
 class MachtigingFields(Strict):
@@ -109,8 +114,51 @@ class WithdrawFields(Strict):
     type: Literal["withdraw"] = "withdraw"
 
 
+CloseReason = Literal["goal_reached", "broken_off", "moved", "other"]
+
+
+class Outcome(Strict):
+    """How the family is doing when the trajectory closes (PATHWAY-V2)."""
+
+    at_home: bool
+    day_activity: bool
+
+
 class CloseFields(Strict):
     type: Literal["close"] = "close"
+    reason: CloseReason | None = None
+    outcome: Outcome | None = None
+
+
+class TimeoutAddressFields(Strict):
+    """The family names its informal-network time-out address (kept by intake only)."""
+
+    type: Literal["timeout_address"] = "timeout_address"
+    address: Text
+
+
+class FollowUpFields(Strict):
+    """The result of the follow-up, six months after the close."""
+
+    type: Literal["follow_up"] = "follow_up"
+    relapse: bool
+
+
+class StaffChangeFields(Strict):
+    """A person takes no new case and attends no meeting in [from, until) (until None: for good)."""
+
+    person: NetworkName
+    from_: Day = Field(alias="from")
+    until: Day | None = None
+    status: Literal["absent", "left"]
+
+    @field_validator("until")
+    @classmethod
+    def _after_from(cls, value: date | None, info: ValidationInfo) -> date | None:
+        first = info.data.get("from_")
+        if value is not None and first is not None and value <= first:
+            raise ValueError("must be after from")
+        return value
 
 
 MAX_BEDS = 1000  # a group has a few beds; far more is a typing error (and overflows the column)
@@ -162,8 +210,20 @@ class CloseEvent(_CaseEvent, CloseFields):
     pass
 
 
+class TimeoutAddressEvent(_CaseEvent, TimeoutAddressFields):
+    pass
+
+
+class FollowUpEvent(_CaseEvent, FollowUpFields):
+    pass
+
+
 class CapacityEvent(_Event, CapacityFields):
     type: Literal["capacity"] = "capacity"
+
+
+class StaffChangeEvent(_Event, StaffChangeFields):
+    type: Literal["staff_change"] = "staff_change"
 
 
 CaseEvent = (
@@ -174,8 +234,12 @@ CaseEvent = (
     | MeetingHeldEvent
     | WithdrawEvent
     | CloseEvent
+    | TimeoutAddressEvent
+    | FollowUpEvent
 )
-ScenarioEvent = Annotated[CaseEvent | CapacityEvent, Field(discriminator="type")]
+ScenarioEvent = Annotated[CaseEvent | CapacityEvent | StaffChangeEvent, Field(discriminator="type")]
+# Event types a version 1 scenario does not have (PATHWAY-V2).
+V2_EVENT_TYPES = frozenset({"timeout_address", "follow_up", "staff_change"})
 
 
 # --- request bodies: the same facts as the services' HTTP APIs take them ---------------------
@@ -234,13 +298,23 @@ class CloseRequest(_LaterRequest, CloseFields):
     pass
 
 
+class TimeoutAddressRequest(_LaterRequest, TimeoutAddressFields):
+    pass
+
+
+class FollowUpRequest(_LaterRequest, FollowUpFields):
+    pass
+
+
 LaterEventRequest = Annotated[
     MachtigingRequest
     | DischargeRequest
     | TimeoutRequestRequest
     | MeetingHeldRequest
     | WithdrawRequest
-    | CloseRequest,
+    | CloseRequest
+    | TimeoutAddressRequest
+    | FollowUpRequest,
     Field(discriminator="type"),
 ]
 LATER_EVENTS: dict[str, type[CaseEvent]] = {
@@ -250,6 +324,8 @@ LATER_EVENTS: dict[str, type[CaseEvent]] = {
     "meeting_held": MeetingHeldEvent,
     "withdraw": WithdrawEvent,
     "close": CloseEvent,
+    "timeout_address": TimeoutAddressEvent,
+    "follow_up": FollowUpEvent,
 }
 
 
@@ -261,3 +337,7 @@ def later_event(case: str, request: _LaterRequest, at: datetime) -> CaseEvent:
 
 class CapacityRequest(CapacityFields):
     """`POST /v1/capacity`: a group has `beds` beds on the nights in [from, until)."""
+
+
+class StaffChangeRequest(StaffChangeFields):
+    """`POST /v1/staff-changes`: a therapist, trajectbegeleider or supervisor is absent or has left."""

@@ -47,6 +47,11 @@ class KindSpec:
     timeout: TimeoutRule
     # How pages and mail name the kind, per language ("nl", "en"); the name when a language is missing.
     titles: tuple[tuple[str, str], ...] = ()
+    # PATHWAY-V2: the referral names its length in whole weeks (`program_weeks`) instead of `stay_days`.
+    stay_in_weeks: bool = False
+    # PATHWAY-V2 part-time residence: the (least, most) nights a week a placement holds, a fixed
+    # weekly pattern of weekday names; None for a kind that holds its bed every night.
+    nights_per_week: tuple[int, int] | None = None
 
     def title(self, language: str) -> str:
         return dict(self.titles).get(language) or self.name
@@ -59,6 +64,13 @@ class KindSpec:
                 f"kind {self.name}: stays must satisfy 0 < min_stay <= default_stay <= max_stay, "
                 f"got {self.min_stay}, {self.default_stay}, {self.max_stay}"
             )
+        if self.stay_in_weeks and (self.min_stay % 7 or self.max_stay % 7 or self.default_stay % 7):
+            raise ValueError(f"kind {self.name}: a programme in weeks has stays of whole weeks")
+        if (
+            self.nights_per_week is not None
+            and not 1 <= self.nights_per_week[0] <= self.nights_per_week[1] <= 7
+        ):
+            raise ValueError(f"kind {self.name}: nights_per_week must satisfy 1 <= least <= most <= 7")
         object.__setattr__(self, "timeout", TimeoutRule(self.timeout))
 
     @property
@@ -91,6 +103,27 @@ class KindSpec:
         """The stay a referral asks for, or the kind's default when it names none."""
         return self.default_stay if days is None else days
 
+    @property
+    def stay_field(self) -> str:
+        """The referral field that names the stay's length for this kind."""
+        return "program_weeks" if self.stay_in_weeks else "stay_days"
+
+    def requested_stay(self, stay_days: int | None, program_weeks: int | None) -> int | None:
+        """The stay in days a referral asks for through the kind's own field (None: the default)."""
+        if self.stay_in_weeks:
+            return None if program_weeks is None else program_weeks * 7
+        return stay_days
+
+    def describe_stay_bounds(self) -> str:
+        if self.stay_in_weeks:
+            return f"{self.min_stay // 7}-{self.max_stay // 7} weeks"
+        return f"{self.min_stay}-{self.max_stay} days"
+
+    @property
+    def part_time(self) -> bool:
+        """Whether a placement holds a weekly pattern of nights rather than every night."""
+        return self.nights_per_week is not None
+
 
 KIND_TABLE: tuple[KindSpec, ...] = (
     KindSpec(
@@ -121,7 +154,55 @@ KIND_TABLE: tuple[KindSpec, ...] = (
         timeout=TimeoutRule.INFORMAL_NETWORK,
         titles=(("nl", "ThuisBest (open)"), ("en", "ThuisBest (open)")),
     ),
+    # PATHWAY-V2: MST plus intensive day treatment on a day place, every working day.
+    KindSpec(
+        name="gezinsbehandeling_plus",
+        group_kind="day",
+        min_age=12,
+        max_age=17,
+        min_stay=8 * 7,
+        max_stay=16 * 7,
+        default_stay=12 * 7,
+        needs_machtiging=False,
+        needs_mst_therapist=True,
+        needs_trajectbegeleider=True,
+        timeout=TimeoutRule.INFORMAL_NETWORK,
+        titles=(("nl", "Gezinsbehandeling Plus"), ("en", "Family treatment Plus")),
+        stay_in_weeks=True,
+    ),
+    # PATHWAY-V2: part-time residence on 2-5 fixed nights a week, about nine months; home visits
+    # by the trajectbegeleider, no MST.
+    KindSpec(
+        name="beter_met_thuis",
+        group_kind="part_time",
+        min_age=6,
+        max_age=15,
+        min_stay=26 * 7,
+        max_stay=52 * 7,
+        default_stay=39 * 7,
+        needs_machtiging=False,
+        needs_mst_therapist=False,
+        needs_trajectbegeleider=True,
+        timeout=TimeoutRule.NO_TIMEOUT,
+        titles=(("nl", "Beter met Thuis (deeltijdverblijf)"), ("en", "Better at Home (part-time residence)")),
+        stay_in_weeks=True,
+        nights_per_week=(2, 5),
+    ),
 )
+
+# Weekday names of a part-time pattern, Monday first (`date.weekday()` is the index); a night is
+# named by the day it begins.
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def night_name(day: date) -> str:
+    return WEEKDAYS[day.weekday()]
+
+
+def unknown_weekdays(names: list[str]) -> list[str]:
+    """The names among `names` that are not weekday names of `WEEKDAYS`."""
+    return [n for n in names if n not in WEEKDAYS]
+
 
 # The table by name. Callers look kinds up here at call time, so a row added to it (even by a
 # test) is honoured everywhere.

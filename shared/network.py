@@ -21,6 +21,8 @@ class ScenarioSettings(Strict):
     working_hours: tuple[ClockTime, ClockTime] = (time(9, 0), time(17, 0))
     holidays: list[Day] = []
     mst_weeks: int = Field(20, ge=1, le=104)
+    # PATHWAY-V2: the kennismakingsgesprek falls within this many working days after the referral day.
+    kennismaking_within_working_days: int = Field(5, ge=1, le=20)
 
     @model_validator(mode="after")
     def _hours_in_order(self) -> ScenarioSettings:
@@ -34,20 +36,43 @@ class Region(Strict):
     name: str
 
 
+GroupKind = Literal["closed", "open", "day", "part_time"]
+# PATHWAY-V2 group kinds: a `day` group has day places (used on working days only, `places`), a
+# `part_time` group beds shared by weekly night patterns. A version 1 network has neither.
+V2_GROUP_KINDS = ("day", "part_time")
+DAY_GROUP = "day"
+
+
 class Group(Strict):
     id: str = Field(min_length=1)
-    kind: Literal["closed", "open"]
-    beds: int = Field(ge=0)
+    kind: GroupKind
+    # Beds of a residential group; for a `day` group its `places` (the code counts both as `beds`:
+    # a day group's profile counts places per day, used on working days).
+    beds: int = Field(0, ge=0)
+    places: int | None = Field(None, ge=0)
     timeout_beds: int = Field(0, ge=0)
     name: str | None = None  # how people call the group ("De Kreek"); pages and mail fall back to the id
 
     @model_validator(mode="after")
     def _timeout_within_beds(self) -> Group:
+        if self.kind == DAY_GROUP:
+            if self.places is None:
+                raise ValueError(f"group {self.id}: a day group has places (not beds)")
+            if self.beds not in (0, self.places):
+                raise ValueError(f"group {self.id}: a day group has places, not beds")
+            object.__setattr__(self, "beds", self.places)
+        elif self.places is not None:
+            raise ValueError(f"group {self.id}: only a day group has places; a {self.kind} group has beds")
         if self.timeout_beds > self.beds:
             raise ValueError(f"group {self.id}: timeout_beds {self.timeout_beds} > beds {self.beds}")
-        if self.kind == "open" and self.timeout_beds:
-            raise ValueError(f"group {self.id}: an open group has no time-out beds")
+        if self.kind != "closed" and self.timeout_beds:
+            raise ValueError(f"group {self.id}: only a closed group has time-out beds")
         return self
+
+    @property
+    def working_days_only(self) -> bool:
+        """Whether the group is used on working days only (day treatment: nobody on weekends, holidays)."""
+        return self.kind == DAY_GROUP
 
 
 class Location(Strict):
@@ -103,7 +128,7 @@ class Busy(Strict):
 class Network(Strict):
     """The static part of a scenario: what the live services load."""
 
-    scenario_version: Literal[1] = 1
+    scenario_version: Literal[1, 2] = 1
     name: str
     start: Day | None = None
     end: Day | None = None
@@ -129,6 +154,9 @@ class Network(Strict):
         group_ids: set[str] = set()
         location_ids: set[str] = set()
         for i, loc in enumerate(self.locations):
+            for j, g in enumerate(loc.groups):
+                if self.scenario_version < 2 and g.kind in V2_GROUP_KINDS:
+                    problems.append(f"locations[{i}].groups[{j}].kind: {g.kind!r} needs scenario_version 2")
             if loc.region not in codes:
                 problems.append(f"locations[{i}] ({loc.id}).region: unknown region {loc.region!r}")
             if loc.id in location_ids:

@@ -10,19 +10,24 @@ from shared.events import (
     CaseClosed,
     CaseEventT,
     DischargeReported,
+    FollowUpReported,
     MachtigingGranted,
     MeetingHeld,
     ReferralRegistered,
     ReferralWithdrawn,
+    TimeoutAddressNamed,
     TimeoutRequested,
 )
 from shared.inputs import (
     CaseEvent,
     CloseEvent,
     DischargeEvent,
+    FollowUpEvent,
     MachtigingEvent,
     MeetingHeldEvent,
     ReferralEvent,
+    StaffChangeFields,
+    TimeoutAddressEvent,
     TimeoutRequestEvent,
     WithdrawEvent,
     passes_elfproef,
@@ -30,11 +35,15 @@ from shared.inputs import (
 from shared.kinds import (
     KINDS,
     PLANNING_HORIZON_DAYS,
+    WEEKDAYS,
+    KindSpec,
+    add_months,
     age_on,
     eligible_window_clipped,
     kind_spec,
     lapse_date,
     unknown_kind,
+    unknown_weekdays,
 )
 from shared.network import NetworkIndex
 
@@ -92,10 +101,14 @@ def referral_problems(ref: ReferralEvent, net: NetworkIndex) -> list[Problem]:
     age = age_on(ref.birth_date, ref.earliest_start)
     if not kind.age_fits(age):
         problem("birth_date", f"age {age} is outside {kind.min_age}-{kind.max_age} for {kind.name}")
-    stay = kind.stay_or_default(ref.stay_days)
+    problems += _v2_problems(ref, kind, net)
+    stay = referral_stay(ref, kind)
     if not kind.stay_fits(stay):
-        problem("stay_days", f"{stay} is outside {kind.min_stay}-{kind.max_stay} days for {kind.name}")
+        shown = f"{stay // 7} weeks" if kind.stay_in_weeks else f"{stay} days"
+        problem(kind.stay_field, f"{shown} is outside {kind.describe_stay_bounds()} for {kind.name}")
     m = ref.machtiging
+    if m is not None and m.valid_until >= add_months(m.valid_from, 12):
+        problem("machtiging.valid_until", "a machtiging lasts at most one year (Jeugdwet 6.1.12)")
     if not kind.needs_machtiging:
         if m is not None:
             problem("machtiging", f"{kind.name} has no court order")
@@ -114,6 +127,69 @@ def referral_problems(ref: ReferralEvent, net: NetworkIndex) -> list[Problem]:
     return problems
 
 
+def referral_stay(ref: ReferralEvent, kind: KindSpec) -> int:
+    """The stay in days the referral asks for through its kind's own field, or the kind's default."""
+    return kind.stay_or_default(kind.requested_stay(ref.stay_days, ref.program_weeks))
+
+
+def _v2_problems(ref: ReferralEvent, kind: KindSpec, net: NetworkIndex) -> list[Problem]:
+    """PATHWAY-V2 fields: the length field of the kind, the part-time pattern, the current therapist."""
+    problems: list[Problem] = []
+    other = "stay_days" if kind.stay_in_weeks else "program_weeks"
+    if getattr(ref, other) is not None:
+        problems.append(Problem(other, f"{kind.name} names its length in {kind.stay_field}, not {other}"))
+    bounds = kind.nights_per_week
+    if bounds is None:
+        for name in ("nights_per_week", "preferred_nights"):
+            if getattr(ref, name) is not None:
+                problems.append(Problem(name, f"{kind.name} holds its bed every night (no weekly pattern)"))
+    else:
+        n = ref.nights_per_week
+        if n is None:
+            problems.append(Problem("nights_per_week", f"required for {kind.name} ({bounds[0]}-{bounds[1]})"))
+        elif not bounds[0] <= n <= bounds[1]:
+            problems.append(
+                Problem("nights_per_week", f"{n} is outside {bounds[0]}-{bounds[1]} for {kind.name}")
+            )
+        wrong = unknown_weekdays(ref.preferred_nights or [])
+        if wrong:
+            problems.append(
+                Problem(
+                    "preferred_nights",
+                    f"not weekday names: {', '.join(map(repr, wrong))} (use {' '.join(WEEKDAYS)})",
+                )
+            )
+        elif len(set(ref.preferred_nights or [])) != len(ref.preferred_nights or []):
+            problems.append(Problem("preferred_nights", "a night is named twice"))
+    th = ref.current_therapist
+    if th is not None:
+        person = net.people.get(th)
+        if person is None or person.role != "mst_therapist":
+            problems.append(Problem("current_therapist", f"{th!r} is not an MST therapist of the network"))
+        elif not kind.needs_mst_therapist:
+            problems.append(Problem("current_therapist", f"{kind.name} has no MST"))
+    return problems
+
+
+def staff_change_problems(change: StaffChangeFields, net: NetworkIndex) -> list[Problem]:
+    """Why a staff change is refused: a person the network does not know, or without cases or meetings."""
+    person = net.people.get(change.person)
+    if person is None:
+        return [Problem("person", f"unknown person {change.person!r}")]
+    if person.role not in STAFF_ROLES:
+        return [
+            Problem(
+                "person",
+                f"{change.person!r} is a {person.role}: staff changes are for {', '.join(STAFF_ROLES)}",
+            )
+        ]
+    return []
+
+
+# The roles a staff change is about: they carry cases or attend meetings for the care provider.
+STAFF_ROLES = ("mst_therapist", "trajectbegeleider", "mst_supervisor")
+
+
 def to_case_event(ev: CaseEvent, net: NetworkIndex) -> CaseEventT:
     """Translate an accepted scenario/HTTP event into the event intake publishes (no identity: the
     eligible window is clipped to the planning horizon and rounded to whole weeks, see
@@ -130,12 +206,15 @@ def to_case_event(ev: CaseEvent, net: NetworkIndex) -> CaseEventT:
                 referrer=ev.referrer,
                 urgency=ev.urgency,
                 earliest_start=ev.earliest_start,
-                stay_days=kind.stay_or_default(ev.stay_days),
+                stay_days=referral_stay(ev, kind),
                 eligible_from=eligible_from,
                 eligible_until=eligible_until,
                 conflicts_with=ev.conflicts_with,
                 machtiging=ev.machtiging,
                 has_timeout_address=bool(ev.timeout_address),
+                current_therapist=ev.current_therapist,
+                nights_per_week=ev.nights_per_week,
+                preferred_nights=ev.preferred_nights or [],
             )
         case MachtigingEvent():
             return MachtigingGranted(**common, valid_from=ev.valid_from, valid_until=ev.valid_until)
@@ -148,5 +227,9 @@ def to_case_event(ev: CaseEvent, net: NetworkIndex) -> CaseEventT:
         case WithdrawEvent():
             return ReferralWithdrawn(**common)
         case CloseEvent():
-            return CaseClosed(**common)
+            return CaseClosed(**common, reason=ev.reason, with_outcome=ev.outcome is not None)
+        case TimeoutAddressEvent():
+            return TimeoutAddressNamed(**common)
+        case FollowUpEvent():
+            return FollowUpReported(**common)
     raise TypeError(f"not a case event: {ev!r}")

@@ -14,7 +14,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, Protocol
 
-from services.intake.rules import referral_problems, to_case_event
+from services.intake.rules import referral_problems, staff_change_problems, to_case_event
 from services.scheduler.core import Scheduler, SchedulerStats, SolverConfig
 from shared.clock import VirtualClock
 from shared.events import (
@@ -28,8 +28,10 @@ from shared.events import (
 from shared.inputs import (
     CapacityEvent,
     CloseEvent,
+    FollowUpEvent,
     MachtigingEvent,
     ReferralEvent,
+    StaffChangeEvent,
     TimeoutRequestEvent,
     WithdrawEvent,
 )
@@ -233,6 +235,7 @@ def _final_report(run: _Run, policy: str, last: date) -> Report:
         meetings,
         waiting=[w["case"] for w in plan["waiting"]],
         moves_per_announced_placement=run.decisions.moves_per_announced_placement,
+        refused=set(run.refused_kind),
     )
     report.solver = SolverStats(
         runs=st.runs, total_seconds=round(st.total_seconds, 3), max_seconds=round(st.max_seconds, 3)
@@ -254,6 +257,13 @@ def _apply(run: _Run, net: NetworkIndex, ev: Any, now: datetime) -> None:
             run.reject("-", "capacity", ev.at, f"unknown group {ev.group!r}")
             return
         run.notify(sched.set_capacity(ev.group, ev.beds, ev.from_, ev.until, now), now)
+        return
+    if isinstance(ev, StaffChangeEvent):
+        problems = staff_change_problems(ev, net)
+        if problems:
+            run.reject("-", "staff_change", ev.at, "; ".join(str(p) for p in problems))
+            return
+        run.notify(sched.staff_change(ev.person, ev.from_, ev.until, ev.status, now), now)
         return
     if isinstance(ev, ReferralEvent):
         if ev.case in run.referred or ev.case in run.refused_kind:
@@ -306,6 +316,7 @@ def compute_kpis(
     *,
     waiting: Iterable[str] | None = None,
     moves_per_announced_placement: float | None = None,
+    refused: set[str] | None = None,
 ) -> Kpis:
     """The report's KPIs of these stays and meetings, recomputed from the scenario as the validator does.
 
@@ -322,6 +333,7 @@ def compute_kpis(
     on_time, needed = _startgesprek_counts(net, scenario, placements, meetings, facts.referrals, last)
     used, offered = _bed_nights(net, facts, stays, first, last)
     served, asked = _timeouts_served(facts, stays)
+    pathway = pathway_kpis(scenario, net, facts, stays, meetings, refused or set(), last)
     return Kpis(
         referrals=facts.n_referrals,
         placed=placed,
@@ -335,7 +347,80 @@ def compute_kpis(
         timeouts_within_1_day_pct=_pct(served, asked, 100.0),
         mean_days_without_care=None if waiting is None else days_without_care(scenario, stays, waiting),
         moves_per_announced_placement=moves_per_announced_placement,
+        **pathway,
     )
+
+
+def pathway_kpis(
+    scenario: Scenario,
+    net: NetworkIndex,
+    facts: _EventFacts,
+    stays: list[dict[str, Any]],
+    meetings: list[dict[str, Any]],
+    refused: set[str],
+    last: date,
+) -> dict[str, float]:
+    """PATHWAY-V2's KPIs of the report (see `tools.validator`, which recomputes them):
+
+    - `mst_continuity_pct`: of the placed cases whose referral names a `current_therapist`, the share
+      placed with that therapist;
+    - `kennismaking_on_time_pct`: of the accepted referrals that need a kennismakingsgesprek (not when
+      the placement starts by the window's last day, the case ends before it, or the window ends
+      after the run), the share with one inside the window;
+    - `mean_residential_days`: over placed cases of a residential kind (closed or open groups), the
+      nights of their placement and time-outs;
+    - `at_home_pct`, `day_activity_pct`: over the closes with an outcome in the run;
+    - `no_relapse_pct`: over the follow-ups in the run, the share without relapse.
+    Each is 100.0 (mean: 0.0) when there is nothing to count."""
+    placements = {s["case"]: s for s in stays if s["type"] == "placement"}
+    kept = continued = 0
+    for case, ref in facts.referrals.items():
+        if ref.current_therapist and case in placements and case not in refused:
+            continued += 1
+            kept += placements[case].get("mst_therapist") == ref.current_therapist
+    within = scenario.settings.kennismaking_within_working_days
+    held = {m["case"]: m for m in meetings if m["meeting"] == "kennismaking"}
+    on_time = needed = 0
+    for case, ref in facts.referrals.items():
+        if case in refused or ref.at.date() > last:
+            continue
+        window = net.calendar.startgesprek_days(ref.at.date(), within)[-within:]
+        placed = placements.get(case)
+        ended = facts.ends.get(case)
+        if window[-1] > last or (ended is not None and ended <= window[-1]):
+            continue
+        if placed is not None and date.fromisoformat(placed["start"]) <= window[-1]:
+            continue
+        needed += 1
+        m = held.get(case)
+        on_time += m is not None and date.fromisoformat(m["start"][:10]) in window
+    residential = [
+        sum(
+            (date.fromisoformat(s["end"]) - date.fromisoformat(s["start"])).days
+            for s in stays
+            if s["case"] == case
+        )
+        for case, s in placements.items()
+        if case in facts.referrals and KINDS[facts.referrals[case].kind].group_kind in RESIDENTIAL_GROUP_KINDS
+    ]
+    outcomes = [
+        ev.outcome
+        for ev in scenario.events
+        if isinstance(ev, CloseEvent) and ev.outcome and ev.at.date() <= last
+    ]
+    follow_ups = [ev for ev in scenario.events if isinstance(ev, FollowUpEvent) and ev.at.date() <= last]
+    return {
+        "mst_continuity_pct": _pct(kept, continued, 100.0),
+        "kennismaking_on_time_pct": _pct(on_time, needed, 100.0),
+        "mean_residential_days": _mean(residential),
+        "at_home_pct": _pct(sum(o.at_home for o in outcomes), len(outcomes), 100.0),
+        "day_activity_pct": _pct(sum(o.day_activity for o in outcomes), len(outcomes), 100.0),
+        "no_relapse_pct": _pct(sum(not f.relapse for f in follow_ups), len(follow_ups), 100.0),
+    }
+
+
+# The group kinds of residential care (the seeds' 70 residential days count closed and open stays).
+RESIDENTIAL_GROUP_KINDS = ("closed", "open")
 
 
 def days_without_care(scenario: Scenario, stays: list[dict[str, Any]], waiting: Iterable[str]) -> float:

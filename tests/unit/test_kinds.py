@@ -94,19 +94,29 @@ def test_the_table_holds_the_domain_kinds() -> None:
     assert (opened.min_stay, opened.max_stay, opened.default_stay) == (28, 42, 42)
     assert not opened.needs_machtiging and not opened.timeout_on_group
     assert opened.timeout_refusal == "informal_network" and opened.timeout_address_expected
+    plus, thuis = KINDS["gezinsbehandeling_plus"], KINDS["beter_met_thuis"]
+    assert (plus.group_kind, plus.min_age, plus.max_age) == ("day", 12, 17)
+    assert (plus.min_stay, plus.max_stay, plus.default_stay) == (56, 112, 84) and plus.stay_in_weeks
+    assert plus.timeout_refusal == "informal_network" and plus.needs_mst_therapist and not plus.part_time
+    assert (thuis.group_kind, thuis.min_age, thuis.max_age) == ("part_time", 6, 15)
+    assert (thuis.min_stay, thuis.max_stay, thuis.default_stay) == (182, 364, 273)
+    assert thuis.nights_per_week == (2, 5) and thuis.part_time and not thuis.needs_mst_therapist
+    assert thuis.timeout_refusal == "no_timeout_in_kind" and not thuis.needs_machtiging
     for spec in KIND_TABLE:
-        assert spec.needs_mst_therapist and spec.needs_trajectbegeleider
+        assert spec.needs_trajectbegeleider
 
 
 def test_lookups_by_name_and_by_group_kind() -> None:
     assert kind_spec("thuisbest") is KINDS["thuisbest"]
-    with pytest.raises(KeyError, match="known: thuisbest, thuisbest_open"):
+    with pytest.raises(KeyError, match="known: thuisbest, thuisbest_open, gezinsbehandeling_plus"):
         kind_spec("residential")
     assert kind_for_group_kind("closed").name == "thuisbest"
     assert kind_for_group_kind("open").name == "thuisbest_open"
-    assert kinds_on("day") == []
+    assert kind_for_group_kind("day").name == "gezinsbehandeling_plus"
+    assert [k.name for k in kinds_on("part_time")] == ["beter_met_thuis"]
+    assert kinds_on("weekend") == []
     with pytest.raises(ValueError, match="found none"):
-        kind_for_group_kind("day")
+        kind_for_group_kind("weekend")
 
 
 def test_a_row_that_contradicts_itself_is_refused() -> None:
@@ -143,7 +153,7 @@ def test_event_kinds_are_checked_against_the_table() -> None:
         "eligible_until": "2027-01-05",
     }
     with pytest.raises(
-        ValidationError, match=r"unknown kind 'residential' \(known: thuisbest, thuisbest_open\)"
+        ValidationError, match=r"unknown kind 'residential' \(known: thuisbest, thuisbest_open, gez"
     ):
         ReferralRegistered.model_validate(body)
     assert ReferralRegistered.model_validate(body | {"kind": "thuisbest_open"}).kind == "thuisbest_open"

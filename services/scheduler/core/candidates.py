@@ -24,6 +24,11 @@ LOST = 4 * UNPLACED
 AGE_PER_DAY = 10  # leaving a case unplaced costs more the longer it has waited (first come, first served)
 MOVE = 150  # a published, not yet started placement changes group or start day
 RESTAFF = 60  # ... or changes therapist or trajectbegeleider
+# PATHWAY-V2 soft goals: keep the family's own MST therapist (strongest after placing: a month of
+# a normal case's wait), keep the kennismaking's trajectbegeleider, and use the preferred nights.
+KEEP_THERAPIST = 30 * WAIT_PER_DAY
+KEEP_TRAJECTBEGELEIDER = RESTAFF
+OTHER_NIGHT = 20  # per night of a part-time pattern outside the preferred nights
 
 
 @dataclass
@@ -40,6 +45,14 @@ class CaseInput:
     deadline: bool = (
         False  # its machtiging or age stops it from starting after the horizon: place now or lose it
     )
+    nights: int | None = None  # part-time: nights a week of the pattern
+    preferred_nights: list[str] = field(default_factory=list)
+    current_therapist: str | None = None  # serving the home region (else None)
+    preferred_tb: str | None = None  # the kennismaking's trajectbegeleider
+
+    @property
+    def needs_therapist(self) -> bool:
+        return self.case.spec.needs_mst_therapist
 
     @property
     def id(self) -> str:
@@ -100,7 +113,13 @@ def build_input(
     allowed = np.zeros(horizon + 1, dtype=bool)
     for a, b in case.start_windows(prof.today, prof.day(horizon)):
         allowed[prof.index(a) : prof.index(b) + 1] = True
-    therapists = [t.id for t in net.serving("mst_therapist", case.home_region)]
+    therapists = []
+    if case.spec.needs_mst_therapist:
+        therapists = [t.id for t in net.serving("mst_therapist", case.home_region)]
+    current = case.current_therapist if case.current_therapist in therapists else None
+    if current is not None:  # tried first by the greedy plans
+        therapists.remove(current)
+        therapists.insert(0, current)
     published_index = prof.index(p.start) if p is not None else None
     return CaseInput(
         case=case,
@@ -113,6 +132,10 @@ def build_input(
         travel={g: reach[g] for g in groups},
         waited=max(0, (prof.today - case.ready_day()).days),
         deadline=bool(allowed.any()) and not allowed[-1],
+        nights=case.nights_per_week if case.spec.part_time else None,
+        preferred_nights=list(case.preferred_nights),
+        current_therapist=current,
+        preferred_tb=case.kennismaking.attendees[-2] if case.kennismaking is not None else None,
     )
 
 
@@ -123,15 +146,16 @@ def tbs_for(net: NetworkIndex, group: str) -> list[str]:
 def feasible_starts(net: NetworkIndex, prof: Profiles, ci: CaseInput, group: str) -> np.ndarray:
     """ok[s] for s in 0..horizon: the case could start in `group` on day s given the profiles."""
     n = len(ci.allowed)
-    ok: np.ndarray = ci.allowed & prof.bed_ok(group, ci.stay)[:n]
+    ok: np.ndarray = ci.allowed & prof.bed_ok(group, ci.stay, ci.nights)[:n]
     if not ok.any():
         return ok
-    staff = np.zeros(n, dtype=bool)
-    for t in ci.therapists:
-        staff |= prof.staff_ok(t)[:n]
-    ok &= staff
-    if not ok.any():
-        return ok
+    if ci.needs_therapist:
+        staff = np.zeros(n, dtype=bool)
+        for t in ci.therapists:
+            staff |= prof.staff_ok(t)[:n]
+        ok &= staff
+        if not ok.any():
+            return ok
     staff = np.zeros(n, dtype=bool)
     for t in tbs_for(net, group):
         staff |= prof.staff_ok(t)[:n]

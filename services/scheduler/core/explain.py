@@ -33,11 +33,12 @@ def placement_text(
     case: Case,
     group: str,
     start: date,
-    therapist: str,
+    therapist: str | None,
     begeleider: str,
     home_first: date | None,
     moved: str | None,
     fcfs: bool,
+    nights: tuple[str, ...] | None = None,
 ) -> str:
     """Why this placement; `moved` is why a promised placement had to move (None: a new one)."""
     kind = case.spec.group_kind
@@ -57,10 +58,38 @@ def placement_text(
         parts.append("First free bed nearest home at the moment the case became placeable.")
     if moved:
         parts.append(f"The promised placement had to move: {moved}; the startgesprek moves with it.")
-    parts.append(f"MST therapist {therapist}, trajectbegeleider {begeleider}.")
+    if nights is not None:
+        wished = [n for n in case.preferred_nights if n not in nights]
+        parts.append(
+            f"Nights: {' '.join(nights)}"
+            + (f" (the wished {' '.join(wished)} had no bed)." if wished else ".")
+        )
+    if therapist is not None:
+        kept = " (the family's own)" if therapist == case.current_therapist else ""
+        if case.current_therapist and therapist != case.current_therapist:
+            kept = (
+                f" (the family's own {case.current_therapist} has no room or does not serve the home region)"
+            )
+        parts.append(f"MST therapist {therapist}{kept}, trajectbegeleider {begeleider}.")
+    else:
+        parts.append(f"Trajectbegeleider {begeleider} (no MST in {case.kind}).")
     return " ".join(parts)
 
 
 def timeout_text(net: NetworkIndex, case: Case, group: str, start: date, reserved: bool) -> str:
     bed = "a reserved time-out bed" if reserved else "a free bed"
     return f"Time-out on {where(net, case, group)} from {start}, {bed}; same therapist and trajectbegeleider."
+
+
+ROLE_WORDS = {"mst_therapist": "MST therapist", "trajectbegeleider": "trajectbegeleider"}
+
+
+def handover_text(net: NetworkIndex, role: str, person: str, successor: str, gone: str, first: date) -> str:
+    """Why a running case's therapist or trajectbegeleider changed, in plain words."""
+    word = ROLE_WORDS.get(role, role)
+    team = net.people[person].supervisor
+    same = " (same team)" if team is not None and net.people[successor].supervisor == team else ""
+    return (
+        f"Handover: {word} {net.person_name(person)} {gone}; {net.person_name(successor)}{same} takes over "
+        f"from {first}. Everyone else stays."
+    )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from services.scheduler.core.candidates import CaseInput, feasible_starts, first_true, tbs_for
 from services.scheduler.core.profiles import Profiles
+from shared.kinds import WEEKDAYS
 from shared.network import NetworkIndex
 
 
@@ -19,15 +20,29 @@ from shared.network import NetworkIndex
 class Assignment:
     group: str
     start: int  # day index from today
-    therapist: str
+    therapist: str | None  # None for a kind without MST
     trajectbegeleider: str
+    nights: tuple[str, ...] | None = None  # a part-time placement's weekly nights
+
+    @property
+    def staff(self) -> list[str]:
+        return list(dict.fromkeys(p for p in (self.therapist, self.trajectbegeleider) if p))
 
 
 def commit(prof: Profiles, ci: CaseInput, a: Assignment) -> None:
-    prof.add_stay(ci.id, a.group, a.start, a.start + ci.stay, regular=True)
-    prof.add_load(a.therapist, a.start, a.start + prof.load_days)
-    if a.trajectbegeleider != a.therapist:
-        prof.add_load(a.trajectbegeleider, a.start, a.start + prof.load_days)
+    prof.add_stay(ci.id, a.group, a.start, a.start + ci.stay, regular=True, nights=a.nights)
+    for person in a.staff:
+        prof.add_load(person, a.start, a.start + prof.load_days)
+
+
+def pattern_fits(prof: Profiles, ci: CaseInput, a: Assignment) -> bool:
+    """Whether the assignment's beds are free: every night, or every night of its weekly pattern."""
+    if ci.nights is None or a.group not in prof.part_time:
+        return bool(prof.bed_ok(a.group, ci.stay)[a.start])
+    if a.nights is None or len(a.nights) != ci.nights:
+        return False
+    ok = prof.night_ok(a.group, ci.stay)
+    return all(ok[WEEKDAYS.index(n), a.start] for n in a.nights)
 
 
 def still_fits(net: NetworkIndex, prof: Profiles, ci: CaseInput, a: Assignment) -> bool:
@@ -35,11 +50,13 @@ def still_fits(net: NetworkIndex, prof: Profiles, ci: CaseInput, a: Assignment) 
     n = len(ci.allowed)
     if not 0 <= a.start < n or a.group not in ci.travel or not ci.allowed[a.start]:
         return False
-    if not prof.bed_ok(a.group, ci.stay)[a.start]:
+    if not pattern_fits(prof, ci, a):
         return False
-    if a.therapist not in ci.therapists or a.trajectbegeleider not in tbs_for(net, a.group):
+    if ci.needs_therapist and a.therapist not in ci.therapists:
         return False
-    if not (prof.staff_ok(a.therapist)[a.start] and prof.staff_ok(a.trajectbegeleider)[a.start]):
+    if a.trajectbegeleider not in tbs_for(net, a.group):
+        return False
+    if not all(prof.staff_ok(p)[a.start] for p in a.staff):
         return False
     return bool(prof.conflict_free(a.group, ci.stay, ci.conflicts, n)[a.start])
 
@@ -73,11 +90,21 @@ def best_assignment(net: NetworkIndex, prof: Profiles, ci: CaseInput, fcfs: bool
         return None
     _, g, s = best
     prev = ci.published
-    th = pick_staff(prof, ci.therapists, s, prev.therapist if prev else None, fcfs)
-    tb = pick_staff(prof, tbs_for(net, g), s, prev.trajectbegeleider if prev else None, fcfs)
-    if th is None or tb is None:  # cannot happen: feasible_starts checked both
+    th = None
+    if ci.needs_therapist:
+        th = pick_staff(prof, ci.therapists, s, prev.therapist if prev else ci.current_therapist, fcfs)
+    tb = pick_staff(
+        prof, tbs_for(net, g), s, ci.preferred_tb or (prev.trajectbegeleider if prev else None), fcfs
+    )
+    if (th is None and ci.needs_therapist) or tb is None:  # cannot happen: feasible_starts checked both
         return None
-    return Assignment(g, s, th, tb)
+    nights = None
+    if ci.nights is not None and g in prof.part_time:
+        keep = list(prev.nights) if prev is not None and prev.nights and prev.group == g else []
+        nights = prof.pattern(g, ci.stay, s, ci.nights, keep or ci.preferred_nights)
+        if nights is None:  # cannot happen: feasible_starts counted the weekdays
+            return None
+    return Assignment(g, s, th, tb, nights)
 
 
 def greedy(

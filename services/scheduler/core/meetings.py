@@ -43,6 +43,8 @@ class Calendars:
         self._windows: dict[date, list[date]] = {}
         self._day_slots: dict[date, list[Block]] = {}  # every slot of a day on the grid
         self.busy: dict[tuple[str, date], list[Block]] = {}
+        # Staff changes: person -> [from, until) days they attend no meeting (None: for good).
+        self.absent: dict[str, list[tuple[date, date | None]]] = {}
         for person, blocks in net.busy.items():
             for a, b in blocks:
                 day = a.date()
@@ -81,9 +83,14 @@ class Calendars:
             days = self._windows[start_day] = self.net.calendar.startgesprek_days(start_day, self.within)
         return days
 
+    def is_absent(self, person: str, day: date) -> bool:
+        return any(a <= day and (b is None or day < b) for a, b in self.absent.get(person, ()))
+
     def free(self, person: str, slot: Block, taken: dict[tuple[str, date], list[Block]]) -> bool:
         a, b = slot
         day = a.date()
+        if person in self.absent and self.is_absent(person, day):
+            return False
         for x, y in self.busy.get((person, day), ()):
             if a < y and x < b:
                 return False
@@ -101,6 +108,22 @@ class Calendars:
             for slot in self.day_slots(day, earliest)
             if all(self.free(p, slot, taken) for p in req.attendees)
         ]
+
+    def first_free(
+        self,
+        days: list[date],
+        choices: list[tuple[str, ...]],
+        earliest: datetime,
+        taken: dict[tuple[str, date], list[Block]],
+    ) -> tuple[Block, tuple[str, ...]] | None:
+        """The earliest slot on `days` where one of the attendee `choices` (in order of preference)
+        is free: the kennismakingsgesprek, planned at referral on its own."""
+        for day in days:
+            for slot in self.day_slots(day, earliest):
+                for attendees in choices:
+                    if all(self.free(p, slot, taken) for p in attendees):
+                        return slot, attendees
+        return None
 
 
 def taken_index(meetings: list[tuple[tuple[str, ...], Block]]) -> dict[tuple[str, date], list[Block]]:

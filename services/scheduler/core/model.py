@@ -14,8 +14,15 @@ Variables
   th[c,p]    the case's MST therapist p (serving the home region).
   tb[c,q]    the case's trajectbegeleider q (serving the chosen group's region).
 
+Part-time cases (PATHWAY-V2) also choose their weekly pattern here:
+  night[c,d] one Boolean per weekday d: the case's pattern holds d (exactly nights_per_week when
+             placed); a night outside the preferred nights costs OTHER_NIGHT.
+  y[o,d]     >= x[o] + night[c,d] - 1: option o occupies the nights with weekday d.
+so that youths whose patterns do not overlap share a bed (the point of part-time residence).
+
 Constraints: at most one option per case; per group and night the options fit the regular beds
-left (linear, at the nights where an option starts or the free count drops); per person an
+left (linear, at the nights where an option starts or the free count drops; on a part-time group
+per weekday, with the y literals); per person an
 AddCumulative of optional load intervals (start[c], mst_weeks) over the fixed load; NoOverlap
 per group for cases in conflict.
 
@@ -48,6 +55,9 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from services.scheduler.core.candidates import (
+    KEEP_THERAPIST,
+    KEEP_TRAJECTBEGELEIDER,
+    OTHER_NIGHT,
     RESTAFF,
     CaseInput,
     feasible_starts,
@@ -57,6 +67,7 @@ from services.scheduler.core.candidates import (
 )
 from services.scheduler.core.greedy import Assignment
 from services.scheduler.core.profiles import Profiles
+from shared.kinds import WEEKDAYS
 from shared.network import NetworkIndex
 
 
@@ -139,6 +150,7 @@ class _ModelBuilder:
         self.per_case_x: dict[str, list[tuple[str, int, cp_model.IntVar]]] = {}
         self.th_of: dict[str, dict[str, cp_model.IntVar]] = {}
         self.tb_of: dict[str, dict[str, cp_model.IntVar]] = {}
+        self.night_of: dict[str, list[cp_model.IntVar]] = {}  # part-time cases: one per weekday
         # Objective terms in the order they are created; `constant` is the cost of placing nobody.
         self.obj_vars: list[cp_model.IntVar] = []
         self.obj_coeffs: list[int] = []
@@ -160,6 +172,7 @@ class _ModelBuilder:
             placed = self._one_option(ci, opts)
             self._therapist(ci, placed)
             self._trajectbegeleider(ci, opts, placed)
+            self._nights(ci, placed)
             self._continuity(ci)
 
     def _one_option(self, ci: CaseInput, opts: list[tuple[str, int]]) -> cp_model.LinearExprT:
@@ -187,10 +200,30 @@ class _ModelBuilder:
         return placed
 
     def _therapist(self, ci: CaseInput, placed: cp_model.LinearExprT) -> None:
-        """One MST therapist serving the home region when placed, none otherwise."""
+        """One MST therapist serving the home region when placed, none otherwise (none at all for a
+        kind without MST); the family's own therapist is kept when they can (KEEP_THERAPIST)."""
         th = {p: self.m.new_bool_var(f"th[{ci.id},{p}]") for p in ci.therapists}
         self.th_of[ci.id] = th
+        if not ci.needs_therapist:
+            return
         self.m.add(cp_model.LinearExpr.sum(list(th.values())) == placed)
+        if ci.current_therapist is not None:
+            for p, v in th.items():
+                if p != ci.current_therapist:
+                    self.obj_vars.append(v)
+                    self.obj_coeffs.append(KEEP_THERAPIST)
+
+    def _nights(self, ci: CaseInput, placed: cp_model.LinearExprT) -> None:
+        """A part-time case's weekly pattern: nights_per_week weekdays when placed."""
+        if ci.nights is None:
+            return
+        nights = [self.m.new_bool_var(f"night[{ci.id},{d}]") for d in WEEKDAYS]
+        self.night_of[ci.id] = nights
+        self.m.add(cp_model.LinearExpr.sum(nights) == ci.nights * placed)
+        for d, v in zip(WEEKDAYS, nights, strict=True):
+            if ci.preferred_nights and d not in ci.preferred_nights:
+                self.obj_vars.append(v)
+                self.obj_coeffs.append(OTHER_NIGHT)
 
     def _trajectbegeleider(
         self, ci: CaseInput, opts: list[tuple[str, int]], placed: cp_model.LinearExprT
@@ -211,7 +244,13 @@ class _ModelBuilder:
         m.add(cp_model.LinearExpr.sum(list(tb.values())) == placed)
 
     def _continuity(self, ci: CaseInput) -> None:
-        """Restaffing a published placement costs RESTAFF per person changed."""
+        """Restaffing a published placement costs RESTAFF per person changed; not keeping the
+        kennismaking's trajectbegeleider costs KEEP_TRAJECTBEGELEIDER."""
+        if ci.preferred_tb is not None and ci.preferred_tb in self.tb_of[ci.id]:
+            for q, v in self.tb_of[ci.id].items():
+                if q != ci.preferred_tb:
+                    self.obj_vars.append(v)
+                    self.obj_coeffs.append(KEEP_TRAJECTBEGELEIDER)
         p = ci.published
         if p is None:
             return
@@ -228,8 +267,14 @@ class _ModelBuilder:
         coverage only grows at a start and capacity only shrinks at a drop)."""
         by_id = {ci.id: ci for ci in self.inputs}
         by_group: dict[str, list[tuple[int, int, cp_model.IntVar]]] = defaultdict(list)
+        part_time: dict[str, list[tuple[int, int, str, cp_model.IntVar]]] = defaultdict(list)
         for (cid, g, s), v in self.x.items():
-            by_group[g].append((s, s + by_id[cid].stay, v))
+            if cid in self.night_of and g in self.fixed.part_time:
+                part_time[g].append((s, s + by_id[cid].stay, cid, v))
+            else:
+                by_group[g].append((s, s + by_id[cid].stay, v))
+        for g, pt_items in part_time.items():
+            self._part_time_beds(g, pt_items)
         longest = max((ci.stay for ci in self.inputs), default=0)
         for g, items in by_group.items():
             items.sort(key=lambda item: item[0])
@@ -245,6 +290,36 @@ class _ModelBuilder:
                 cap = max(int(free[n]), 0) if n < len(free) else 0
                 if len(covering) > cap:
                     self.m.add(cp_model.LinearExpr.sum(covering) <= cap)
+
+    def _part_time_beds(self, g: str, items: list[tuple[int, int, str, cp_model.IntVar]]) -> None:
+        """Per part-time group, weekday d and night n with weekday d: the options covering n whose
+        pattern holds d fit in the beds left on n. Checked at the first night with weekday d of
+        every option (coverage grows only there) and where the free count of d-nights drops."""
+        free = self.fixed.regular_free(g)
+        weekday = (np.arange(len(free)) + self.fixed.t0 - 1) % 7
+        y: dict[tuple[str, int, int], cp_model.IntVar] = {}
+
+        def occupies(cid: str, s: int, d: int, v: cp_model.IntVar) -> cp_model.IntVar:
+            key = (cid, s, d)
+            if key not in y:
+                lit = self.m.new_bool_var("")
+                self.m.add(lit >= v + self.night_of[cid][d] - 1)
+                y[key] = lit
+            return y[key]
+
+        last = min(max(e for _, e, _, _ in items), len(free))
+        for d in range(7):
+            points = {s + (d - int(weekday[s])) % 7 for s, _, _, _ in items if s < len(free)}
+            days_d = np.flatnonzero(weekday[:last] == d)
+            drops = days_d[1:][free[days_d[1:]] < free[days_d[:-1]]]
+            points.update(int(n) for n in drops)
+            for n in sorted(p for p in points if p < last):
+                covering = [(cid, s, v) for s, e, cid, v in items if s <= n < e]
+                cap = max(int(free[n]), 0)
+                if len(covering) > cap:
+                    self.m.add(
+                        cp_model.LinearExpr.sum([occupies(cid, s, d, v) for cid, s, v in covering]) <= cap
+                    )
 
     # -- caseloads (rule 7) -----------------------------------------------------------------------
 
@@ -310,6 +385,8 @@ class _ModelBuilder:
             self.m.add_hint(self.start[cid], h.start if h is not None else 0)
             for person, v in self.staff_of(cid):
                 self.m.add_hint(v, h is not None and person in (h.therapist, h.trajectbegeleider))
+            for d, v in zip(WEEKDAYS, self.night_of.get(cid, []), strict=False):
+                self.m.add_hint(v, h is not None and h.nights is not None and d in h.nights)
 
     # -- solve and read the solution --------------------------------------------------------------
 
@@ -347,9 +424,14 @@ class _ModelBuilder:
             if not chosen:
                 continue
             g, s = chosen[0]
-            therapist = next(p for p, v in self.th_of[ci.id].items() if solver.boolean_value(v))
+            therapist = next((p for p, v in self.th_of[ci.id].items() if solver.boolean_value(v)), None)
             begeleider = next(q for q, v in self.tb_of[ci.id].items() if solver.boolean_value(v))
-            out[ci.id] = Assignment(g, s, therapist, begeleider)
+            nights = None
+            if ci.id in self.night_of:
+                nights = tuple(
+                    d for d, v in zip(WEEKDAYS, self.night_of[ci.id], strict=True) if solver.boolean_value(v)
+                )
+            out[ci.id] = Assignment(g, s, therapist, begeleider, nights)
         return out
 
 

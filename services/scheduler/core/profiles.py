@@ -2,6 +2,13 @@
 
 Day index 0 is `today`. Bed profiles cover `days` nights, caseload profiles `days + load_days`
 days, so that a stay or a caseload starting on any day of the horizon fits inside them.
+
+Part-time groups (PATHWAY-V2): a placement holds a weekly pattern of nights, so a stay occupies
+only the nights whose weekday is in its pattern; the free count of a part-time group per night is
+exact. Whether a stay of `stay` nights fits from day s is then asked per weekday (`night_ok`), and
+a pattern of k nights fits when k weekdays do.
+
+Staff changes: a person absent (or gone) takes no new case starting in their absence (`staff_ok`).
 """
 
 from __future__ import annotations
@@ -12,7 +19,10 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from shared.kinds import WEEKDAYS
 from shared.network import NetworkIndex
+
+Absences = dict[str, list[tuple[date, date | None]]]  # person -> [from, until) (None: for good)
 
 
 def window_ok(free: np.ndarray, k: int) -> np.ndarray:
@@ -39,10 +49,13 @@ class Profiles:
         today: date,
         days: int,
         load_days: int,
+        absences: Absences | None = None,
     ) -> None:
         self.net = net
         self.today = today
         self.t0 = today.toordinal()
+        self.absences = absences or {}
+        self.part_time = {gid for gid, info in net.groups.items() if info.group.kind == "part_time"}
         self.days = days
         self.load_days = load_days
         self.staff_days = days + load_days
@@ -89,12 +102,33 @@ class Profiles:
 
     # -- filling ---------------------------------------------------------------------------
 
-    def add_stay(self, case: str, group: str, start: int, end: int, regular: bool, sign: int = 1) -> None:
+    def weekday_of(self, index: int) -> int:
+        return (self.t0 + index - 1) % 7  # date.fromordinal(1) is a Monday
+
+    def night_mask(self, a: int, b: int, nights: tuple[str, ...]) -> np.ndarray:
+        """mask[i] for i in [a, b): day a + i begins a night of the pattern."""
+        wanted = np.zeros(7, dtype=bool)
+        wanted[[WEEKDAYS.index(n) for n in nights]] = True
+        return np.asarray(wanted[(np.arange(a, b) + self.t0 - 1) % 7])
+
+    def add_stay(
+        self,
+        case: str,
+        group: str,
+        start: int,
+        end: int,
+        regular: bool,
+        sign: int = 1,
+        nights: tuple[str, ...] | None = None,
+    ) -> None:
         a, b = max(start, 0), min(end, self.days)
         if a < b:
+            delta: np.ndarray | int = sign
+            if nights is not None:
+                delta = self.night_mask(a, b, nights).astype(np.int32) * sign
             if regular:
-                self.regular_occ[group][a:b] += sign
-            self.total_occ[group][a:b] += sign
+                self.regular_occ[group][a:b] += delta
+            self.total_occ[group][a:b] += delta
             self._version[group] += 1
         if sign > 0:
             self.occupants[group].append(Occupant(case, start, end, regular))
@@ -124,8 +158,11 @@ class Profiles:
     def total_free(self, group: str) -> np.ndarray:
         return np.asarray(self.beds[group] - self.total_occ[group])
 
-    def bed_ok(self, group: str, stay: int) -> np.ndarray:
-        """ok[s]: a regular stay of `stay` nights fits in `group` from day s (len days - stay + 1)."""
+    def bed_ok(self, group: str, stay: int, nights: int | None = None) -> np.ndarray:
+        """ok[s]: a regular stay of `stay` nights fits in `group` from day s (len days - stay + 1);
+        on a part-time group, a pattern of `nights` nights a week does."""
+        if nights is not None and group in self.part_time:
+            return np.asarray(self.night_ok(group, stay).sum(axis=0) >= nights)
         key = (group, stay)
         version = self._version[group]
         hit = self._cache.get(key)
@@ -134,6 +171,32 @@ class Profiles:
             self._cache[key] = hit
         return hit[1]
 
+    def night_ok(self, group: str, stay: int) -> np.ndarray:
+        """ok[d, s]: every night with weekday d of a stay of `stay` nights from day s has a free bed."""
+        key = (group, -stay - 2)
+        version = self._version[group]
+        hit = self._cache.get(key)
+        if hit is None or hit[0] != version:
+            free = self.regular_free(group)
+            weekday = (np.arange(len(free)) + self.t0 - 1) % 7
+            rows = [window_ok(np.where(weekday == d, free, 1), stay) for d in range(7)]
+            hit = (version, np.vstack(rows))
+            self._cache[key] = hit
+        return hit[1]
+
+    def pattern(
+        self, group: str, stay: int, start: int, nights: int, preferred: list[str]
+    ) -> tuple[str, ...] | None:
+        """First fit: the weekly nights a stay from `start` takes, the preferred ones first, then in
+        week order; None when fewer than `nights` weekdays have a bed all along."""
+        ok = self.night_ok(group, stay)[:, start]
+        order = [WEEKDAYS.index(n) for n in preferred if n in WEEKDAYS]
+        order += [d for d in range(7) if d not in order]
+        chosen = [d for d in order if ok[d]][:nights]
+        if len(chosen) < nights:
+            return None
+        return tuple(WEEKDAYS[d] for d in sorted(chosen))
+
     def staff_ok(self, person: str) -> np.ndarray:
         """ok[s]: the person can take one more case for the whole load period from day s."""
         key = (person, -1)
@@ -141,7 +204,15 @@ class Profiles:
         hit = self._cache.get(key)
         if hit is None or hit[0] != version:
             free = self.max_cases[person] - self.caseload[person]
-            hit = (version, window_ok(free, self.load_days))
+            ok = window_ok(free, self.load_days)
+            for a, b in self.absences.get(person, ()):
+                # No new case for a person absent (or gone) on its start day.
+                lo = max(self.index(a), 0)
+                hi = len(ok) if b is None else min(max(self.index(b), 0), len(ok))
+                if lo < hi:
+                    ok = ok.copy()
+                    ok[lo:hi] = False
+            hit = (version, ok)
             self._cache[key] = hit
         return hit[1]
 

@@ -40,6 +40,7 @@ from services.scheduler.core.profiles import Profiles
 from services.scheduler.core.state import (
     URGENCY_RANK,
     Case,
+    Handover,
     Meeting,
     Placement,
     Timeout,
@@ -53,6 +54,7 @@ from shared.events import (
     CaseWaitlisted,
     Decision,
     DischargeReported,
+    FollowUpReported,
     MachtigingGranted,
     MeetingHeld,
     PlacementCancelled,
@@ -62,15 +64,21 @@ from shared.events import (
     RequestRefused,
     StartgesprekCancelled,
     StartgesprekPlanned,
+    TimeoutAddressNamed,
     TimeoutAssigned,
     TimeoutRequested,
 )
 from shared.inputs import Machtiging
+from shared.kinds import KIND_TABLE
 from shared.network import Network, NetworkIndex
 from shared.types import fmt_local
 
 Policy = Literal["optimized", "fcfs"]
-STAY_MARGIN = 60  # bed profiles reach this many nights past the horizon (the longest stay is 56)
+# Bed profiles reach this many nights past the horizon: the longest stay of any kind.
+STAY_MARGIN = max(spec.max_stay for spec in KIND_TABLE) + 1
+# A staff change hands running cases over when the person is absent longer than this many
+# working days, or has left (PATHWAY-V2).
+HANDOVER_AFTER_WORKING_DAYS = 5
 
 
 @dataclass(frozen=True)
@@ -130,11 +138,15 @@ class Scheduler:
         self.cases: dict[str, Case] = {}
         self.capacity_events: list[tuple[str, int, date, date, datetime]] = []
         self.capacity: dict[str, dict[int, int]] = {}
+        # PATHWAY-V2 staff changes: (person, from, until, status, at), and person -> absences.
+        self.staff_changes: list[tuple[str, date, date | None, str, datetime]] = []
+        self.absences: dict[str, list[tuple[date, date | None]]] = {}
         self.rejected: list[dict[str, str]] = []
         self.dirty = False
         self.last_replan: date | None = None
         self.stats = SchedulerStats()
         self.calendars = Calendars(self.net)
+        self.calendars.absent = self.absences
         self.load_days = 7 * network.settings.mst_weeks
         # fcfs never revisits a decision: every placement it decides is promised at once.
         self.commit_days = None if policy == "fcfs" else config.commit_days
@@ -154,7 +166,12 @@ class Scheduler:
                 return self._timeout(event, now)
             case ReferralWithdrawn() | CaseClosed():
                 return self._end(event, now)
-            case MeetingHeld():
+            case TimeoutAddressNamed():
+                case = self.cases.get(event.case)
+                if case is not None:
+                    case.has_timeout_address = True
+                return []
+            case MeetingHeld() | FollowUpReported():
                 return []
         raise TypeError(f"not a case event: {event!r}")
 
@@ -192,6 +209,9 @@ class Scheduler:
             machtigingen=[(ev.machtiging.valid_from, ev.machtiging.valid_until)] if ev.machtiging else [],
             referred_at=ev.occurred_at,
             has_timeout_address=ev.has_timeout_address,
+            current_therapist=ev.current_therapist,
+            nights_per_week=ev.nights_per_week,
+            preferred_nights=list(ev.preferred_nights),
         )
         if not case.needs_machtiging or case.machtigingen:
             case.placeable_since = ev.occurred_at
@@ -203,7 +223,97 @@ class Scheduler:
                 other.conflicts_with.append(case.id)
         self.cases[ev.case] = case
         self.dirty = True
-        return self._decide_now(case, now) if case.placeable_since is not None else []
+        # The kennismakingsgesprek first, so that the first decision knows its trajectbegeleider; when
+        # that decision promises a start on or before it, it is dropped before anyone is told.
+        met = self._plan_kennismaking(case, now)
+        out = self._decide_now(case, now) if case.placeable_since is not None else []
+        if met and case.kennismaking is None:
+            case.kennismaking_sequence = -1
+            return [d for d in out if getattr(d, "meeting", None) != "kennismaking"]
+        return met + out
+
+    # -- kennismakingsgesprek (PATHWAY-V2) -----------------------------------------------------
+
+    def _kennismaking_days(self, case: Case) -> list[date]:
+        """The working days after the referral day the kennismakingsgesprek may fall on."""
+        within = self.network.settings.kennismaking_within_working_days
+        day = case.referred_at.date()
+        return self.net.calendar.startgesprek_days(day, within)[-within:]
+
+    def _plan_kennismaking(self, case: Case, now: datetime) -> list[Decision]:
+        """A kennismakingsgesprek at the family's home, within its window, with an MST supervisor of
+        the home region (kinds with MST), the trajectbegeleider with the most room among those
+        serving the home region, and the referrer; skipped when the placement starts first."""
+        days = [d for d in self._kennismaking_days(case) if not self._starts_by(case, d)]
+        if not days or not case.open:
+            return []
+        supervisors: list[str | None] = list(self.net.supervisors(case.home_region))
+        if not case.spec.needs_mst_therapist:
+            supervisors = [None]
+        load = self._open_caseload()
+        tbs = sorted(
+            (p.id for p in self.net.serving("trajectbegeleider", case.home_region)),
+            key=lambda q: load.get(q, 0) - int(self.net.people[q].max_cases or 0),
+        )
+        choices = [
+            tuple(p for p in (sup, tb, case.referrer) if p is not None) for tb in tbs for sup in supervisors
+        ]
+        taken = taken_index(self._pinned_meetings(now, {}))
+        found = self.calendars.first_free(days, choices, self.calendars.earliest(now), taken)
+        if found is None:
+            case.explanation += " No kennismakingsgesprek slot within its window."
+            return []
+        (start, end), attendees = found
+        case.kennismaking_sequence += 1
+        case.kennismaking = Meeting(start, end, "home", list(attendees), case.kennismaking_sequence)
+        return [self._meeting_planned(case, "kennismaking", case.kennismaking, now)]
+
+    def _starts_by(self, case: Case, day: date) -> bool:
+        """Whether the case's promised placement starts on or before `day` (the startgesprek then
+        replaces the kennismakingsgesprek)."""
+        return case.placement is not None and case.placement.start <= day
+
+    def _open_caseload(self) -> dict[str, int]:
+        """Per person, the open cases whose placement (promised or expected) they carry."""
+        load: dict[str, int] = {}
+        for c in self.cases.values():
+            p = c.placement or c.expected
+            if c.open and p is not None:
+                for person in p.staff:
+                    load[person] = load.get(person, 0) + 1
+        return load
+
+    def _skip_kennismaking(self, case: Case, now: datetime) -> list[Decision]:
+        """Cancel a kennismakingsgesprek not held yet when the placement starts first."""
+        k = case.kennismaking
+        if k is None or k.start <= now or not self._starts_by(case, k.start.date()):
+            return []
+        return self._cancel_kennismaking(case, now)
+
+    def _cancel_kennismaking(self, case: Case, now: datetime) -> list[Decision]:
+        if case.kennismaking is None or case.kennismaking.start <= now:
+            return []
+        case.kennismaking_sequence += 1
+        case.kennismaking = None
+        return [
+            StartgesprekCancelled(
+                case=case.id, occurred_at=now, meeting="kennismaking", sequence=case.kennismaking_sequence
+            )
+        ]
+
+    def _meeting_planned(
+        self, case: Case, which: Literal["startgesprek", "kennismaking"], m: Meeting, now: datetime
+    ) -> StartgesprekPlanned:
+        return StartgesprekPlanned(
+            case=case.id,
+            occurred_at=now,
+            meeting=which,
+            start=m.start,
+            end=m.end,
+            place=m.place,
+            attendees=list(m.attendees),
+            sequence=m.sequence,
+        )
 
     def _machtiging(self, ev: MachtigingGranted, now: datetime) -> list[Decision]:
         case = self.cases.get(ev.case)
@@ -257,6 +367,9 @@ class Scheduler:
         # nights moves at the next re-plan (rule 10), as for a time-out.
         prof = self._fixed_profile(end, days=nights, load_days=1, started_by=today)
         free = prof.regular_free(group) if placement else prof.total_free(group)
+        pattern = case.placement.nights if placement and case.placement is not None else None
+        if pattern is not None:  # a part-time stay needs a bed on its own nights only
+            free = np.where(prof.night_mask(0, nights, pattern), free, 1)
         conflicts = set(case.conflicts_with)
         if free.min() < 1 or not prof.conflict_free(group, nights, conflicts, 1)[0]:
             return "no_bed: the bed is taken after the planned end"
@@ -275,6 +388,8 @@ class Scheduler:
             return self._refuse(ev, what, f"already_{case.status}", now)
         case.status = "withdrawn" if what == "withdraw" else "closed"
         case.ended_on = day
+        if isinstance(ev, CaseClosed):
+            case.close_reason = ev.reason
         case.expected = None
         self.dirty = True
         if started:
@@ -296,6 +411,8 @@ class Scheduler:
             )
             case.meeting_sequence += 1
             case.meeting = None
+        if not case.open:
+            out += self._cancel_kennismaking(case, now)
         return out
 
     # -- time-outs (rule 9) ----------------------------------------------------------------
@@ -378,6 +495,147 @@ class Scheduler:
         self.dirty = True
         return []
 
+    # -- staff changes (PATHWAY-V2) ----------------------------------------------------------
+
+    def staff_change(
+        self, person: str, from_: date, until: date | None, status: str, now: datetime
+    ) -> list[Decision]:
+        """A person takes no new case and attends no meeting in [from_, until) (None: for good). A
+        therapist or trajectbegeleider who has left, or is absent more than
+        HANDOVER_AFTER_WORKING_DAYS working days, hands each running case over to a successor; the
+        meetings they would attend in that time are planned again without them."""
+        who = self.net.people.get(person)
+        if who is None:
+            raise ValueError(f"unknown person {person!r}")
+        self.staff_changes.append((person, from_, until, status, now))
+        self.absences.setdefault(person, []).append((from_, until))
+        self.calendars.absent = self.absences
+        self.dirty = True
+        out: list[Decision] = []
+        if who.role in ("mst_therapist", "trajectbegeleider") and self._hands_over(from_, until, status):
+            for case in sorted(self.cases.values(), key=lambda c: c.id):
+                if self._carries(case, person, from_, until):
+                    out += self._hand_over(case, person, from_, until, status, now)
+        for case in sorted(self.cases.values(), key=lambda c: c.id):
+            for which in ("startgesprek", "kennismaking"):
+                m = case.meeting if which == "startgesprek" else case.kennismaking
+                if m is not None and m.end > now and person in m.attendees and self._during(m, from_, until):
+                    out += self._meeting_again(case, which, now, (from_, until, status))
+        return out
+
+    def _hands_over(self, from_: date, until: date | None, status: str) -> bool:
+        if status == "left" or until is None:
+            return True
+        cal = self.net.calendar
+        working = sum(cal.is_working_day(from_ + timedelta(i)) for i in range((until - from_).days))
+        return working > HANDOVER_AFTER_WORKING_DAYS
+
+    def _carries(self, case: Case, person: str, from_: date, until: date | None) -> bool:
+        """Whether the person carries the case's promised or running placement in [from_, until)."""
+        p = case.placement
+        if p is None or person not in p.staff:
+            return False
+        load_end = p.start + timedelta(self.load_days)
+        if not case.open:
+            return False
+        return load_end > from_ and (until is None or p.start < until)
+
+    @staticmethod
+    def _during(m: Meeting, from_: date, until: date | None) -> bool:
+        return m.end.date() >= from_ and (until is None or m.start.date() < until)
+
+    def _hand_over(
+        self, case: Case, person: str, from_: date, until: date | None, status: str, now: datetime
+    ) -> list[Decision]:
+        """The successor for one case: same role, serving the region the role serves (the home region
+        for a therapist, the group's for a trajectbegeleider), not absent, with room for the rest of
+        the load; the same team (supervisor) first, then the most room. The family keeps everyone
+        else; everyone involved is told (a placement_planned with change "handover")."""
+        p = case.placement
+        assert p is not None
+        role = "mst_therapist" if p.therapist == person else "trajectbegeleider"
+        region = case.home_region if role == "mst_therapist" else self.net.groups[p.group].region
+        today = now.date()
+        first = max(today, p.start, from_)
+        load_end = p.start + timedelta(self.load_days)
+        prof = self._fixed_profile(today, self.config.horizon_days + STAY_MARGIN, self.load_days, date.max)
+        team = self.net.people[person].supervisor
+        best: tuple[tuple[int, int, int], str] | None = None
+        for rank, q in enumerate(c.id for c in self.net.serving(role, region)):
+            if q == person or q in p.staff or self._absent_between(q, first, load_end):
+                continue
+            a, b = prof.index(first), prof.index(load_end)
+            room = int((prof.max_cases[q] - prof.caseload[q][a:b]).min()) if b > a else 1
+            if room < 1:
+                continue
+            key = (0 if team is not None and self.net.people[q].supervisor == team else 1, -room, rank)
+            if best is None or key < best[0]:
+                best = (key, q)
+        gone = "has left" if status == "left" or until is None else f"is absent until {until}"
+        if best is None:
+            case.explanation = (
+                f"No successor with room for {person}, who {gone}; the case keeps them for now."
+            )
+            return []
+        successor = best[1]
+        if role == "mst_therapist":
+            p.therapist = successor
+        else:
+            p.trajectbegeleider = successor
+        case.handovers.append(Handover(now, role, person, successor, f"{person} {gone}"))
+        text = explain.handover_text(self.net, role, person, successor, gone, first)
+        case.explanation = text
+        out: list[Decision] = [self._planned(case, "handover", text, now, handed_over_from=[person])]
+        m = case.meeting
+        if m is not None and m.end > now and person in m.attendees:
+            out += self._meeting_again(case, "startgesprek", now, None)
+        return out
+
+    def _absent_between(self, person: str, a: date, b: date) -> bool:
+        return any(x < b and (y is None or a < y) for x, y in self.absences.get(person, ()))
+
+    def _meeting_again(
+        self,
+        case: Case,
+        which: str,
+        now: datetime,
+        change: tuple[date, date | None, str] | None,
+    ) -> list[Decision]:
+        """Plan a meeting again after a staff change (its attendees from the plan as it stands); a
+        startgesprek that finds no slot in its window hands the absent person's case over (`change`:
+        the absence, None when this is already a handover)."""
+        if which == "kennismaking":
+            case.kennismaking = None
+            planned = self._plan_kennismaking(case, now)
+            if planned:
+                return planned
+            case.kennismaking_sequence += 1
+            return [
+                StartgesprekCancelled(
+                    case=case.id, occurred_at=now, meeting=which, sequence=case.kennismaking_sequence
+                )
+            ]
+        p, m = case.placement, case.meeting
+        assert p is not None and m is not None
+        attendees = (*p.staff, case.referrer)
+        taken = taken_index(self._pinned_meetings(now, {case.id: ""}))
+        request = MeetingRequest(case.id, p.start, attendees, self.net.groups[p.group].location.id)
+        slots, _ = plan_meetings(self.calendars, [request], now, taken, optimise=False)
+        if case.id in slots:
+            slot = slots[case.id]
+            if (m.start, m.end) == slot and m.attendees == list(attendees):
+                return []
+            case.meeting_sequence += 1
+            case.meeting = Meeting(slot[0], slot[1], m.place, list(attendees), case.meeting_sequence)
+            return [self._meeting_planned(case, "startgesprek", case.meeting, now)]
+        if change is not None:
+            for q in p.staff:
+                if self._absent_between(q, change[0], change[1] or date.max):
+                    handed = self._hand_over(case, q, *change, now)
+                    if handed:
+                        return handed
+        return []
+
     def _decide_now(self, case: Case, now: datetime) -> list[Decision]:
         """A first decision for a case that just became placeable, in milliseconds: the case is
         fitted around every other case's plan as it stands (started, promised and expected), and
@@ -423,9 +681,9 @@ class Scheduler:
     def _pinned_meetings(
         self, now: datetime, released: dict[str, str]
     ) -> list[tuple[tuple[str, ...], tuple[datetime, datetime]]]:
-        """The startgesprekken of promised placements that stay, not over yet: new meetings keep
-        clear of them (those already over are no one's concern)."""
-        return [
+        """The startgesprekken of promised placements that stay and the kennismakingsgesprekken, not
+        over yet: new meetings keep clear of them (those already over are no one's concern)."""
+        out = [
             (tuple(c.meeting.attendees), (c.meeting.start, c.meeting.end))
             for c in self.cases.values()
             if c.meeting is not None
@@ -433,6 +691,12 @@ class Scheduler:
             and c.placement is not None
             and c.id not in released
         ]
+        out += [
+            (tuple(c.kennismaking.attendees), (c.kennismaking.start, c.kennismaking.end))
+            for c in self.cases.values()
+            if c.kennismaking is not None and c.kennismaking.end > now
+        ]
+        return out
 
     def _promise_due(self, today: date) -> bool:
         if self.last_replan == today or self.commit_days is None:
@@ -447,7 +711,7 @@ class Scheduler:
     ) -> Profiles:
         """Placements started by `started_by` (default `today`; `date.max`: every promised one),
         their caseloads and all time-outs, over `days` nights from `today`."""
-        prof = Profiles(self.net, self.capacity, today, days, load_days)
+        prof = Profiles(self.net, self.capacity, today, days, load_days, self.absences)
         started_by = started_by or today
         for case in self.cases.values():
             p = case.placement
@@ -457,8 +721,8 @@ class Scheduler:
                     end = min(end, case.ended_on)
                 if p.end > today or end > today:  # over before today: nothing left to hold
                     a = prof.index(p.start)
-                    prof.add_stay(case.id, p.group, a, prof.index(p.end), regular=True)
-                    for person in {p.therapist, p.trajectbegeleider}:
+                    prof.add_stay(case.id, p.group, a, prof.index(p.end), regular=True, nights=p.nights)
+                    for person in p.staff:
                         prof.add_load(person, a, prof.index(end))
             for t in case.timeouts:
                 if t.end > today:
@@ -655,21 +919,12 @@ class Scheduler:
             case = ci.case
             p, m = case.placement, case.meeting
             start = self._day(now, a.start)
-            if (
-                p is not None
-                and m is not None
-                and p.key() == (a.group, start, a.therapist, a.trajectbegeleider)
-            ):
+            if p is not None and m is not None and p.key() == self._placement(case, a, now).key():
                 kept[ci.id] = (m.start, m.end)
                 fixed.append((tuple(m.attendees), (m.start, m.end)))
                 continue
             requests.append(
-                MeetingRequest(
-                    ci.id,
-                    start,
-                    (a.therapist, a.trajectbegeleider, case.referrer),
-                    self.net.groups[a.group].location.id,
-                )
+                MeetingRequest(ci.id, start, self._attendees(case, a), self.net.groups[a.group].location.id)
             )
         planned, failed = plan_meetings(
             self.calendars,
@@ -684,13 +939,25 @@ class Scheduler:
         return {**kept, **planned}, failed
 
     @staticmethod
+    def _attendees(case: Case, a: Assignment) -> tuple[str, ...]:
+        """The startgesprek's attendees: therapist (kinds with MST), trajectbegeleider, referrer."""
+        return (*a.staff, case.referrer)
+
+    @staticmethod
     def _day(now: datetime, index: int) -> date:
         return now.date() + timedelta(index)
 
     def _placement(self, case: Case, a: Assignment, now: datetime) -> Placement:
         """The placement an assignment of this re-plan stands for."""
         start = self._day(now, a.start)
-        return Placement(a.group, start, start + timedelta(case.stay_days), a.therapist, a.trajectbegeleider)
+        return Placement(
+            a.group,
+            start,
+            start + timedelta(case.stay_days),
+            a.therapist,
+            a.trajectbegeleider,
+            nights=a.nights,
+        )
 
     def _promises(self, case: Case, a: Assignment, released: dict[str, str]) -> bool:
         """Whether this re-plan promises the case's placement: it starts within `commit_days`, a
@@ -717,6 +984,7 @@ class Scheduler:
                         and c.placement.start > today
                         and c.id not in out
                         and fixed.index(c.placement.start) <= n < fixed.index(c.placement.end)
+                        and (c.placement.nights is None or fixed.night_mask(n, n + 1, c.placement.nights)[0])
                     ]
                     if not covering:
                         break
@@ -729,8 +997,8 @@ class Scheduler:
     def _hold(self, prof: Profiles, case: str, p: Placement, sign: int) -> None:
         """Add (sign +1) or remove (-1) a placement's bed and caseloads in `prof`."""
         a = prof.index(p.start)
-        prof.add_stay(case, p.group, a, prof.index(p.end), regular=True, sign=sign)
-        for person in {p.therapist, p.trajectbegeleider}:
+        prof.add_stay(case, p.group, a, prof.index(p.end), regular=True, sign=sign, nights=p.nights)
+        for person in p.staff:
             prof.add_load(person, a, a + self.load_days, sign=sign)
 
     def _why_released(self, group: str, night: date) -> str:
@@ -837,16 +1105,20 @@ class Scheduler:
             home_first,
             moved=(why or "the plan changed") if old is not None else None,
             fcfs=self.policy == "fcfs",
+            nights=new.nights,
         )
         case.placement = new
         case.explanation = text
-        return [self._planned(case, "new" if old is None else "moved", text, now)]
+        return [
+            self._planned(case, "new" if old is None else "moved", text, now),
+            *self._skip_kennismaking(case, now),
+        ]
 
     def _publish_meeting(
         self, case: Case, a: Assignment, slot: tuple[datetime, datetime], now: datetime
     ) -> list[Decision]:
         """The startgesprek, published anew (next sequence) when its time or attendees changed."""
-        attendees = [a.therapist, a.trajectbegeleider, case.referrer]
+        attendees = list(self._attendees(case, a))
         m = case.meeting
         if m is not None and (m.start, m.end) == slot and m.attendees == attendees:
             return []
@@ -858,17 +1130,7 @@ class Scheduler:
             attendees,
             case.meeting_sequence,
         )
-        return [
-            StartgesprekPlanned(
-                case=case.id,
-                occurred_at=now,
-                start=slot[0],
-                end=slot[1],
-                place=case.meeting.place,
-                attendees=list(case.meeting.attendees),
-                sequence=case.meeting_sequence,
-            )
-        ]
+        return [self._meeting_planned(case, "startgesprek", case.meeting, now)]
 
     def _home_first(self, ci: CaseInput, fixed: Profiles) -> date | None:
         best: int | None = None
@@ -917,7 +1179,12 @@ class Scheduler:
         return text
 
     def _planned(
-        self, case: Case, change: Literal["new", "moved", "discharged"], text: str, now: datetime
+        self,
+        case: Case,
+        change: Literal["new", "moved", "discharged", "handover"],
+        text: str,
+        now: datetime,
+        handed_over_from: list[str] | None = None,
     ) -> PlacementPlanned:
         p = case.placement
         assert p is not None
@@ -937,6 +1204,8 @@ class Scheduler:
             mst_therapist=p.therapist,
             trajectbegeleider=p.trajectbegeleider,
             explanation=text,
+            nights=list(p.nights or ()),
+            handed_over_from=handed_over_from or [],
         )
 
     # -- reading ---------------------------------------------------------------------------
@@ -960,6 +1229,8 @@ class Scheduler:
                         "end": p.end.isoformat(),
                         "mst_therapist": p.therapist,
                         "trajectbegeleider": p.trajectbegeleider,
+                        "kind": case.kind,
+                        **({"nights": list(p.nights)} if p.nights is not None else {}),
                     }
                 )
                 if case.meeting is not None:
@@ -997,6 +1268,19 @@ class Scheduler:
                         "end": t.end.isoformat(),
                         "mst_therapist": t.therapist,
                         "trajectbegeleider": t.trajectbegeleider,
+                        "kind": case.kind,
+                    }
+                )
+            k = case.kennismaking
+            if k is not None and (until is None or k.start.date() <= until):
+                meetings.append(
+                    {
+                        "case": case.id,
+                        "meeting": "kennismaking",
+                        "start": fmt_local(k.start),
+                        "end": fmt_local(k.end),
+                        "place": k.place,
+                        "attendees": list(k.attendees),
                     }
                 )
         return {"stays": stays, "meetings": meetings, "waiting": waiting, "rejected": list(self.rejected)}
@@ -1018,6 +1302,10 @@ class Scheduler:
                 for g, beds, a, b, at in self.capacity_events
             ],
             "rejected": list(self.rejected),
+            "staff_changes": [
+                [person, a.isoformat(), b.isoformat() if b else None, status, fmt_local(at)]
+                for person, a, b, status, at in self.staff_changes
+            ],
             "dirty": self.dirty,
             "last_replan": self.last_replan.isoformat() if self.last_replan else None,
             "stats": {
@@ -1048,6 +1336,13 @@ class Scheduler:
             s.cases[case.id] = case
         for g, beds, a, b, at in data.get("capacity_events", []):
             s.set_capacity(g, int(beds), date.fromisoformat(a), date.fromisoformat(b), parse_local(at))
+        for person, a, b, status, at in data.get("staff_changes", []):
+            s.staff_changes.append(
+                (person, date.fromisoformat(a), date.fromisoformat(b) if b else None, status, parse_local(at))
+            )
+            s.absences.setdefault(person, []).append(
+                (date.fromisoformat(a), date.fromisoformat(b) if b else None)
+            )
         s.rejected = list(data.get("rejected", []))
         s.dirty = bool(data.get("dirty", False))
         s.last_replan = date.fromisoformat(data["last_replan"]) if data.get("last_replan") else None

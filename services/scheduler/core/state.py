@@ -17,12 +17,29 @@ class Placement:
     group: str
     start: date
     end: date  # the current end: start + stay_days, or the date of a counted discharge
-    therapist: str
+    therapist: str | None  # None for a kind without MST
     trajectbegeleider: str
     discharged: bool = False
+    nights: tuple[str, ...] | None = None  # a part-time placement's weekly nights (weekday names)
 
-    def key(self) -> tuple[str, date, str, str]:
-        return (self.group, self.start, self.therapist, self.trajectbegeleider)
+    def key(self) -> tuple[str, date, str | None, str, tuple[str, ...] | None]:
+        return (self.group, self.start, self.therapist, self.trajectbegeleider, self.nights)
+
+    @property
+    def staff(self) -> list[str]:
+        """The people whose caseload the placement loads (one each)."""
+        return list(dict.fromkeys(p for p in (self.therapist, self.trajectbegeleider) if p))
+
+
+@dataclass
+class Handover:
+    """A running case's therapist or trajectbegeleider replaced after a staff change."""
+
+    at: datetime
+    role: str  # "mst_therapist" or "trajectbegeleider"
+    previous: str
+    successor: str
+    reason: str
 
 
 @dataclass
@@ -80,6 +97,16 @@ class Case:
     confirmed: bool = False  # a coordinator asked to promise the expected placement now
     meeting: Meeting | None = None
     meeting_sequence: int = -1  # the last StartgesprekPlanned sequence published
+    # PATHWAY-V2: the family's MST therapist already (kept when they serve the home region and have
+    # room), a part-time pattern's size and wishes, the kennismakingsgesprek (whose trajectbegeleider
+    # the placement prefers), the handovers after staff changes, and how the trajectory closed.
+    current_therapist: str | None = None
+    nights_per_week: int | None = None
+    preferred_nights: list[str] = field(default_factory=list)
+    kennismaking: Meeting | None = None
+    kennismaking_sequence: int = -1
+    handovers: list[Handover] = field(default_factory=list)
+    close_reason: str | None = None
     timeouts: list[Timeout] = field(default_factory=list)
     waiting: Waiting | None = None
     explanation: str = ""
@@ -183,11 +210,14 @@ def case_from_json(data: dict[str, Any]) -> Case:
         if d.get(key):
             p = dict(d[key])
             p["start"], p["end"] = date.fromisoformat(p["start"]), date.fromisoformat(p["end"])
+            p["nights"] = tuple(p["nights"]) if p.get("nights") is not None else None
             d[key] = Placement(**p)
-    if d.get("meeting"):
-        m = dict(d["meeting"])
-        m["start"], m["end"] = parse_local(m["start"]), parse_local(m["end"])
-        d["meeting"] = Meeting(**m)
+    for key in ("meeting", "kennismaking"):
+        if d.get(key):
+            m = dict(d[key])
+            m["start"], m["end"] = parse_local(m["start"]), parse_local(m["end"])
+            d[key] = Meeting(**m)
+    d["handovers"] = [Handover(**{**h, "at": parse_local(h["at"])}) for h in d.get("handovers", [])]
     d["timeouts"] = [
         Timeout(
             **{

@@ -92,6 +92,8 @@ Role = Literal[
     "privacy_officer",
 ]
 REGIONLESS_ROLES = ("ops", "privacy_officer")  # they see no cases of a region: no regions
+# The roles a staff change is about: they carry cases or attend meetings for the care provider.
+STAFF_ROLES = ("mst_therapist", "trajectbegeleider", "mst_supervisor")
 
 
 class Person(Strict):
@@ -285,6 +287,16 @@ class NetworkIndex:
 
     def supervisors(self, region: str) -> list[str]:
         return [p.id for p in self.serving("mst_supervisor", region)]
+
+    def staff_change_problem(self, person: str) -> str | None:
+        """Why a staff change of `person` is refused (PATHWAY-V2): unknown, or a role that carries no
+        case and attends no meeting for the care provider; None when it is fine."""
+        found = self.people.get(person)
+        if found is None:
+            return f"unknown person {person!r}"
+        if found.role not in STAFF_ROLES:
+            return f"{person!r} is a {found.role}: staff changes are for {', '.join(STAFF_ROLES)}"
+        return None
 
     def supervisor_of(self, therapist: str | None) -> str | None:
         person = self.people.get(therapist or "")

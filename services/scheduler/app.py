@@ -18,13 +18,22 @@ from services.scheduler.views import (
     Explanation,
     PlanView,
     PromiseAccepted,
+    StaffChangeAccepted,
     WaitingListView,
 )
 from shared.bus import subscribe
 from shared.clock import Clock, SystemClock
-from shared.events import TOPIC_CASE_EVENTS, TOPIC_DECISIONS, CaseEventV1, DecisionV1
+from shared.events import (
+    TOPIC_CASE_EVENTS,
+    TOPIC_DECISIONS,
+    CaseEventV1,
+    DecisionV1,
+    PlacementPlanned,
+    StartgesprekCancelled,
+    StartgesprekPlanned,
+)
 from shared.http import ActorDep, CasePath, from_state, problems_documented
-from shared.inputs import CapacityRequest
+from shared.inputs import CapacityRequest, StaffChangeRequest
 from shared.service import Runtime, make_app
 from shared.settings import ServiceSettings
 from shared.types import Day
@@ -139,6 +148,40 @@ async def post_capacity(
         return await planner.capacity_dry_run(body, actor)
     await planner.change_capacity(body, actor)
     return CapacityAccepted(group=body.group, beds=body.beds)
+
+
+@router.post(
+    "/v1/staff-changes",
+    tags=["plan"],
+    summary="A therapist, trajectbegeleider or MST supervisor is absent in [from, until) or has left",
+    description=(
+        "Coordinators of a region the person serves. The person takes no new case and attends no "
+        "meeting in [from, until) (`until` null: for good). A therapist or trajectbegeleider who has "
+        "left, or is absent more than 5 working days, hands each running case over to a successor who "
+        "serves the region, has room and is preferably in the same team; everyone involved is told. "
+        "Accepted with 202, with the handovers made."
+    ),
+    status_code=202,
+    response_model=StaffChangeAccepted,
+    responses=problems_documented(401, 403, 413, 415, 422, 503),
+)
+async def post_staff_change(
+    body: StaffChangeRequest, actor: ActorDep, planner: PlannerDep
+) -> StaffChangeAccepted:
+    decisions = await planner.change_staff(body, actor)
+    return StaffChangeAccepted(
+        person=body.person,
+        handed_over={
+            d.case: d.mst_therapist
+            if body.person != d.trajectbegeleider and d.mst_therapist
+            else d.trajectbegeleider
+            for d in decisions
+            if isinstance(d, PlacementPlanned) and d.change == "handover"
+        },
+        meetings_planned_again=sum(
+            isinstance(d, StartgesprekPlanned | StartgesprekCancelled) for d in decisions
+        ),
+    )
 
 
 @router.post(

@@ -47,9 +47,9 @@ from shared.actor import Actor
 from shared.aio import wait_set
 from shared.bus import OutboxRelay
 from shared.clock import Clock
-from shared.errors import Conflict, Refused
+from shared.errors import Conflict, Forbidden, Refused
 from shared.events import TOPIC_DECISIONS, CaseEventT, Decision
-from shared.inputs import CapacityRequest
+from shared.inputs import CapacityRequest, StaffChangeRequest
 from shared.network import GroupInfo, Network, NetworkIndex
 from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork
@@ -258,6 +258,35 @@ class Planner:
 
         decisions = await self._change(
             lambda: self.core.set_capacity(change.group, change.beds, change.from_, change.until, now),
+            record=record,
+        )
+        self.dirty.set()
+        return decisions
+
+    async def change_staff(self, change: StaffChangeRequest, actor: Actor) -> list[Decision]:
+        """A therapist, trajectbegeleider or supervisor is absent or has left: coordinators of a region
+        the person serves (403 otherwise); an unknown person, or one of another role, is a 422. The
+        handovers and meetings planned again are decided at once; the plan follows at the re-plan."""
+        await self.gate.role(actor, "report_staff_change")
+        problem = self.net.staff_change_problem(change.person)
+        if problem is not None:
+            raise Refused.one("person", problem)
+        person = self.net.people[change.person]
+        if not any(
+            related(actor, "report_staff_change", CaseScope(case=None, home_region=r)) for r in person.regions
+        ):
+            mine = ", ".join(sorted(actor.regions)) or "no region"
+            reason = f"a {actor.role} of {mine} may not report a staff change of {change.person}"
+            await self.gate.refuse(actor, "report_staff_change", None, Forbidden.one("person", reason))
+        now = self.clock.now()
+
+        async def record(uow: PlannerUnit) -> None:
+            until = change.until.isoformat() if change.until else "for good"
+            detail = f"{change.person} {change.status} from {change.from_} until {until}"
+            await uow.audit(actor, "report_staff_change", None, detail=detail)
+
+        decisions = await self._change(
+            lambda: self.core.staff_change(change.person, change.from_, change.until, change.status, now),
             record=record,
         )
         self.dirty.set()

@@ -1283,7 +1283,25 @@ class Scheduler:
                         "attendees": list(k.attendees),
                     }
                 )
-        return {"stays": stays, "meetings": meetings, "waiting": waiting, "rejected": list(self.rejected)}
+        handovers = [
+            {
+                "case": case.id,
+                "at": fmt_local(h.at),
+                "role": h.role,
+                "previous": h.previous,
+                "successor": h.successor,
+                "reason": h.reason,
+            }
+            for case in sorted(self.cases.values(), key=lambda c: c.id)
+            for h in case.handovers
+        ]
+        return {
+            "stays": stays,
+            "meetings": meetings,
+            "waiting": waiting,
+            "rejected": list(self.rejected),
+            "handovers": handovers,
+        }
 
     def explain(self, case: str) -> str | None:
         c = self.cases.get(case)

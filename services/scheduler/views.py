@@ -23,11 +23,13 @@ class StayView(BaseModel):
     end: str
     mst_therapist: str | None
     trajectbegeleider: str | None
+    kind: str | None = None
+    nights: list[str] | None = None  # a part-time placement's weekly nights
 
 
 class MeetingView(BaseModel):
     case: str
-    meeting: str
+    meeting: str  # "startgesprek" or "kennismaking" (at the family's home)
     start: str
     end: str
     place: str
@@ -46,6 +48,17 @@ class RejectedView(BaseModel):
     reason: str
 
 
+class HandoverView(BaseModel):
+    """A running case's therapist or trajectbegeleider replaced after a staff change."""
+
+    case: str
+    at: str
+    role: str  # "mst_therapist" or "trajectbegeleider"
+    previous: str
+    successor: str
+    reason: str
+
+
 class PlanView(BaseModel):
     """`GET /v1/plan`: the plan as of the last completed change, never a re-plan half done (to a
     person: the cases whose home region they serve, see `visible_plan`)."""
@@ -54,6 +67,7 @@ class PlanView(BaseModel):
     meetings: list[MeetingView]
     waiting: list[WaitingView]
     rejected: list[RejectedView]
+    handovers: list[HandoverView] = []
 
 
 def visible_plan(plan: PlanView, home: Mapping[str, str], regions: Set[str]) -> PlanView:
@@ -68,6 +82,7 @@ def visible_plan(plan: PlanView, home: Mapping[str, str], regions: Set[str]) -> 
         meetings=[m for m in plan.meetings if shown(m.case)],
         waiting=[w for w in plan.waiting if shown(w.case)],
         rejected=[r for r in plan.rejected if shown(r.case)],
+        handovers=[h for h in plan.handovers if shown(h.case)],
     )
 
 
@@ -82,13 +97,21 @@ class PromiseAccepted(BaseModel):
     case: str
     group: str
     start: dt.date
-    mst_therapist: str
+    mst_therapist: str | None
     trajectbegeleider: str
 
 
 class CapacityAccepted(BaseModel):
     group: str
     beds: int
+
+
+class StaffChangeAccepted(BaseModel):
+    """A staff change taken: the running cases handed over at once (case -> successor)."""
+
+    person: str
+    handed_over: dict[str, str]
+    meetings_planned_again: int
 
 
 # --- GET /v1/beds ------------------------------------------------------------------------------
@@ -157,7 +180,7 @@ class PlannedStart(BaseModel):
     group: str
     location: str
     start: dt.date
-    mst_therapist: str
+    mst_therapist: str | None
     trajectbegeleider: str
 
 

@@ -35,10 +35,21 @@ POLICY: dict[str, dict[str, Relation]] = {
     "timeout_request": EVENT_ACTORS | {"coordinator": "home_region"},
     "meeting_held": EVENT_ACTORS | {"coordinator": "home_region"},
     "close": EVENT_ACTORS | {"coordinator": "home_region"},
+    # PATHWAY-V2: the family names its time-out address to whoever reports its time-outs, or to
+    # the referrer (before a placement there is no therapist yet).
+    "timeout_address": EVENT_ACTORS | {"coordinator": "home_region", "referrer": "referrer"},
+    # The follow-up six months after the close: the trajectbegeleider does it (no MST by then).
+    "follow_up": {
+        "trajectbegeleider": "trajectbegeleider",
+        "coordinator": "home_region",
+        "referrer": "referrer",
+    },
     "read_timeout_address": {"mst_therapist": "therapist", "mst_supervisor": "therapist_supervisor"},
     "read_plan": {"coordinator": "home_region", "mst_supervisor": "home_region"},
     "change_capacity": {"coordinator": "home_region"},  # the group's region
     "promise_placement": {"coordinator": "home_region"},
+    # PATHWAY-V2: a coordinator reports a colleague's absence or leaving, for a region the person serves.
+    "report_staff_change": {"coordinator": "home_region"},
     # A person's own alerts (those sent to them, or escalated to them): everyone who gets alerts.
     "read_own_alerts": {
         "coordinator": "any",

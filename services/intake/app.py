@@ -38,7 +38,7 @@ class RecordedOut(BaseModel):
 
 class TimeoutAddressOut(BaseModel):
     case: str
-    address: str | None  # null: the family named no time-out address
+    address: str | None  # the one named last (with the referral or later); null: none named
 
 
 IntakeDep = Annotated[Intake, Depends(from_state("intake"))]

@@ -18,6 +18,7 @@ from shared.events import (
     StartgesprekPlanned,
     TimeoutAssigned,
 )
+from shared.inputs import CaseEvent, CloseEvent, FollowUpEvent, Outcome, WithdrawEvent
 from shared.types import Day, LocalTime
 
 Status = Literal["registered", "waiting", "planned", "placed", "home", "timeout", "closed", "withdrawn"]
@@ -67,7 +68,9 @@ class Refusal(BaseModel):
 class HistoryItem(BaseModel):
     """One event of the case as recorded, without who the youth is (no birth date, no address)."""
 
-    event: str  # referral, machtiging, discharge, timeout_request, meeting_held, withdraw, close
+    # referral, machtiging, discharge, timeout_request, meeting_held, withdraw, close,
+    # timeout_address (never the address), follow_up
+    event: str
     at: LocalTime
     recorded_at: datetime
     details: dict[str, str | int | None]
@@ -92,6 +95,12 @@ class CaseView(BaseModel):
     refusals: list[Refusal] = []
     history: list[HistoryItem] = []
     actions: list[str] = []  # the later events the reading person may report now
+    # How the trajectory closed (PATHWAY-V2): why, how the family was doing, and the follow-up's
+    # result six months later (None: not reported). Kept by intake only: the topic says no more
+    # than the reason and that an outcome was recorded.
+    close_reason: str | None = None
+    outcome: Outcome | None = None
+    relapse: bool | None = None
 
 
 @dataclass
@@ -109,6 +118,9 @@ class Case:
     waiting_reason: str | None = None
     expected_start: date | None = None
     refusals: list[Refusal] = field(default_factory=list)
+    close_reason: str | None = None
+    outcome: Outcome | None = None
+    relapse: bool | None = None  # the follow-up's result; None: no follow-up reported
 
     def status(self, today: date) -> Status:
         """As of `today`; a time-out under way shows before the stay it interrupts."""
@@ -137,6 +149,9 @@ class Case:
             received_at=self.received_at,
             timeouts=self.timeouts,
             refusals=self.refusals,
+            close_reason=self.close_reason,
+            outcome=self.outcome,
+            relapse=self.relapse,
         )
 
     def apply(self, d: Decision) -> None:
@@ -175,12 +190,32 @@ class Case:
                 if d.event == "withdraw":  # the scheduler refused it: the case goes on
                     self.closed = None
 
-    def accepts(self, event_type: str) -> bool:
-        """A closed or withdrawn case takes no more events, but a meeting held may still be reported."""
-        return self.closed is None or event_type == "meeting_held"
+    def refusal(self, event_type: str) -> str | None:
+        """Why the case takes no `event_type` now (a 409 naming the case), or None when it does.
 
-    def record(self, event_type: str) -> None:
-        if event_type == "close":
-            self.closed = "closed"
-        elif event_type == "withdraw":
-            self.closed = "withdrawn"
+        A closed or withdrawn case takes no more events, but a meeting held may still be reported;
+        a follow-up is the one event that comes after the close, once."""
+        if event_type == "follow_up":
+            if self.closed != "closed":
+                state = "withdrawn" if self.closed else "not closed"
+                return f"the case is {state}: a follow-up is reported after the close"
+            if self.relapse is not None:
+                return "its follow-up is already reported"
+            return None
+        if self.closed is not None and event_type != "meeting_held":
+            return f"the case is {self.closed}"
+        return None
+
+    def accepts(self, event_type: str) -> bool:
+        return self.refusal(event_type) is None
+
+    def record(self, event: CaseEvent) -> None:
+        """Keep what an accepted later event changes of the case."""
+        match event:
+            case CloseEvent():
+                self.closed = "closed"
+                self.close_reason, self.outcome = event.reason, event.outcome
+            case FollowUpEvent():
+                self.relapse = event.relapse
+            case WithdrawEvent():
+                self.closed = "withdrawn"

@@ -41,16 +41,33 @@ class IdentityUnreadable(RuntimeError):
     """A sealed value that no key of the ring opens (wrong key, or tampered with or moved)."""
 
 
+# What the family tells intake after the referral: not part of the referral as referred.
+LATER_IDENTITY = frozenset({"named_timeout_address"})
+
+
 class Identity(BaseModel):
     """Who the youth of a case is: kept sealed, read only on intake's audited endpoints."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     birth_date: date
-    timeout_address: str | None = None
+    timeout_address: str | None = None  # as the referral named it
     name: str | None = None
     bsn: str | None = None
     address: str | None = None
+    # The time-out address the family named later (PATHWAY-V2 `timeout_address`, the latest one).
+    # It replaces the referral's, which stays as referred: a repeat of the referral is still that
+    # referral, also once its digest is re-keyed from this identity.
+    named_timeout_address: str | None = None
+
+    @property
+    def current_timeout_address(self) -> str | None:
+        """The time-out address that holds now: the one named last."""
+        return self.named_timeout_address if self.named_timeout_address is not None else self.timeout_address
+
+    def as_referred(self) -> dict[str, Any]:
+        """The identity the referral came with (JSON-able), without what was named later."""
+        return self.model_dump(mode="json", exclude=set(LATER_IDENTITY))
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ from pydantic import BaseModel, TypeAdapter
 
 from services.intake.domain import Case, Meeting, Refusal, Stay, TimeoutStay
 from services.intake.identity import Identity, Sealed
-from shared.inputs import ReferralEvent
+from shared.inputs import Outcome, ReferralEvent
 
 CASE_COLUMNS = (
     "case_id, kind, home_region, referrer, urgency, received_at, closed, stay, timeouts, meetings,"
-    " waiting_reason, expected_start, refusals"
+    " waiting_reason, expected_start, refusals, close_reason, outcome, relapse"
 )
 _timeouts = TypeAdapter(list[TimeoutStay])
 _meetings = TypeAdapter(list[Meeting])
@@ -39,7 +39,7 @@ def _dump(value: BaseModel | list[Any] | None) -> str | None:
 
 
 def _case(row: asyncpg.Record) -> Case:
-    stay = _json(row["stay"])
+    stay, outcome = _json(row["stay"]), _json(row["outcome"])
     return Case(
         id=row["case_id"],
         kind=row["kind"],
@@ -54,6 +54,9 @@ def _case(row: asyncpg.Record) -> Case:
         waiting_reason=row["waiting_reason"],
         expected_start=row["expected_start"],
         refusals=_refusals.validate_python(_json(row["refusals"]) or []),
+        close_reason=row["close_reason"],
+        outcome=Outcome.model_validate(outcome) if outcome else None,
+        relapse=row["relapse"],
     )
 
 
@@ -149,10 +152,12 @@ class CaseRepository:
         return [_case(row) for row in await self.conn.fetch(f"SELECT {CASE_COLUMNS} FROM cases")]
 
     async def save(self, case: Case) -> None:
-        """Write back what may change after the referral: closed, stay, time-outs, meetings, wait."""
+        """Write back what may change after the referral: closed, stay, time-outs, meetings, wait,
+        and how the trajectory closed and its follow-up."""
         await self.conn.execute(
             "UPDATE cases SET closed = $2, stay = $3::jsonb, timeouts = $4::jsonb, meetings = $5::jsonb,"
-            " waiting_reason = $6, expected_start = $7, refusals = $8::jsonb, updated_at = now()"
+            " waiting_reason = $6, expected_start = $7, refusals = $8::jsonb, close_reason = $9,"
+            " outcome = $10::jsonb, relapse = $11, updated_at = now()"
             " WHERE case_id = $1",
             case.id,
             case.closed,
@@ -162,6 +167,9 @@ class CaseRepository:
             case.waiting_reason,
             case.expected_start,
             _dump(case.refusals),
+            case.close_reason,
+            _dump(case.outcome),
+            case.relapse,
         )
 
 

@@ -23,6 +23,7 @@ from shared.inputs import (
     CloseEvent,
     DischargeEvent,
     FollowUpEvent,
+    Machtiging,
     MachtigingEvent,
     MeetingHeldEvent,
     ReferralEvent,
@@ -104,11 +105,11 @@ def referral_problems(ref: ReferralEvent, net: NetworkIndex) -> list[Problem]:
     problems += _v2_problems(ref, kind, net)
     stay = referral_stay(ref, kind)
     if not kind.stay_fits(stay):
-        shown = f"{stay // 7} weeks" if kind.stay_in_weeks else f"{stay} days"
+        shown = stay // 7 if kind.stay_in_weeks else stay
         problem(kind.stay_field, f"{shown} is outside {kind.describe_stay_bounds()} for {kind.name}")
     m = ref.machtiging
-    if m is not None and m.valid_until >= add_months(m.valid_from, 12):
-        problem("machtiging.valid_until", "a machtiging lasts at most one year (Jeugdwet 6.1.12)")
+    if m is not None and machtiging_too_long(m):
+        problem("machtiging.valid_until", machtiging_too_long_reason(m))
     if not kind.needs_machtiging:
         if m is not None:
             problem("machtiging", f"{kind.name} has no court order")
@@ -125,6 +126,31 @@ def referral_problems(ref: ReferralEvent, net: NetworkIndex) -> list[Problem]:
                 f"({m.valid_from} to {m.valid_until}) from {first}",
             )
     return problems
+
+
+# Jeugdwet 6.1.12: a machtiging lasts at most one year.
+MACHTIGING_MAX_MONTHS = 12
+
+
+def machtiging_too_long(m: Machtiging) -> bool:
+    """Valid on the same date a year after valid_from, or later: longer than one year."""
+    return m.valid_until >= add_months(m.valid_from, MACHTIGING_MAX_MONTHS)
+
+
+def machtiging_too_long_reason(m: Machtiging) -> str:
+    last = add_months(m.valid_from, MACHTIGING_MAX_MONTHS) - timedelta(1)
+    return (
+        f"a machtiging lasts at most one year (Jeugdwet 6.1.12): from {m.valid_from} the last day is {last},"
+        f" not {m.valid_until}"
+    )
+
+
+def later_event_problems(ev: CaseEvent) -> list[Problem]:
+    """Why intake refuses a later event by its own fields (the case's state is the domain's to judge):
+    a machtiging reported later is held to the same year as one that comes with the referral."""
+    if isinstance(ev, MachtigingEvent) and machtiging_too_long(ev.machtiging):
+        return [Problem("valid_until", machtiging_too_long_reason(ev.machtiging))]
+    return []
 
 
 def referral_stay(ref: ReferralEvent, kind: KindSpec) -> int:
@@ -173,21 +199,8 @@ def _v2_problems(ref: ReferralEvent, kind: KindSpec, net: NetworkIndex) -> list[
 
 def staff_change_problems(change: StaffChangeFields, net: NetworkIndex) -> list[Problem]:
     """Why a staff change is refused: a person the network does not know, or without cases or meetings."""
-    person = net.people.get(change.person)
-    if person is None:
-        return [Problem("person", f"unknown person {change.person!r}")]
-    if person.role not in STAFF_ROLES:
-        return [
-            Problem(
-                "person",
-                f"{change.person!r} is a {person.role}: staff changes are for {', '.join(STAFF_ROLES)}",
-            )
-        ]
-    return []
-
-
-# The roles a staff change is about: they carry cases or attend meetings for the care provider.
-STAFF_ROLES = ("mst_therapist", "trajectbegeleider", "mst_supervisor")
+    reason = net.staff_change_problem(change.person)
+    return [] if reason is None else [Problem("person", reason)]
 
 
 def to_case_event(ev: CaseEvent, net: NetworkIndex) -> CaseEventT:

@@ -25,15 +25,22 @@ from pydantic import ValidationError
 from services.intake.domain import Case, CaseView, HistoryItem, Status
 from services.intake.identity import Identity, KeyRing
 from services.intake.repository import CaseRepository, IdentityRepository
-from services.intake.rules import referral_problems, to_case_event
+from services.intake.rules import later_event_problems, referral_problems, to_case_event
 from shared.access import CaseScope, Gate, allowed, unknown_case
 from shared.actor import Actor
 from shared.bus import OutboxRelay
 from shared.clock import Clock
-from shared.errors import Conflict, Forbidden, Refused
+from shared.errors import Conflict, Forbidden, Problem, Refused
 from shared.events import TOPIC_CASE_EVENTS, Decision
 from shared.http import validation_problems
-from shared.inputs import LATER_EVENTS, CaseEvent, LaterEventRequest, ReferralRequest, later_event
+from shared.inputs import (
+    LATER_EVENTS,
+    CaseEvent,
+    LaterEventRequest,
+    ReferralRequest,
+    TimeoutAddressEvent,
+    later_event,
+)
 from shared.kinds import KINDS
 from shared.network import NetworkIndex
 from shared.settings import ServiceSettings
@@ -46,6 +53,10 @@ FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks of reporting systems differ a 
 DECISIONS_CONSUMER = "intake.decisions"
 # The fields of a referral event kept in the identity store only (never in `case_events`).
 REFERRAL_IDENTITY = {"birth_date", "timeout_address"}
+# The fields of a later event kept in the identity store only (its `case_events` row goes without).
+LATER_EVENT_IDENTITY = {"timeout_address": {"address"}}
+# Referral fields of PATHWAY-V2: a referral of before has no such key, one of now may have it empty.
+V2_REFERRAL_FIELDS = ("current_therapist", "program_weeks", "nights_per_week", "preferred_nights")
 READ_TIMEOUT_ADDRESS = "read_timeout_address"
 IDENTITY_LOCK = "SELECT pg_advisory_xact_lock(hashtext('thuisbest-intake-identities'))"
 # From a referral received to the first decision about it: 0.1 s (the live path) to a day.
@@ -107,6 +118,10 @@ HISTORY_FIELDS = (
     "date",
     "days",
     "meeting",
+    "program_weeks",
+    "nights_per_week",
+    "current_therapist",
+    "reason",  # a close's reason code (its outcome and a follow-up's result are not shown)
 )
 
 
@@ -114,8 +129,8 @@ def history_details(body: dict[str, Any]) -> dict[str, str | int | None]:
     details: dict[str, str | int | None] = {}
     for key in HISTORY_FIELDS:
         value = body.get(key)
-        if isinstance(value, str | int) or value is None and key in body:
-            details[key] = value
+        if isinstance(value, str | int) or value is None and key in body and key not in V2_REFERRAL_FIELDS:
+            details[key] = value  # a V2 field left out of a referral is not news in its history
     machtiging = body.get("machtiging")
     if isinstance(machtiging, dict):
         details["valid_from"] = str(machtiging.get("valid_from"))
@@ -141,11 +156,16 @@ def may_refer_for(actor: Actor, referrer: str) -> bool:
 
 def digest_fields(body: dict[str, Any], identity: Identity) -> dict[str, Any]:
     """What makes two referrals the same, however spelled (defaults written out or left away):
-    the referral as kept in `case_events` and its identity, without the time it was received."""
-    same = {k: v for k, v in body.items() if k != "at"} | identity.model_dump(mode="json")
+    the referral as kept in `case_events` and its identity as referred, without the time it was
+    received. A referral of before PATHWAY-V2 (no V2 keys) is the same as one with them empty."""
+    same = {
+        k: v for k, v in body.items() if k != "at" and not (k in V2_REFERRAL_FIELDS and v in (None, []))
+    } | identity.as_referred()
     kind = KINDS.get(str(same.get("kind")))
     if kind is not None:
-        same["stay_days"] = kind.stay_or_default(same.get("stay_days"))
+        # The stay in days, however the kind's own field names it (or leaves it to the default).
+        weeks = same.pop("program_weeks", None) if kind.stay_in_weeks else same.get("program_weeks")
+        same["stay_days"] = kind.stay_or_default(kind.requested_stay(same.get("stay_days"), weeks))
     return same
 
 
@@ -242,7 +262,8 @@ class Intake:
 
     async def record_event(self, case_id: str, request: LaterEventRequest, actor: Actor) -> RecordedEvent:
         """A later event of a case (machtiging, discharge, time-out request, meeting held, ...);
-        the event's type is the action of the role table."""
+        the event's type is the action of the role table. A time-out address goes to the identity
+        store, sealed; its `case_events` row and the published event say only that one was named."""
         action = request.type
         await self.gate.role(actor, action, case_id)
         now = self.clock.now()
@@ -251,9 +272,12 @@ class Intake:
             case = await self._case(uow, case_id, for_update=True)
             if case is not None and self._may(actor, action, case):
                 event = self._later_event(case, request, now)
-                await uow.cases.add_event(case_id, event.type, event.at, event.model_dump(mode="json"))
+                if isinstance(event, TimeoutAddressEvent):
+                    await self._name_timeout_address(uow, event)
+                kept = event.model_dump(mode="json", exclude=LATER_EVENT_IDENTITY.get(event.type, set()))
+                await uow.cases.add_event(case_id, event.type, event.at, kept)
                 await uow.audit(actor, action, case_id)
-                case.record(event.type)
+                case.record(event)
                 await uow.cases.save(case)
                 uow.publish(self.topic_events, to_case_event(event, self.net))
                 recorded = RecordedEvent(case_id, event.type, fmt_local(event.at))
@@ -272,9 +296,25 @@ class Intake:
             raise Refused.one("at", "in the future: report an event once it happened")
         if event.at < case.received_at:
             raise Refused.one("at", "before the referral of the case")
-        if not case.accepts(event.type):
-            raise Conflict.one("case", f"the case is {case.closed}")
+        problems = later_event_problems(event)
+        if isinstance(event, TimeoutAddressEvent) and not event.address.strip():
+            problems.append(Problem("address", "empty: name the address where the youth can stay"))
+        if problems:
+            raise Refused(problems)
+        refusal = case.refusal(event.type)
+        if refusal is not None:
+            raise Conflict.one("case", refusal)
         return event
+
+    async def _name_timeout_address(self, uow: IntakeUnit, event: TimeoutAddressEvent) -> None:
+        """Seal the newly named address into the case's identity (the case row is locked)."""
+        sealed = await uow.identities.get(event.case)
+        if sealed is None:  # every case is registered with its identity: a broken store
+            raise RuntimeError(f"case {event.case!r} has no identity to keep its time-out address with")
+        identity = self.keys.open(event.case, sealed)
+        await self._store(
+            uow, event.case, identity.model_copy(update={"named_timeout_address": event.address})
+        )
 
     async def read_case(self, case_id: str, actor: Actor) -> CaseView:
         await self.gate.role(actor, "read_case", case_id)
@@ -309,7 +349,7 @@ class Intake:
         if not shown:
             await self._hidden(actor, READ_TIMEOUT_ADDRESS, case_id)
         identity = self.keys.open(case_id, sealed) if sealed is not None else None
-        return TimeoutAddress(case_id, identity.timeout_address if identity else None)
+        return TimeoutAddress(case_id, identity.current_timeout_address if identity else None)
 
     async def cases_with_bsn(self, bsn: str) -> list[str]:
         """The cases of a youth, found by BSN through its keyed hash (no access check: for intake's

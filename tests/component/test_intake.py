@@ -504,13 +504,15 @@ async def test_referring_is_for_the_home_regions_people_and_a_referrer_in_their_
     ]
 
 
-EVENTS = {
+EVENTS: dict[str, dict[str, Any]] = {
     "machtiging": {"type": "machtiging", "valid_from": "2026-03-02", "valid_until": "2026-06-01"},
     "withdraw": {"type": "withdraw"},
     "discharge": {"type": "discharge", "date": "2026-03-02"},
     "timeout_request": {"type": "timeout_request", "days": 2},
     "meeting_held": {"type": "meeting_held", "meeting": "kennismaking"},
     "close": {"type": "close"},
+    "timeout_address": {"type": "timeout_address", "address": "Elders 2"},
+    "follow_up": {"type": "follow_up", "relapse": False},
 }
 # Who is refused what on a ZL case placed with th-ZL-0 and tb-ZL-0: 403 for a role that may never
 # do it, 404 for a person of the right role without a relation to the case.
@@ -589,8 +591,8 @@ async def test_each_endpoint_walks_the_role_table_and_hides_cases_out_of_scope(i
     allowed = {(r["person"], r["action"]) for r in audit if r["outcome"] == "allowed"}
     assert {(p, a) for a, people in ALLOWED.items() for p in people} <= allowed
     assert ("ref-ZL", "refer") in allowed
-    unknown = await intake.db("SELECT person, outcome FROM audit WHERE case_id = 'c-9'")
-    assert unknown and {r["outcome"] for r in unknown} == {"refused"}
+    unknown_rows = await intake.db("SELECT person, outcome FROM audit WHERE case_id = 'c-9'")
+    assert unknown_rows and {r["outcome"] for r in unknown_rows} == {"refused"}
 
 
 ENDPOINTS = [
@@ -690,8 +692,13 @@ async def test_the_contracts_document_bodies_problems_and_event_schemas(
                 ),
                 Probe("post", "/v1/cases/c-1/events", 422, {"type": "timeout_request", "days": 99}),
                 Probe("post", "/v1/cases/c-9/events", 404, {"type": "close"}),
-                Probe("post", "/v1/cases/c-1/events", 202, {"type": "close"}),
+                Probe(
+                    "post", "/v1/cases/c-1/events", 202, {"type": "timeout_address", "address": "Elders 2"}
+                ),
+                Probe("post", "/v1/cases/c-1/events", 409, {"type": "follow_up", "relapse": False}),
+                Probe("post", "/v1/cases/c-1/events", 202, {"type": "close", "reason": "moved"}),
                 Probe("post", "/v1/cases/c-1/events", 409, {"type": "close"}),
+                Probe("post", "/v1/cases/c-1/events", 202, {"type": "follow_up", "relapse": False}),
                 Probe("get", "/v1/cases/c-1", 200),
                 Probe("get", "/v1/cases/c-9", 404),
                 Probe("get", "/v1/cases/c-1/timeout-address", 403),

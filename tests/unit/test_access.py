@@ -33,10 +33,13 @@ EXPECTED = {
     "timeout_request": {"coord", "th-ZL-0", "tb-ZL-0"},
     "meeting_held": {"coord", "th-ZL-0", "tb-ZL-0"},
     "close": {"coord", "th-ZL-0", "tb-ZL-0"},
+    "timeout_address": {"coord", "ref-ZL", "th-ZL-0", "tb-ZL-0"},
+    "follow_up": {"coord", "ref-ZL", "tb-ZL-0"},
     "read_timeout_address": {"th-ZL-0", "sup0"},
     "read_plan": {"coord", "sup0"},
     "change_capacity": {"coord"},
     "promise_placement": {"coord"},
+    "report_staff_change": {"coord"},
     "refer": {"coord", "sup0", "ref-ZL", "ref-ZL-gi"},
     "read_own_alerts": {p.id for p in NET.network.people if p.role not in ("ops", "privacy_officer")},
     "dead_letters": {"ops"},
@@ -68,3 +71,14 @@ def test_a_therapist_without_a_supervisor_leaves_the_address_to_the_therapist_al
     unsupervised = CaseScope(case="c-2", home_region="ZL", therapist="th-ZL-0", therapist_supervisor=None)
     assert allowed(who("th-ZL-0"), "read_timeout_address", unsupervised)
     assert not allowed(who("sup0"), "read_timeout_address", unsupervised)
+
+
+@pytest.mark.parametrize(("action", "person"), [("timeout_address", "ops"), ("follow_up", "th-ZL-0")])
+def test_a_role_outside_a_v2_row_is_forbidden(action: str, person: str) -> None:
+    assert not may_ever(who(person), action) and not may_ever(who("sup0"), action)
+
+
+@pytest.mark.parametrize("action", ["timeout_address", "follow_up"])
+def test_a_coordinator_of_another_region_may_report_a_v2_event_but_not_for_this_case(action: str) -> None:
+    assert may_ever(who("coord-WBO"), action) and not related(who("coord-WBO"), action, CASE)
+    assert not allowed(who("ref-ZL-gi"), action, CASE)  # a referrer of the region, not of the case

@@ -24,7 +24,7 @@ from shared.events import (
     CaseEventV1,
     DecisionV1,
 )
-from shared.inputs import CapacityRequest
+from shared.inputs import CapacityRequest, StaffChangeRequest
 from shared.settings import ServiceSettings
 from tests.component.conftest import NOW, SAMPLE_NETWORK, Running, eventually, fields_of, referred, running
 from tests.component.contracts import Probe, check_asyncapi, check_openapi
@@ -365,6 +365,7 @@ async def test_the_contracts_document_bodies_problems_and_event_schemas(
     service_settings: ServiceSettings,
 ) -> None:
     capacity = {"group": "L02-g1", "beds": 2, "from": "2026-03-05", "until": "2026-04-01"}
+    staff = {"person": "th-ZL-1", "from": "2026-03-05", "until": "2026-03-09", "status": "absent"}
     async with running(create_app, service_settings, NOW) as scheduler:
         await check_openapi(
             scheduler,
@@ -380,8 +381,15 @@ async def test_the_contracts_document_bodies_problems_and_event_schemas(
                 Probe("get", "/v1/waiting-list", 200),
                 Probe("post", "/v1/capacity?dry_run=true", 200, capacity),
                 Probe("post", "/v1/capacity?dry_run=true", 422, capacity | {"group": "nope"}),
+                Probe("post", "/v1/staff-changes", 202, staff),
+                Probe("post", "/v1/staff-changes", 422, staff | {"person": "nobody"}),
+                Probe("post", "/v1/staff-changes", 422, staff | {"until": "2026-03-01"}),
+                Probe("post", "/v1/staff-changes", 422, staff | {"status": "ill"}),
             ],
-            bodies={("post", "/v1/capacity"): CapacityRequest},
+            bodies={
+                ("post", "/v1/capacity"): CapacityRequest,
+                ("post", "/v1/staff-changes"): StaffChangeRequest,
+            },
         )
     await check_asyncapi(
         create_app,
@@ -421,3 +429,50 @@ async def test_an_expected_placement_is_promised_early_by_a_coordinator_of_the_c
     trail = await scheduler.http.get("/v1/audit", params={"case": "c-1"}, headers=scheduler.as_("privacy"))
     seen = {(r["person"], r["outcome"]) for r in trail.json() if r["action"] == "promise_placement"}
     assert ("coord", "allowed") in seen and ("coord-WBO", "refused") in seen
+
+
+async def test_a_therapist_who_leaves_hands_the_case_over_and_only_a_coordinator_of_their_region_says_so(
+    scheduler: Running,
+) -> None:
+    await scheduler.publish(TOPIC_CASE_EVENTS, referred("c-1"), key="c-1")
+    placed = await planned(scheduler, "c-1")
+    leaving = placed["mst_therapist"]
+    body = {"person": leaving, "from": NOW.date().isoformat(), "until": None, "status": "left"}
+    for person in ("sup0", *NOT_PLANNERS):
+        answer = await scheduler.http.post("/v1/staff-changes", json=body, headers=scheduler.as_(person))
+        assert answer.status_code == 403, (person, answer.text)
+    other = await scheduler.http.post("/v1/staff-changes", json=body, headers=scheduler.as_("coord-WBO"))
+    assert other.status_code == 403 and "staff change of" in other.text
+    assert (await scheduler.http.post("/v1/staff-changes", json=body, headers=NO_TOKEN)).status_code == 401
+    nobody = await scheduler.http.post(
+        "/v1/staff-changes", json=body | {"person": "nobody"}, headers=scheduler.as_("coord")
+    )
+    assert nobody.status_code == 422
+    assert nobody.json()["problems"] == [{"field": "person", "reason": "unknown person 'nobody'"}]
+    referrer = await scheduler.http.post(
+        "/v1/staff-changes", json=body | {"person": "ref-ZL"}, headers=scheduler.as_("coord")
+    )
+    assert referrer.status_code == 422 and "staff changes are for" in referrer.text
+    answer = await scheduler.http.post("/v1/staff-changes", json=body, headers=scheduler.as_("coord"))
+    assert answer.status_code == 202, answer.text
+    successor = answer.json()["handed_over"]["c-1"]
+    assert successor != leaving and PEOPLE[successor]["role"] == "mst_therapist"
+    assert "ZL" in PEOPLE[successor]["regions"]
+    handover = await eventually(
+        lambda: scheduler.seen(TOPIC_DECISIONS).bodies(case="c-1", type="placement_planned"),
+        lambda found: any(d["change"] == "handover" for d in found),
+        what="the handover of c-1",
+    )
+    [decision] = [d for d in handover if d["change"] == "handover"]
+    assert decision["mst_therapist"] == successor and decision["handed_over_from"] == [leaving]
+    assert decision["trajectbegeleider"] == placed["trajectbegeleider"]  # everyone else stays
+    plan = await current_plan(scheduler)
+    assert [(h["case"], h["previous"], h["successor"]) for h in plan["handovers"]] == [
+        ("c-1", leaving, successor)
+    ]
+    rows = await scheduler.db(
+        "SELECT person, outcome, detail FROM audit WHERE action = 'report_staff_change'"
+    )
+    allowed = [(r["person"], r["detail"]) for r in rows if r["outcome"] == "allowed"]
+    assert allowed == [("coord", f"{leaving} left from {NOW.date()} until for good")]
+    assert {r["person"] for r in rows if r["outcome"] == "refused"} >= {"coord-WBO", "sup0", "ops"}

@@ -1,4 +1,37 @@
-"""Seeded scenario generator (tiers region, tight, national, national-tight) writing SCENARIO.md files."""
+"""Seeded scenario generator writing SCENARIO.md (version 1) and PATHWAY-V2.md (version 2) files.
+
+Tiers: region, tight, national, national-tight and (version 2 only) parttime. Every tier is written
+as version 1 or, with `version=2` (CLI `--v2`), as version 2: the same tier and seed drawn the same
+way, plus what PATHWAY-V2 adds, drawn from a second random stream: day groups (`places`) and
+part-time groups (`beds`, kept scarce), referrals of the kinds placed on them, a `current_therapist`
+on about 9 % of the ThuisBest referrals, `staff_change` events, close reasons and outcomes,
+follow-ups six months after a close with an outcome, time-out addresses named after the referral,
+and the kennismaking setting. Version 1 refuses about 2 % of its referrals on purpose (age, stay
+longer than the machtiging); version 2 makes those acceptable, so that intake accepts every
+referral. A version 1 scenario is byte for byte what it was before version 2.
+
+The `parttime` tier is the `region` network in version 2 (the same groups and staff for the same
+seed) with its part-time beds contended on purpose, so that the choice of weekly night patterns
+decides how many youths get a bed. What makes it hard:
+
+- Two part-time groups of 2-3 beds, and part-time referrals asking for about 1.5 times their
+  bed-nights; the stays last 26-52 weeks, longer than the 180-day horizon, so a bed-night once
+  given stays taken.
+- The referrals ask for 2 nights a week (70 %) or 3, and nearly all name as many preferred nights,
+  school nights (Monday to Thursday): the weekend at home.
+- They come in waves: referred within one week and all ready the Monday after it, every 21 days;
+  the first wave (the programme opening with its waiting list) holds 85 % of them and alone asks
+  for more nights than the beds hold, so the very first planning round decides.
+
+First fit (each youth in turn takes its preferred nights where a bed is free, then the first free
+nights in week order, on the first group where that works, as the scheduler's greedy
+patterns do) lays the youths in stripes: Monday-Tuesday, Wednesday-Thursday, then
+Friday-Saturday, after which the free beds left are on Sunday alone, where no youth needing two or
+three distinct nights can use them. Patterns chosen for the wave together (preferences are soft)
+wrap round the week (e.g. Sunday-Monday) and fit more youths into the same beds: for seeds 1-10
+a simple joint packing (fewest nights first, nights filled round the week) places 1-3 more youths
+than first fit, and the exact optimum beat first fit on 30 of 30 seeds tried.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +40,28 @@ import json
 import math
 import random
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from shared.kinds import KINDS, KindSpec, kind_for_group_kind
+from shared.kinds import KINDS, WEEKDAYS, KindSpec, kind_for_group_kind
+from shared.network import DAY_GROUP, V2_GROUP_KINDS
 
 JSON = dict[str, Any]
 
+# The tiers of version 1 (each also written as version 2 on request).
 TIERS = ("region", "tight", "national", "national-tight")
+# Tiers that exist in version 2 only.
+V2_TIERS = ("parttime",)
+ALL_TIERS = TIERS + V2_TIERS
+VERSIONS = (1, 2)
 
-DEFAULT_DAYS = {"region": 180, "tight": 180, "national": 365, "national-tight": 365}
+DEFAULT_DAYS = {"region": 180, "tight": 180, "national": 365, "national-tight": 365, "parttime": 180}
 # Referrals over the tier's default horizon (scaled linearly when `days` differs).
-BASE_REFERRALS = {"region": 80, "tight": 160, "national": 2000, "national-tight": 2000}
+BASE_REFERRALS = {"region": 80, "tight": 160, "national": 2000, "national-tight": 2000, "parttime": 30}
 # Capacity cuts over the tier's default horizon.
-BASE_CAPACITY = {"region": 3, "tight": 6, "national": 20, "national-tight": 20}
+BASE_CAPACITY = {"region": 3, "tight": 6, "national": 20, "national-tight": 20, "parttime": 2}
 BUSY_CAP = 25_000
 
 
@@ -36,6 +76,8 @@ class _Sizing:
     mst_room: float
     # Trajectbegeleider places per region over its share of the concurrent load.
     tb_room: float
+    # Version 2: day places and part-time beds so that the high (95th percentile) load fills this share.
+    v2_load: float = 0.85
 
 
 SIZING = {
@@ -44,12 +86,12 @@ SIZING = {
     # Contended like the sector (JeugdzorgPlus at 78-85% occupancy with waiting lists): fewer
     # closed beds than the planned load asks, and caseloads that bind (less room than the high
     # load). Seed 1 under fcfs: mean wait ~26 days, closed occupancy ~79% after the first two months.
-    "national-tight": _Sizing(closed_load=1.15, mst_room=0.7, tb_room=0.9),
+    "national-tight": _Sizing(closed_load=1.15, mst_room=0.7, tb_room=0.9, v2_load=1.1),
 }
 
 # Shares per referral. Referrals are for the kind placed on closed groups (P_CLOSED) or for the
 # kind placed on open groups (the rest); what a kind allows comes from its row in shared/kinds.py.
-P_CLOSED = {"region": 0.74, "tight": 0.74, "national": 0.75, "national-tight": 0.75}
+P_CLOSED = {"region": 0.74, "tight": 0.74, "national": 0.75, "national-tight": 0.75, "parttime": 0.74}
 P_CRISIS, P_URGENT = 0.10, 0.25
 P_INVALID = 0.02
 P_NO_MACHTIGING = 0.25  # referrals of a kind with a court order that arrive before the court decided
@@ -73,6 +115,60 @@ TIMEOUT_ADDRESSES = (
     "informal network: uncle, same region",
     "informal network: neighbours, same street",
 )
+
+# --- version 2 (PATHWAY-V2.md) -------------------------------------------------------------
+
+PART_TIME_GROUP = "part_time"  # the group kind of part-time residence (DAY_GROUP: day treatment)
+
+
+@dataclass(frozen=True)
+class _V2Mix:
+    """What version 2 adds to a tier over its default horizon (scaled like the referrals)."""
+
+    day: int  # referrals of the kind placed on day groups
+    part_time: int | None  # referrals of the kind on part-time groups; None: from the part-time beds
+    absences: int  # `staff_change` events with status absent (at least two: one long, one short)
+    left: int  # `staff_change` events with status left (at least one)
+
+
+V2_MIX = {
+    "region": _V2Mix(day=16, part_time=12, absences=3, left=1),
+    "tight": _V2Mix(day=32, part_time=24, absences=3, left=1),
+    "national": _V2Mix(day=300, part_time=200, absences=24, left=2),
+    "national-tight": _V2Mix(day=300, part_time=200, absences=24, left=2),
+    "parttime": _V2Mix(day=8, part_time=None, absences=3, left=1),
+}
+P_CURRENT_THERAPIST = 0.09  # ThuisBest cases that escalate a running MST trajectory (its therapist)
+# A family of a kind with an informal-network time-out address names it at referral, later (a
+# `timeout_address` event) or never; a version 1 kind's family (always at referral in version 1)
+# names it later instead with P_ADDRESS_MOVED_LATER.
+P_ADDRESS_AT_REFERRAL, P_ADDRESS_LATER, P_ADDRESS_MOVED_LATER = 0.5, 0.3, 0.15
+P_V2_URGENT = 0.2  # day treatment and part-time residence are planned care: no crisis referrals
+P_V2_WITHDRAW, P_V2_DISCHARGE, P_V2_CLOSE = 0.05, 0.2, 0.85
+P_V2_TIMEOUT = 0.05  # time-out requests of a new kind that refuses them (they exercise the refusal)
+P_DEFAULT_WEEKS = 0.35  # referrals asking for the kind's default programme length, half of them
+P_OMIT_WEEKS = 0.5  # by leaving `program_weeks` out
+# Close reasons with their weights; the share of closes that report an outcome, and the outcome and
+# follow-up rates the seeds report (73 % at home, 82 % with a day activity, 91 % without relapse).
+CLOSE_REASONS = (("goal_reached", 0.72), ("broken_off", 0.14), ("moved", 0.06), ("other", 0.08))
+P_OUTCOME, P_AT_HOME, P_DAY_ACTIVITY, P_RELAPSE = 0.85, 0.73, 0.82, 0.09
+FOLLOW_UP_DAYS = 182  # the follow-up comes six months after a close with an outcome
+# Nights a week of a part-time referral (kept to the kind's bounds), and how likely a weekday is a
+# preferred night, Monday first: most families keep the weekend at home.
+NIGHTS_WEIGHTS = ((2, 0.3), (3, 0.35), (4, 0.2), (5, 0.15))
+NIGHT_WEIGHTS = (5.0, 5.0, 5.0, 4.0, 1.5, 0.5, 2.0)
+# Of part-time referrals: no preferred nights at all, an empty list, fewer than the nights asked.
+PREFERENCE_SHARES = (0.08, 0.04, 0.18)
+# The `parttime` tier: part-time referrals ask for PT_OVERBOOK times the part-time bed-nights, for
+# 2-3 nights a week, nearly all preferring as many school nights (Monday to Thursday); they come in
+# waves (referred in one week, all ready the next Monday) every PT_WAVE_DAYS days, the first (the
+# programme opening with its waiting list) holding PT_FIRST_WAVE of them: more than the beds hold.
+PT_OVERBOOK = 1.5
+PT_FIRST_WAVE = 0.85
+PT_NIGHTS = ((2, 0.7), (3, 0.3))
+PT_NIGHT_WEIGHTS = (6.0, 6.0, 5.0, 4.0, 0.05, 0.01, 0.01)
+PT_PREFERENCE_SHARES = (0.04, 0.0, 0.1)
+PT_WAVE_DAYS = 21
 
 # --- networks ------------------------------------------------------------------------------
 
@@ -222,6 +318,11 @@ class _Case:
     withdrawn: bool = False
     close: date | None = None
     follow: list[tuple[datetime, dict[str, Any]]] = field(default_factory=list)
+    # Version 2 only:
+    current_therapist: str | None = None
+    nights: int | None = None  # nights a week of a part-time kind
+    preferred: list[str] | None = None  # preferred nights (None: the referral names none)
+    late_address: str | None = None  # the time-out address the family names after the referral
 
     @property
     def spec(self) -> KindSpec:
@@ -288,13 +389,7 @@ def _make_cases(
         stay = rng.choices(_stay_choices(spec), STAY_WEIGHTS.get(spec.group_kind, STAY_WEIGHTS_OTHER))[0]
         case = _Case(f"c{i:05d}", at, kind, urgency, home, referrer, earliest, stay)
         case.omit_stay = stay == spec.default_stay and rng.random() < 0.25
-        lo_age, hi_age = spec.min_age, spec.max_age
-        # Valid: in range at the earliest start and still ~4 months later.
-        case.birth = _between(
-            rng,
-            _years_before(earliest + timedelta(150), hi_age + 1) + timedelta(1),
-            _years_before(earliest, lo_age),
-        )
+        case.birth = _valid_birth(rng, spec, earliest)
         if spec.timeout_address_expected:
             case.timeout_address = rng.choice(TIMEOUT_ADDRESSES)
         if spec.needs_machtiging and rng.random() >= (0.4 if urgency == "crisis" else P_NO_MACHTIGING):
@@ -303,6 +398,15 @@ def _make_cases(
         # else: the court decides later (a `machtiging` event follows the referral)
         cases.append(case)
     return cases
+
+
+def _valid_birth(rng: random.Random, spec: KindSpec, earliest: date) -> date:
+    """A birth date in the kind's age range at the earliest start and still ~4 months later."""
+    return _between(
+        rng,
+        _years_before(earliest + timedelta(150), spec.max_age + 1) + timedelta(1),
+        _years_before(earliest, spec.min_age),
+    )
 
 
 def _make_invalid(rng: random.Random, case: _Case) -> None:
@@ -454,8 +558,9 @@ def _referral_event(case: _Case) -> dict[str, Any]:
         "urgency": case.urgency,
         "earliest_start": case.earliest.isoformat(),
     }
-    if not case.omit_stay:
-        ev["stay_days"] = case.stay
+    spec = case.spec
+    if not case.omit_stay:  # the kind's own length field: `stay_days`, or `program_weeks`
+        ev[spec.stay_field] = case.stay // 7 if spec.stay_in_weeks else case.stay
     ev["conflicts_with"] = sorted(case.conflicts)
     ev["timeout_address"] = case.timeout_address
     ev["machtiging"] = (
@@ -463,6 +568,12 @@ def _referral_event(case: _Case) -> dict[str, Any]:
         if case.machtiging is None
         else {"valid_from": case.machtiging[0].isoformat(), "valid_until": case.machtiging[1].isoformat()}
     )
+    if case.current_therapist is not None:
+        ev["current_therapist"] = case.current_therapist
+    if case.nights is not None:
+        ev["nights_per_week"] = case.nights
+        if case.preferred is not None:
+            ev["preferred_nights"] = case.preferred
     return ev
 
 
@@ -477,13 +588,22 @@ def _case_event(case: _Case, at: datetime, body: dict[str, Any]) -> dict[str, An
 # --- load estimates (for sizing the national network) --------------------------------------
 
 
-def _concurrent(cases: list[_Case], days: int, start: date, key: Any) -> dict[Any, list[int]]:
-    """Per key(case): the number of cases in their MST load window on each day."""
+def _concurrent(
+    cases: list[_Case], days: int, start: date, key: Any, keep: Any = None
+) -> dict[Any, list[int]]:
+    """Per key(case), of the cases `keep` keeps: the number in their load window on each day.
+
+    The window is the MST time or the stay, whichever is longer (a part-time stay of nine months
+    loads its trajectbegeleider all along), cut at the close.
+    """
     diffs: dict[Any, list[int]] = {}
     for c in cases:
-        if c.invalid or c.withdrawn or c.likely_start is None:
+        if c.invalid or c.withdrawn or c.likely_start is None or (keep is not None and not keep(c)):
             continue
-        load_end = c.likely_start + timedelta(days=MST_DAYS)
+        load_days = MST_DAYS
+        if c.likely_end is not None:
+            load_days = max(load_days, (c.likely_end - c.likely_start).days)
+        load_end = c.likely_start + timedelta(days=load_days)
         if c.close is not None:
             load_end = min(load_end, c.close)
         a = max(0, (c.likely_start - start).days)
@@ -503,7 +623,7 @@ def _concurrent(cases: list[_Case], days: int, start: date, key: Any) -> dict[An
     return out
 
 
-def _high(series: list[int], q: float = 0.95) -> float:
+def _high(series: Sequence[float], q: float = 0.95) -> float:
     if not series:
         return 0.0
     tail = sorted(series[len(series) // 3 :] or series)
@@ -692,7 +812,7 @@ def _mst_therapists(
     rng: random.Random, codes: list[str], cases: list[_Case], start: date, days: int, room: float
 ) -> list[dict[str, Any]]:
     """Therapists per home region, with `room` times the places of the region's high MST load."""
-    by_region = _concurrent(cases, days, start, lambda c: c.home)
+    by_region = _concurrent(cases, days, start, lambda c: c.home, lambda c: c.spec.needs_mst_therapist)
     therapists: list[dict[str, Any]] = []
     for code in codes:
         # MST norm: 4-6 families each; prefer full teams of at most 4 before adding more.
@@ -736,16 +856,23 @@ def _trajectbegeleiders(
 ) -> list[dict[str, Any]]:
     """At least two trajectbegeleiders per region with beds, with `room` times its share of the load."""
     # The load of a location follows its share of closed / open beds.
-    by_group_kind = _concurrent(cases, days, start, lambda c: c.spec.group_kind)
+    by_group_kind = _concurrent(
+        cases, days, start, lambda c: c.spec.group_kind, lambda c: c.spec.needs_trajectbegeleider
+    )
     need_closed = _high(by_group_kind.get("closed", []))
     need_open = _high(by_group_kind.get("open", []))
     total_closed = sum(g["beds"] for loc in locations for g in loc["groups"] if g["kind"] == "closed") or 1
     total_open = sum(g["beds"] for loc in locations for g in loc["groups"] if g["kind"] == "open") or 1
+    # Version 2: day places and part-time beds carry the load of their kinds the same way.
+    v2_kinds = [gk for gk in V2_GROUP_KINDS if gk in by_group_kind]
+    v2_totals = {gk: sum(_places(loc, gk) for loc in locations) or 1 for gk in v2_kinds}
     need_by_region: dict[str, float] = {}
     for loc in locations:
         cb = sum(g["beds"] for g in loc["groups"] if g["kind"] == "closed")
         ob = sum(g["beds"] for g in loc["groups"] if g["kind"] == "open")
         need = need_closed * cb / total_closed + need_open * ob / total_open
+        for gk in v2_kinds:
+            need += _high(by_group_kind[gk]) * _places(loc, gk) / v2_totals[gk]
         need_by_region[loc["region"]] = need_by_region.get(loc["region"], 0.0) + need
     tbs = []
     for code in codes:
@@ -804,7 +931,8 @@ def _busy(
 def _capacity(
     rng: random.Random, locations: list[JSON], n: int, start: date, days: int
 ) -> list[tuple[datetime, dict[str, Any]]]:
-    groups = [g for loc in locations for g in loc["groups"]]
+    # Cuts hit the closed and open groups (a version 2 network's day and part-time groups keep theirs).
+    groups = [g for loc in locations for g in loc["groups"] if g["kind"] not in V2_GROUP_KINDS]
     out = []
     for _ in range(n):
         g = rng.choice(groups)
@@ -831,6 +959,339 @@ def _capacity(
     return out
 
 
+# --- version 2: groups, cases and events of PATHWAY-V2 -------------------------------------
+
+
+def _places(loc: JSON, group_kind: str) -> int:
+    """Places (day groups) or beds (the others) of a location's groups of `group_kind`."""
+    return sum(g.get("places", g.get("beds", 0)) for g in loc["groups"] if g["kind"] == group_kind)
+
+
+def _v2_group(loc: JSON, group_kind: str, size: int) -> JSON:
+    """A day group with `size` places or a part-time group with `size` beds, with a new id at `loc`."""
+    stem = f"{loc['id']}-{'day' if group_kind == DAY_GROUP else 'pt'}"
+    taken = {g["id"] for g in loc["groups"]}
+    gid, k = stem, 2
+    while gid in taken:
+        gid, k = f"{stem}{k}", k + 1
+    return {"id": gid, "kind": group_kind, "places" if group_kind == DAY_GROUP else "beds": size}
+
+
+def _zuid_v2_additions(rng: random.Random, locations: list[JSON], people: list[JSON]) -> None:
+    """Landsdeel Zuid in version 2: a day group (3-5 places) at two locations, a part-time group (2-3
+    beds: contended nights) at two, and one more trajectbegeleider per region."""
+    day_at = set(rng.sample(range(len(locations)), 2))
+    part_time_at = set(rng.sample(range(len(locations)), 2))
+    for li, loc in enumerate(locations):
+        if li in day_at:
+            loc["groups"].append(_v2_group(loc, DAY_GROUP, rng.randint(3, 5)))
+        if li in part_time_at:
+            loc["groups"].append(_v2_group(loc, PART_TIME_GROUP, rng.choice((2, 3))))
+    # A part-time case loads its trajectbegeleider for nine months: one more per region.
+    codes = [loc["region"] for loc in locations]
+    at = next(i for i, p in enumerate(people) if p["role"] == "coordinator")
+    for code in sorted(set(codes), key=codes.index):
+        k = sum(1 for p in people if p["role"] == "trajectbegeleider" and p["regions"] == [code])
+        tb = {"id": f"tb-{code}-{k}", "role": "trajectbegeleider", "regions": [code], "max_cases": 8}
+        people.insert(at, tb)
+        at += 1
+
+
+def _daily_use(cases: list[_Case], spec: KindSpec, start: date, days: int) -> list[float]:
+    """Per day: the places (day kind) or beds (a part-time kind: nights a week / 7) `spec`'s cases use."""
+    diffs = [0.0] * (days + 1)
+    for c in cases:
+        if c.kind != spec.name or c.invalid or c.withdrawn or c.likely_start is None or c.likely_end is None:
+            continue
+        weight = (c.nights or 7) / 7 if spec.part_time else 1.0
+        a, b = max(0, (c.likely_start - start).days), min(days, (c.likely_end - start).days)
+        if a < b:
+            diffs[a] += weight
+            diffs[b] -= weight
+    run, series = 0.0, []
+    for v in diffs[:days]:
+        run += v
+        series.append(run)
+    return series
+
+
+def _split(rng: random.Random, total: int, lo: int, hi: int) -> list[int]:
+    """About `total` (at least `lo`) in groups of lo..hi of varied sizes."""
+    sizes = [lo] * max(1, round(2 * total / (lo + hi)))
+    for _ in range(total - sum(sizes)):
+        room = [k for k, size in enumerate(sizes) if size < hi]
+        if not room:
+            break
+        sizes[rng.choice(room)] += 1
+    return sizes
+
+
+def _national_v2_groups(
+    rng: random.Random, locations: list[JSON], cases: list[_Case], start: date, days: int, load: float
+) -> None:
+    """Day groups (4-8 places) and part-time groups (2-4 beds) at some locations, so that the high
+    (95th percentile) use of their kinds' cases fills `load` of them."""
+    for group_kind, lo, hi in ((DAY_GROUP, 4, 8), (PART_TIME_GROUP, 2, 4)):
+        spec = kind_for_group_kind(group_kind)
+        total = max(lo, math.ceil(_high(_daily_use(cases, spec, start, days)) / load))
+        sizes = _split(rng, total, lo, hi)
+        order = rng.sample(range(len(locations)), len(locations))
+        for k, size in enumerate(sizes):
+            loc = locations[order[k % len(order)]]
+            loc["groups"].append(_v2_group(loc, group_kind, size))
+
+
+def _v2_on_version1_cases(rng: random.Random, cases: list[_Case]) -> None:
+    """Version 2 on the version 1 cases: the few refused referrals made acceptable, some time-out
+    addresses named later, close reasons, outcomes and follow-ups."""
+    for case in cases:
+        if case.invalid:
+            _make_valid(rng, case)
+        if case.timeout_address is not None and not case.withdrawn and rng.random() < P_ADDRESS_MOVED_LATER:
+            case.late_address, case.timeout_address = case.timeout_address, None
+            _late_address(rng, case)
+        for at, body in list(case.follow):
+            if body["type"] == "close":
+                _close_details(rng, case, body, at)
+
+
+def _make_valid(rng: random.Random, case: _Case) -> None:
+    """A referral `_make_invalid` spoilt, made acceptable again (with its follow-up events): a version 2
+    scenario exercises the new rules, with every referral accepted by intake."""
+    case.invalid = ""
+    case.birth = _valid_birth(rng, case.spec, case.earliest)
+    if case.machtiging is not None:
+        valid_from = max(case.at.date(), case.earliest)
+        case.machtiging = (valid_from, valid_from + timedelta(days=rng.randint(182, 364)))
+    _follow_ups(rng, case)
+
+
+def _late_address(rng: random.Random, case: _Case) -> None:
+    """The family names its time-out address one to three weeks after the referral (before or after
+    the placement starts)."""
+    at = _at(_weekday(case.at.date() + timedelta(days=rng.randint(1, 21))), 11)
+    case.follow.append((at, {"type": "timeout_address", "address": case.late_address}))
+
+
+def _close_details(rng: random.Random, case: _Case, body: JSON, at: datetime) -> None:
+    """A close's reason and (mostly) outcome; a close with an outcome gets its follow-up six months on."""
+    body["reason"] = rng.choices([r for r, _ in CLOSE_REASONS], [w for _, w in CLOSE_REASONS])[0]
+    if rng.random() < P_OUTCOME:
+        body["outcome"] = {"at_home": rng.random() < P_AT_HOME, "day_activity": rng.random() < P_DAY_ACTIVITY}
+        follow = _at(_weekday(at.date() + timedelta(days=FOLLOW_UP_DAYS)), 10)
+        case.follow.append((follow, {"type": "follow_up", "relapse": rng.random() < P_RELAPSE}))
+
+
+def _v2_cases(
+    rng: random.Random,
+    tier: str,
+    scale: float,
+    first: date,
+    horizon: int,
+    network: _Network,
+    numbered: int,
+) -> list[_Case]:
+    """Referrals of the kinds on day and part-time groups with their follow-up events, numbered on
+    after the `numbered` version 1 cases in time order."""
+    mix = V2_MIX[tier]
+    made: list[_Case] = []
+    for group_kind in (DAY_GROUP, PART_TIME_GROUP):
+        spec = kind_for_group_kind(group_kind)
+        base = mix.part_time if spec.part_time else mix.day
+        if base is None:
+            made += _contended_part_time_cases(rng, spec, scale, first, horizon, network)
+            continue
+        n = max(1, round(base * scale * rng.uniform(0.95, 1.05)))
+        for at in _referral_times(rng, n, first, horizon):
+            urgency = "urgent" if rng.random() < P_V2_URGENT else "normal"
+            lead = (0, 7) if urgency == "urgent" else (2, 14)
+            earliest = at.date() + timedelta(days=rng.randint(*lead))
+            made.append(_v2_case(rng, spec, at, urgency, earliest, network))
+    made.sort(key=lambda c: c.at)
+    for i, case in enumerate(made, start=numbered + 1):
+        case.id = f"c{i:05d}"
+    for case in made:
+        _v2_follow_ups(rng, case)
+    return made
+
+
+def _v2_case(
+    rng: random.Random,
+    spec: KindSpec,
+    at: datetime,
+    urgency: str,
+    earliest: date,
+    network: _Network,
+    *,
+    nights: tuple[tuple[int, float], ...] = NIGHTS_WEIGHTS,
+    night_weights: tuple[float, ...] = NIGHT_WEIGHTS,
+    shares: tuple[float, float, float] = PREFERENCE_SHARES,
+) -> _Case:
+    """A valid referral of `spec` (its id is given later)."""
+    home = rng.choices(network.codes, network.weights)[0]
+    referrer = rng.choices(network.referrers[home], (0.6, 0.4))[0]
+    omit = False
+    if spec.stay_in_weeks:
+        weeks = rng.randint(spec.min_stay // 7, spec.max_stay // 7)
+        if rng.random() < P_DEFAULT_WEEKS:
+            weeks, omit = spec.default_stay // 7, rng.random() < P_OMIT_WEEKS
+        stay = weeks * 7
+    else:
+        stay = rng.choice(_stay_choices(spec))
+    case = _Case("", at, spec.name, urgency, home, referrer, earliest, stay, omit_stay=omit)
+    case.birth = _valid_birth(rng, spec, earliest)
+    if spec.timeout_address_expected:
+        r, address = rng.random(), rng.choice(TIMEOUT_ADDRESSES)
+        if r < P_ADDRESS_AT_REFERRAL:
+            case.timeout_address = address
+        elif r < P_ADDRESS_AT_REFERRAL + P_ADDRESS_LATER:
+            case.late_address = address
+    if spec.nights_per_week is not None:
+        lo, hi = spec.nights_per_week
+        options = [(n, w) for n, w in nights if lo <= n <= hi] or [(lo, 1.0)]
+        case.nights = rng.choices([n for n, _ in options], [w for _, w in options])[0]
+        case.preferred = _preferred_nights(rng, case.nights, night_weights, shares)
+    return case
+
+
+def _preferred_nights(
+    rng: random.Random, n: int, weights: tuple[float, ...], shares: tuple[float, float, float]
+) -> list[str] | None:
+    """Distinct weekday names (week order), mostly `n` of them; sometimes fewer, none or left out."""
+    absent, empty, fewer = shares
+    r = rng.random()
+    if r < absent:
+        return None
+    if r < absent + empty:
+        return []
+    k = rng.randint(1, n - 1) if r < absent + empty + fewer and n > 1 else n
+    return [WEEKDAYS[d] for d in sorted(_weighted_order(rng, list(weights))[:k])]
+
+
+def _v2_follow_ups(rng: random.Random, case: _Case) -> None:
+    """Late time-out address, withdraw, discharge, refused time-out and close events of a new kind's case."""
+    start = case.earliest + timedelta(days=rng.randint(0, 10))
+    case.likely_start = start
+    if case.late_address is not None:
+        _late_address(rng, case)
+    if rng.random() < P_V2_WITHDRAW:
+        _withdraw(rng, case, start)
+        return
+    end = start + timedelta(days=case.stay)
+    if rng.random() < P_V2_DISCHARGE:
+        end = _discharge(rng, case, end)
+    case.likely_end = end
+    close = _weekday(end + timedelta(days=rng.randint(3, 21))) if rng.random() < P_V2_CLOSE else None
+    if not case.spec.timeout_on_group and rng.random() < P_V2_TIMEOUT:
+        at_day = start + timedelta(days=rng.randint(14, 60))
+        if close is None or at_day < close:
+            at = _after_referral(rng, case, _at(at_day, rng.randrange(8, 21), rng.choice((0, 15, 30, 45))))
+            case.follow.append((at, {"type": "timeout_request", "days": rng.choice((1, 2, 3, 5))}))
+    if close is not None:
+        case.close = close
+        at = _after_referral(rng, case, _at(close, rng.choice((15, 16, 16, 17))))
+        body: JSON = {"type": "close"}
+        case.follow.append((at, body))
+        _close_details(rng, case, body, at)
+
+
+def _contended_part_time_cases(
+    rng: random.Random, spec: KindSpec, scale: float, first: date, horizon: int, network: _Network
+) -> list[_Case]:
+    """The `parttime` tier's part-time referrals: waves of families asking 2-3 nights early in the week
+    (see the module docstring), PT_OVERBOOK times the part-time bed-nights of the network."""
+    beds = sum(_places(loc, spec.group_kind) for loc in network.locations)
+    mean_nights = sum(n * w for n, w in PT_NIGHTS) / sum(w for _, w in PT_NIGHTS)
+    n = max(1, round(PT_OVERBOOK * 7 * beds / mean_nights * scale))
+    monday = first + timedelta(days=(7 - first.weekday()) % 7)
+    end = first + timedelta(days=horizon)
+    waves = [
+        monday + timedelta(days=k) for k in range(0, horizon, PT_WAVE_DAYS) if monday + timedelta(k) < end
+    ]
+    made = []
+    for i in range(n):
+        if waves:  # referred in the wave's week, ready the Monday after it
+            wave = waves[0] if i < PT_FIRST_WAVE * n or len(waves) == 1 else rng.choice(waves[1:])
+            day = min(wave + timedelta(days=rng.randint(0, 4)), end - timedelta(days=1))
+            at, earliest = (
+                _at(day, rng.randrange(9, 17), rng.choice((0, 15, 30, 45))),
+                wave + timedelta(days=7),
+            )
+        else:  # a horizon too short for a wave
+            at = _referral_times(rng, 1, first, horizon)[0]
+            earliest = at.date() + timedelta(days=rng.randint(2, 14))
+        made.append(
+            _v2_case(
+                rng,
+                spec,
+                at,
+                "normal",
+                max(earliest, at.date()),
+                network,
+                nights=PT_NIGHTS,
+                night_weights=PT_NIGHT_WEIGHTS,
+                shares=PT_PREFERENCE_SHARES,
+            )
+        )
+    return made
+
+
+def _current_therapists(rng: random.Random, cases: list[_Case], people: list[JSON]) -> None:
+    """About P_CURRENT_THERAPIST of the valid ThuisBest cases already have an MST therapist of their
+    home region (chosen without regard to the caseload: some are full)."""
+    serving: dict[str, list[str]] = {}
+    for p in people:
+        if p["role"] == "mst_therapist":
+            for code in p["regions"]:
+                serving.setdefault(code, []).append(p["id"])
+    eligible = [c for c in cases if not c.invalid and c.spec.needs_mst_therapist and serving.get(c.home)]
+    for case in rng.sample(eligible, round(P_CURRENT_THERAPIST * len(eligible))):
+        case.current_therapist = rng.choice(serving[case.home])
+
+
+def _workday_between(rng: random.Random, lo: date, hi: date) -> date:
+    """A day in [lo, hi], moved back to the Friday (but not before `lo`) when it falls in a weekend."""
+    d = _between(rng, lo, hi)
+    if d.weekday() >= 5:
+        d = max(lo, d - timedelta(days=d.weekday() - 4))
+    return d
+
+
+def _staff_changes(
+    rng: random.Random, tier: str, scale: float, people: list[JSON], first: date, horizon: int
+) -> list[tuple[datetime, JSON]]:
+    """Therapists and trajectbegeleiders absent for a while (alternately 10-21 days, more than five
+    working days, and 2-7 days, at most five) and some who leave; announced at or before `from`."""
+    mix = V2_MIX[tier]
+    staff = [p["id"] for p in people if p["role"] in ("mst_therapist", "trajectbegeleider")]
+    n_absent, n_left = max(2, round(mix.absences * scale)), max(1, round(mix.left * scale))
+    last = first + timedelta(days=max(0, horizon - 1))
+    out: list[tuple[datetime, JSON]] = []
+    for k, person in enumerate(rng.sample(staff, min(len(staff), n_absent + n_left))):
+        if k >= n_absent:  # left: gives a few weeks' notice
+            frm = _workday_between(rng, first + timedelta(days=horizon // 3), last)
+            notice, until, status = rng.randint(14, 30), None, "left"
+        elif k % 2 == 0:  # a long absence: planned leave announced ahead, or a sudden illness
+            frm = _workday_between(rng, first + timedelta(days=1), last)
+            notice = rng.choice((0, rng.randint(3, 14)))
+            until, status = frm + timedelta(days=rng.randint(10, 21)), "absent"
+        else:  # a short illness, reported that morning
+            frm = _workday_between(rng, first + timedelta(days=1), last)
+            notice, until, status = 0, frm + timedelta(days=rng.randint(2, 7)), "absent"
+        frm = min(frm, last)
+        at = max(_at(frm - timedelta(days=notice), 8), _at(first, 8))
+        ev: JSON = {
+            "at": _fmt(at),
+            "type": "staff_change",
+            "person": person,
+            "from": frm.isoformat(),
+            "until": None if until is None else until.isoformat(),
+            "status": status,
+        }
+        out.append((at, ev))
+    return out
+
+
 # --- public API ----------------------------------------------------------------------------
 
 
@@ -852,39 +1313,62 @@ class _Network:
 
 
 def generate(
-    tier: str, seed: int = 1, *, start: str = "2026-01-05", days: int | None = None
+    tier: str,
+    seed: int = 1,
+    *,
+    start: str = "2026-01-05",
+    days: int | None = None,
+    version: int | None = None,
 ) -> dict[str, Any]:
-    """A scenario dict (SCENARIO.md, version 1) for `tier`, the same for the same arguments."""
+    """A scenario dict for `tier`, the same for the same arguments.
+
+    `version` 1 is SCENARIO.md, 2 PATHWAY-V2.md; None is the tier's own (1, and 2 for the tiers of
+    V2_TIERS, which have no version 1).
+    """
     horizon = _horizon(tier, days)
-    # One random stream per tier and seed; every stage below draws from it in this order.
+    version = _version(tier, version)
+    # One random stream per tier and seed; every stage below draws from it in this order. Version 2
+    # draws what it adds from a second stream (`extra`).
     rng = random.Random(f"thuisbest-{tier}-{seed}")
+    extra = random.Random(f"thuisbest-v2-{tier}-{seed}") if version == 2 else None
     first = date.fromisoformat(start)
     end = first + timedelta(days=horizon)
     scale = horizon / DEFAULT_DAYS[tier]
     holidays = dutch_holidays(first.year, end.year)
     sizing = SIZING.get(tier)
-    network = _national_regions_network(rng) if sizing else _zuid_regions_network(seed)
+    network = _national_regions_network(rng) if sizing else _zuid_regions_network(seed, version)
     cases = _referred_cases(rng, tier, scale, first, horizon, network)
+    thuisbest_cases = list(cases)
+    if extra is not None:
+        _v2_on_version1_cases(extra, cases)
+        cases += _v2_cases(extra, tier, scale, first, horizon, network, len(cases))
     if sizing:
         # The national beds and staff are sized after the cases, to the demand they make.
-        _size_national_network(rng, network, cases, first, horizon, sizing)
+        _size_national_network(rng, network, cases, first, horizon, sizing, extra)
         per_day = _national_busy_rate(network.people, first, horizon)
     else:
         per_day = 0.2
+    staff_changes: list[tuple[datetime, JSON]] = []
+    if extra is not None:
+        _current_therapists(extra, thuisbest_cases, network.people)
+        staff_changes = _staff_changes(extra, tier, scale, network.people, first, horizon)
     busy = _busy(rng, network.people, first, end, set(holidays), per_day)
-    events = _timed_events(rng, tier, scale, cases, network.locations, first, horizon)
+    events = _timed_events(rng, tier, scale, cases, network.locations, first, horizon, staff_changes)
+    settings: JSON = {
+        "startgesprek_within_working_days": 3,
+        "meeting_minutes": 90,
+        "working_hours": ["09:00", "17:00"],
+        "holidays": [h.isoformat() for h in holidays],
+        "mst_weeks": 20,
+    }
+    if version == 2:
+        settings["kennismaking_within_working_days"] = 5
     return {
-        "scenario_version": 1,
-        "name": f"{tier}-s{seed}",
+        "scenario_version": version,
+        "name": f"{tier}-s{seed}" if version == 1 or tier in V2_TIERS else f"{tier}-v2-s{seed}",
         "start": first.isoformat(),
         "end": end.isoformat(),
-        "settings": {
-            "startgesprek_within_working_days": 3,
-            "meeting_minutes": 90,
-            "working_hours": ["09:00", "17:00"],
-            "holidays": [h.isoformat() for h in holidays],
-            "mst_weeks": 20,
-        },
+        "settings": settings,
         "regions": network.regions,
         "travel_minutes": network.travel,
         "locations": network.locations,
@@ -896,12 +1380,23 @@ def generate(
 
 def _horizon(tier: str, days: int | None) -> int:
     """The number of days to generate: the tier's default unless `days` is given."""
-    if tier not in TIERS:
-        raise ValueError(f"unknown tier {tier!r}; choose one of {', '.join(TIERS)}")
+    if tier not in ALL_TIERS:
+        raise ValueError(f"unknown tier {tier!r}; choose one of {', '.join(ALL_TIERS)}")
     horizon = DEFAULT_DAYS[tier] if days is None else int(days)
     if horizon < 1:
         raise ValueError("days must be at least 1")
     return horizon
+
+
+def _version(tier: str, version: int | None) -> int:
+    """The scenario version to write: `version`, or the tier's own when None."""
+    if version is None:
+        return 2 if tier in V2_TIERS else 1
+    if version not in VERSIONS:
+        raise ValueError(f"unknown scenario version {version!r}; choose one of 1, 2")
+    if version == 1 and tier in V2_TIERS:
+        raise ValueError(f"tier {tier!r} exists in scenario version 2 only")
+    return version
 
 
 def _national_regions_network(rng: random.Random) -> _Network:
@@ -912,10 +1407,13 @@ def _national_regions_network(rng: random.Random) -> _Network:
     return _Network(regions, travel, weights, referrers)
 
 
-def _zuid_regions_network(seed: int) -> _Network:
+def _zuid_regions_network(seed: int, version: int = 1) -> _Network:
     """Landsdeel Zuid, complete with groups and staff."""
-    # region and tight share the network for the same seed: it has its own random stream
+    # region and tight share the network for the same seed: it has its own random stream (and so do
+    # its version 2 additions, shared by region, tight and parttime)
     regions, travel, locations, people, referrers = _zuid_network(random.Random(f"thuisbest-zuid-{seed}"))
+    if version == 2:
+        _zuid_v2_additions(random.Random(f"thuisbest-zuid-v2-{seed}"), locations, people)
     return _Network(regions, travel, list(ZUID_WEIGHTS), referrers, locations, people)
 
 
@@ -935,13 +1433,22 @@ def _referred_cases(
 
 
 def _size_national_network(
-    rng: random.Random, network: _Network, cases: list[_Case], first: date, horizon: int, sizing: _Sizing
+    rng: random.Random,
+    network: _Network,
+    cases: list[_Case],
+    first: date,
+    horizon: int,
+    sizing: _Sizing,
+    extra: random.Random | None = None,
 ) -> None:
-    """Add the locations and people: closed beds and caseloads as `sizing` says, open beds generously."""
+    """Add the locations and people: closed beds and caseloads as `sizing` says, open beds generously
+    (and with the version 2 stream `extra`, day places and part-time beds as `sizing.v2_load` says)."""
     closed_nights, open_nights = _planned_bed_nights(cases)
     closed_regular = round(closed_nights / horizon / sizing.closed_load)
     open_beds = round(max(open_nights / horizon / 0.6, closed_regular * 0.8))
     network.locations = _national_locations(rng, network.regions, network.weights, closed_regular, open_beds)
+    if extra is not None:
+        _national_v2_groups(extra, network.locations, cases, first, horizon, sizing.v2_load)
     network.people = _national_people(rng, network.regions, network.locations, cases, first, horizon, sizing)
 
 
@@ -955,7 +1462,7 @@ def _planned_bed_nights(cases: list[_Case]) -> tuple[int, int]:
         if c.spec.group_kind == "closed":
             timeouts = [b["days"] for _, b in c.follow if b["type"] == "timeout_request"]
             closed_nights += nights + sum(timeouts)
-        else:
+        elif c.spec.group_kind == "open":
             open_nights += nights
     return closed_nights, open_nights
 
@@ -975,8 +1482,10 @@ def _timed_events(
     locations: list[JSON],
     first: date,
     horizon: int,
+    other: list[tuple[datetime, JSON]] | None = None,
 ) -> list[dict[str, Any]]:
-    """All events before the end day, in time order (equal times keep their order of making)."""
+    """All events before the end day, in time order (equal times keep their order of making);
+    `other`: events of no case besides the capacity cuts (staff changes)."""
     n_cap = round(BASE_CAPACITY[tier] * scale)
     timed: list[tuple[datetime, int, dict[str, Any]]] = []
     seq = 0
@@ -986,7 +1495,7 @@ def _timed_events(
         for at, body in sorted(case.follow, key=lambda f: f[0]):
             timed.append((at, seq, _case_event(case, at, body)))
             seq += 1
-    for at, ev in _capacity(rng, locations, n_cap, first, horizon):
+    for at, ev in _capacity(rng, locations, n_cap, first, horizon) + (other or []):
         timed.append((at, seq, ev))
         seq += 1
     limit = datetime.combine(first + timedelta(days=horizon), time(0, 0))  # nothing on or after the end day
@@ -1000,13 +1509,23 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m tools.generator",
         description="Write a seeded ThuisBest scenario as JSON.",
     )
-    parser.add_argument("tier", choices=TIERS)
+    parser.add_argument(
+        "tier", choices=ALL_TIERS, help=f"{', '.join(V2_TIERS)}: scenario version 2 only (see --v2)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start", default="2026-01-05", help="first day, YYYY-MM-DD")
     parser.add_argument("--days", type=int, default=None, help="horizon in days")
+    parser.add_argument(
+        "--v2",
+        action="store_true",
+        help="write scenario version 2 (PATHWAY-V2: day and part-time groups and kinds, staff changes, "
+        "close outcomes, follow-ups); the default is version 1, except for the version-2-only tiers",
+    )
     parser.add_argument("--out", default="-", help="output file ('-' for stdout)")
     args = parser.parse_args(argv)
-    scenario = generate(args.tier, args.seed, start=args.start, days=args.days)
+    scenario = generate(
+        args.tier, args.seed, start=args.start, days=args.days, version=2 if args.v2 else None
+    )
     text = json.dumps(scenario, indent=1, ensure_ascii=False) + "\n"
     if args.out == "-":
         sys.stdout.write(text)

@@ -52,6 +52,9 @@ class KindSpec:
     # PATHWAY-V2 part-time residence: the (least, most) nights a week a placement holds, a fixed
     # weekly pattern of weekday names; None for a kind that holds its bed every night.
     nights_per_week: tuple[int, int] | None = None
+    # Days before its start a placement of this kind is promised, when shorter than the service's
+    # promise horizon (THUISBEST_PROMISE_DAYS); None: that horizon.
+    promise_days: int | None = None
 
     def title(self, language: str) -> str:
         return dict(self.titles).get(language) or self.name
@@ -187,6 +190,10 @@ KIND_TABLE: tuple[KindSpec, ...] = (
         titles=(("nl", "Beter met Thuis (deeltijdverblijf)"), ("en", "Better at Home (part-time residence)")),
         stay_in_weeks=True,
         nights_per_week=(2, 5),
+        # A weekly pattern holds for nine months: the nights of the youths who start together are
+        # chosen together (a Friday for the Monday after), which fits more of them on the same
+        # beds than taking each youth's nights as its referral comes in.
+        promise_days=3,
     ),
 )
 

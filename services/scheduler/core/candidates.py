@@ -29,6 +29,7 @@ RESTAFF = 60  # ... or changes therapist or trajectbegeleider
 KEEP_THERAPIST = 30 * WAIT_PER_DAY
 KEEP_TRAJECTBEGELEIDER = RESTAFF
 OTHER_NIGHT = 20  # per night of a part-time pattern outside the preferred nights
+FULLER_NIGHT = 4  # per bed a night of the pattern has taken more than the emptiest night (balance)
 
 
 @dataclass

@@ -101,7 +101,7 @@ def best_assignment(net: NetworkIndex, prof: Profiles, ci: CaseInput, fcfs: bool
     nights = None
     if ci.nights is not None and g in prof.part_time:
         keep = list(prev.nights) if prev is not None and prev.nights and prev.group == g else []
-        nights = prof.pattern(g, ci.stay, s, ci.nights, keep or ci.preferred_nights)
+        nights = prof.pattern(g, ci.stay, s, ci.nights, keep or ci.preferred_nights, balanced=not fcfs)
         if nights is None:  # cannot happen: feasible_starts counted the weekdays
             return None
     return Assignment(g, s, th, tb, nights)

@@ -16,7 +16,8 @@ Variables
 
 Part-time cases (PATHWAY-V2) also choose their weekly pattern here:
   night[c,d] one Boolean per weekday d: the case's pattern holds d (exactly nights_per_week when
-             placed); a night outside the preferred nights costs OTHER_NIGHT.
+             placed); a night outside the preferred nights costs OTHER_NIGHT, and each bed already
+             taken on it (more than on the emptiest night) FULLER_NIGHT.
   y[o,d]     >= x[o] + night[c,d] - 1: option o occupies the nights with weekday d.
 so that youths whose patterns do not overlap share a bed (the point of part-time residence).
 
@@ -55,6 +56,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from services.scheduler.core.candidates import (
+    FULLER_NIGHT,
     KEEP_THERAPIST,
     KEEP_TRAJECTBEGELEIDER,
     OTHER_NIGHT,
@@ -220,10 +222,17 @@ class _ModelBuilder:
         nights = [self.m.new_bool_var(f"night[{ci.id},{d}]") for d in WEEKDAYS]
         self.night_of[ci.id] = nights
         self.m.add(cp_model.LinearExpr.sum(nights) == ci.nights * placed)
+        # Balance: a night already fuller (at the case's earliest part-time option) costs more, so
+        # that the beds left stay usable for the youths of several nights who come next.
+        first = next(((g, s) for g, s in self.options[ci.id] if g in self.fixed.part_time), None)
+        room = self.fixed.night_room(first[0], ci.stay, first[1]) if first else np.zeros(7, dtype=int)
         for d, v in zip(WEEKDAYS, nights, strict=True):
+            cost = FULLER_NIGHT * int(room.max() - room[WEEKDAYS.index(d)])
             if ci.preferred_nights and d not in ci.preferred_nights:
+                cost += OTHER_NIGHT
+            if cost:
                 self.obj_vars.append(v)
-                self.obj_coeffs.append(OTHER_NIGHT)
+                self.obj_coeffs.append(cost)
 
     def _trajectbegeleider(
         self, ci: CaseInput, opts: list[tuple[str, int]], placed: cp_model.LinearExprT

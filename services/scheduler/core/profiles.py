@@ -184,14 +184,27 @@ class Profiles:
             self._cache[key] = hit
         return hit[1]
 
+    def night_room(self, group: str, stay: int, start: int) -> np.ndarray:
+        """room[d]: the fewest free beds on the nights with weekday d of a stay from `start`."""
+        free = self.regular_free(group)[start : start + stay]
+        weekday = (np.arange(start, start + len(free)) + self.t0 - 1) % 7
+        return np.array([int(free[weekday == d].min()) if (weekday == d).any() else 0 for d in range(7)])
+
     def pattern(
-        self, group: str, stay: int, start: int, nights: int, preferred: list[str]
+        self, group: str, stay: int, start: int, nights: int, preferred: list[str], balanced: bool = False
     ) -> tuple[str, ...] | None:
-        """First fit: the weekly nights a stay from `start` takes, the preferred ones first, then in
-        week order; None when fewer than `nights` weekdays have a bed all along."""
+        """The weekly nights a stay from `start` takes: the preferred ones first, then in week order
+        (first fit, today's practice) or, `balanced`, the nights with the most free beds first, so
+        that the beds left stay usable for the youths of several nights who come next (first fit
+        fills the week from Monday and strands lone free nights at its end); None when fewer than
+        `nights` weekdays have a bed all along."""
         ok = self.night_ok(group, stay)[:, start]
         order = [WEEKDAYS.index(n) for n in preferred if n in WEEKDAYS]
-        order += [d for d in range(7) if d not in order]
+        rest = [d for d in range(7) if d not in order]
+        if balanced:
+            room = self.night_room(group, stay, start)
+            rest.sort(key=lambda d: (-int(room[d]), d))
+        order += rest
         chosen = [d for d in order if ok[d]][:nights]
         if len(chosen) < nights:
             return None

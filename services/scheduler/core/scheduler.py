@@ -701,10 +701,17 @@ class Scheduler:
     def _promise_due(self, today: date) -> bool:
         if self.last_replan == today or self.commit_days is None:
             return False
-        last = today + timedelta(self.commit_days)
         return any(
-            c.open and c.expected is not None and c.expected.start <= last for c in self.cases.values()
+            c.open and c.expected is not None and c.expected.start <= today + timedelta(self._commit_days(c))
+            for c in self.cases.values()
         )
+
+    def _commit_days(self, case: Case) -> int:
+        """How many days before its start a placement of this case is promised: the service's
+        setting, or the kind's own shorter lead (`KindSpec.promise_days`)."""
+        assert self.commit_days is not None
+        own = case.spec.promise_days
+        return self.commit_days if own is None else min(own, self.commit_days)
 
     def _fixed_profile(
         self, today: date, days: int, load_days: int, started_by: date | None = None
@@ -963,7 +970,10 @@ class Scheduler:
         """Whether this re-plan promises the case's placement: it starts within `commit_days`, a
         coordinator confirmed it, or it was promised before and must move."""
         return (
-            self.commit_days is None or a.start <= self.commit_days or case.confirmed or case.id in released
+            self.commit_days is None
+            or a.start <= self._commit_days(case)
+            or case.confirmed
+            or case.id in released
         )
 
     def _release(self, fixed: Profiles, today: date) -> dict[str, str]:
@@ -1048,8 +1058,8 @@ class Scheduler:
         reason = "expected"
         text = (
             f"Waiting: a place is expected on {explain.where(self.net, case, a.group)} from {start}; "
-            f"it is promised {self.commit_days} days before the start (or when a coordinator confirms it) "
-            "and may still change until then."
+            f"it is promised {self._commit_days(case)} days before the start (or when a coordinator "
+            "confirms it) and may still change until then."
         )
         old = case.waiting
         tolerance = self.config.expected_tolerance_days

@@ -2,6 +2,8 @@
 
 A benchmark, not a test: it prints and writes one markdown table (optimized, fcfs, ratio), then the
 targets of issue 11 for the contended tiers, each with its figure and pass or fail. It never fails.
+With `--v2` every tier is generated as a PATHWAY-V2 scenario (the `parttime` tier always is), and the
+table adds the version 2 KPIs and the part-time youths each policy fits on the same beds.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from services.scheduler.core import SolverConfig
-from tools.generator import TIERS, generate
+from shared.kinds import KINDS
+from tools.generator import ALL_TIERS, TIERS, generate
 from tools.scenario import load_scenario_dict
 from tools.simulate import run_simulation
 from tools.validator import validate_report
@@ -36,6 +39,8 @@ class Outcome:
     notifications: int = 0
     stay_exceeded: int = 0  # `stay_exceeded` notifications (noise in a simulation: stays end as planned)
     short_notice: int = 0  # meetings announced less than one working day ahead (`meeting_notice`)
+    part_time_placed: int = 0  # placements of a part-time kind (PATHWAY-V2 weekly night patterns)
+    part_time_referred: int = 0
 
     def kpi(self, key: str) -> Any:
         """A KPI of the report; None when the report does not carry it."""
@@ -68,6 +73,13 @@ def measure(scenario: dict[str, Any], policy: str, config: SolverConfig) -> Outc
         notifications=len(data["notifications"]),
         stay_exceeded=sum(n["kind"] == "stay_exceeded" for n in data["notifications"]),
         short_notice=sum(v.rule == "meeting_notice" for v in result.violations),
+        part_time_placed=sum(
+            s["type"] == "placement" and KINDS[s["kind"]].part_time for s in data["stays"] if s.get("kind")
+        ),
+        part_time_referred=sum(
+            e["type"] == "referral" and e["kind"] in KINDS and KINDS[e["kind"]].part_time
+            for e in scenario["events"]
+        ),
     )
 
 
@@ -82,6 +94,13 @@ ROWS: list[tuple[str, str]] = [
     ("bed-nights used (%)", "bed_nights_used_pct"),
     ("mean days without care", "mean_days_without_care"),
     ("moves per announced placement", "moves_per_announced_placement"),
+    # PATHWAY-V2 (a version 2 scenario)
+    ("MST continuity (%)", "mst_continuity_pct"),
+    ("kennismaking on time (%)", "kennismaking_on_time_pct"),
+    ("mean residential days", "mean_residential_days"),
+    ("at home after close (%)", "at_home_pct"),
+    ("day activity after close (%)", "day_activity_pct"),
+    ("no relapse at follow-up (%)", "no_relapse_pct"),
 ]
 # The tiers whose targets the bench checks (issue 11), and those held to the national time limits.
 TARGET_TIERS = ("tight", "national-tight")
@@ -115,6 +134,8 @@ def table(results: dict[str, dict[str, Outcome]], seed: int) -> str:
         opt, fcfs = pair["optimized"], pair["fcfs"]
         rows: list[tuple[str, Any, Any]] = [(label, opt.kpi(key), fcfs.kpi(key)) for label, key in ROWS]
         rows += [
+            ("part-time youths placed", opt.part_time_placed, fcfs.part_time_placed),
+            ("part-time youths referred", opt.part_time_referred, fcfs.part_time_referred),
             ("notifications per referral", opt.notifications_per_referral, fcfs.notifications_per_referral),
             ("stay_exceeded notifications", opt.stay_exceeded, fcfs.stay_exceeded),
             ("meetings announced < 1 working day ahead", opt.short_notice, fcfs.short_notice),
@@ -185,22 +206,25 @@ def targets(tier: str, opt: Outcome, fcfs: Outcome) -> list[tuple[str, Any, bool
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="thuisbest bench", description=__doc__)
-    parser.add_argument("--tiers", default=",".join(TIERS), help=f"comma-separated, of {','.join(TIERS)}")
+    parser.add_argument("--tiers", default=",".join(TIERS), help=f"comma-separated, of {','.join(ALL_TIERS)}")
+    parser.add_argument("--v2", action="store_true", help="generate PATHWAY-V2 scenarios (version 2)")
+    parser.add_argument("--days", type=int, default=None, help="days each scenario spans (the tier's own)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", default="bench.md", help="markdown file to write")
     parser.add_argument("--time-limit", type=float, default=None, help="solver seconds per re-plan")
     args = parser.parse_args(argv)
     tiers = [t.strip() for t in args.tiers.split(",") if t.strip()]
-    unknown = [t for t in tiers if t not in TIERS]
+    unknown = [t for t in tiers if t not in ALL_TIERS]
     if unknown:
         print(
-            f"thuisbest bench: unknown tier(s) {', '.join(unknown)}; use {', '.join(TIERS)}", file=sys.stderr
+            f"thuisbest bench: unknown tier(s) {', '.join(unknown)}; use {', '.join(ALL_TIERS)}",
+            file=sys.stderr,
         )
         return 2
     config = SolverConfig() if args.time_limit is None else SolverConfig(time_limit_s=args.time_limit)
     results: dict[str, dict[str, Outcome]] = {}
     for tier in tiers:
-        scenario = generate(tier, args.seed)
+        scenario = generate(tier, args.seed, days=args.days, version=2 if args.v2 else None)
         results[tier] = {}
         for policy in ("optimized", "fcfs"):
             print(f"{tier}: simulating with {policy} ...", file=sys.stderr, flush=True)

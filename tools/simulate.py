@@ -14,7 +14,12 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, Protocol
 
-from services.intake.rules import referral_problems, staff_change_problems, to_case_event
+from services.intake.rules import (
+    later_event_problems,
+    referral_problems,
+    staff_change_problems,
+    to_case_event,
+)
 from services.scheduler.core import Scheduler, SchedulerStats, SolverConfig
 from shared.clock import VirtualClock
 from shared.events import (
@@ -106,6 +111,7 @@ class _Run:
     referred: dict[str, str]  # case -> kind, of referrals intake accepted
     refused_kind: dict[str, str]  # case -> kind, of referrals intake rejected
     decisions: _DecisionCounts = field(default_factory=_DecisionCounts)
+    closed: set[str] = field(default_factory=set)  # cases intake closed (a follow-up may come after)
 
     def notify(self, items: list[Any], now: datetime) -> None:
         for item in items:
@@ -285,6 +291,16 @@ def _apply(run: _Run, net: NetworkIndex, ev: Any, now: datetime) -> None:
             reason = "unknown_case"
         run.reject(ev.case, ev.type, ev.at, reason)
         return
+    else:
+        problems = later_event_problems(ev)
+        if problems:
+            run.reject(ev.case, ev.type, ev.at, "; ".join(str(p) for p in problems))
+            return
+        if isinstance(ev, FollowUpEvent) and ev.case not in run.closed:
+            run.reject(ev.case, ev.type, ev.at, "not_closed: a follow-up is reported after the close")
+            return
+        if isinstance(ev, CloseEvent):
+            run.closed.add(ev.case)
     case_event = to_case_event(ev, net)
     run.notify([case_event], now)
     decisions: list[Decision] = sched.handle(case_event, now)

@@ -349,7 +349,10 @@ def compute_kpis(
     on_time, needed = _startgesprek_counts(net, scenario, placements, meetings, facts.referrals, last)
     used, offered = _bed_nights(net, facts, stays, first, last)
     served, asked = _timeouts_served(facts, stays)
-    pathway = pathway_kpis(scenario, net, facts, stays, meetings, refused or set(), last)
+    # PATHWAY-V2's KPIs are reported for a version 2 scenario only (a version 1 report reads as before).
+    pathway = {}
+    if scenario.scenario_version >= 2:
+        pathway = pathway_kpis(scenario, net, facts, stays, meetings, refused or set(), last)
     return Kpis(
         referrals=facts.n_referrals,
         placed=placed,
@@ -643,7 +646,8 @@ def _startgesprek_counts(
         if len(mine) != 1 or mine[0] in clash:
             continue
         m, a, b = parsed[mine[0]]
-        wanted = {p["mst_therapist"], p["trajectbegeleider"], ref.referrer}
+        # The kind's own staff (no therapist without MST) and the referrer.
+        wanted = {person for person in (p["mst_therapist"], p["trajectbegeleider"], ref.referrer) if person}
         if (
             a.date() in window
             and b.date() == a.date()

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from shared.kinds import KINDS, KindSpec
+from shared.kinds import KINDS, WEEKDAYS, KindSpec
+from shared.network import DAY_GROUP
 from shared.workdays import WorkCalendar
 
 JSON = dict[str, Any]
@@ -25,6 +26,9 @@ TIMEOUT_REASONS = frozenset({"not_in_home_phase", "no_machtiging", "no_bed"})
 ENDED = {"close": "closed", "withdraw": "withdrawn"}
 # The notifications that announce (or re-announce) a meeting, by kind: what a meeting's notice counts from.
 INVITES = {"startgesprek_invite": "startgesprek", "kennismaking_invite": "kennismaking"}
+KENNISMAKING = "kennismaking"
+# Roles of the people at a kennismakingsgesprek besides the referrer (PATHWAY-V2 "Meetings").
+SUPERVISOR, TRAJECTBEGELEIDER = "mst_supervisor", "trajectbegeleider"
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MINUTE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
@@ -114,9 +118,14 @@ def _any_after(stays: list[_Stay], announced: int | None) -> bool:
     return announced is None or any(s.start.toordinal() > announced for s in stays)
 
 
-def _span(first: int, last: int) -> str:
+def _span(first: int, last: int, unit: str = "night") -> str:
     a, b = date.fromordinal(first), date.fromordinal(last)
-    return f"night {a}" if first == last else f"nights {a}..{b}"
+    return f"{unit} {a}" if first == last else f"{unit}s {a}..{b}"
+
+
+def _pct(part: int, whole: int, empty: float) -> float:
+    """A percentage to 2 decimals; `empty` when there is nothing to count."""
+    return round(100.0 * part / whole, 2) if whole else empty
 
 
 # ---------------------------------------------------------------------------- facts
@@ -126,10 +135,20 @@ def _span(first: int, last: int) -> str:
 class _Group:
     id: str
     kind: str
-    beds: int
+    beds: int  # a day group's places
     timeout_beds: int
     location: str
     region: str
+
+    @property
+    def working_days_only(self) -> bool:
+        """A day group: its places are used on working days only (nobody on weekends and holidays)."""
+        return self.kind == DAY_GROUP
+
+    @property
+    def part_time(self) -> bool:
+        """A group whose kinds hold weekly patterns of nights (PATHWAY-V2 part-time residence)."""
+        return any(spec.part_time and spec.group_kind == self.kind for spec in KINDS.values())
 
 
 @dataclass
@@ -149,6 +168,10 @@ class _Case:
     discharges: list[tuple[date, date]] = field(default_factory=list)  # (at date, date)
     discharge_times: list[str] = field(default_factory=list)  # `at` of each discharge, same order
     stay_days: int | None = None
+    referral_at: str = ""  # the first referral's `at`, as written
+    program_weeks: int | None = None
+    nights_per_week: int | None = None
+    current_therapist: str | None = None
 
     @property
     def close_date(self) -> date | None:
@@ -162,6 +185,38 @@ class _Case:
     @property
     def needs_machtiging(self) -> bool:
         return self.spec is not None and self.spec.needs_machtiging
+
+    @property
+    def planned_days(self) -> int:
+        """The stay the referral asks for through its kind's own field (`stay_days` or `program_weeks`)."""
+        spec = self.spec
+        if spec is None:
+            return self.stay_days or 0
+        return spec.stay_or_default(spec.requested_stay(self.stay_days, self.program_weeks))
+
+
+@dataclass(frozen=True)
+class _StaffChange:
+    person: str
+    first: date  # `from`
+    until: date | None  # None: for good
+    status: str  # absent | left
+    at: datetime  # when it was announced
+
+    @property
+    def handover_day(self) -> date:
+        """The latest day the person's running cases can have been handed over: its start, or its
+        announcement when that came later."""
+        return max(self.first, self.at.date())
+
+    def covers(self, day: date) -> bool:
+        return self.first <= day and (self.until is None or day < self.until)
+
+    @property
+    def label(self) -> str:
+        return f"{self.person} is {self.status} from {self.first}" + (
+            f" until {self.until}" if self.until else " for good"
+        )
 
 
 @dataclass(frozen=True)
@@ -184,6 +239,9 @@ class _Stay:
     end: date
     therapist: str | None
     trajectbegeleider: str | None
+    kind: str | None = None  # version 2: the case's kind, as the report states it
+    nights: object = None  # version 2: a part-time stay's weekly nights, as the report states them
+    pattern: frozenset[int] | None = None  # the weekdays (0 = mon) of `nights`; None: every night
 
     @property
     def label(self) -> str:
@@ -199,6 +257,7 @@ class _Meeting:
     start: datetime
     end: datetime
     attendees: tuple[str, ...]
+    place: str = ""
 
     @property
     def label(self) -> str:
@@ -219,6 +278,9 @@ class _Validator:
         hours = settings.get("working_hours") or ["09:00", "17:00"]
         self.day_opens, self.day_closes = time.fromisoformat(hours[0]), time.fromisoformat(hours[1])
         self.mst_days = 7 * int(settings.get("mst_weeks", 20))
+        self.kennismaking_within = int(settings.get("kennismaking_within_working_days", 5))
+        # PATHWAY-V2: a version 2 scenario owes every accepted referral a kennismakingsgesprek.
+        self.v2 = int(scenario.get("scenario_version", 1)) >= 2
         self.calendar = WorkCalendar(date.fromisoformat(d) for d in settings.get("holidays", []))
         self._load_network(scenario)
         self._load_events(scenario.get("events") or [])
@@ -233,10 +295,11 @@ class _Validator:
         self.groups: dict[str, _Group] = {}
         for location in scenario.get("locations", []):
             for g in location.get("groups", []):
+                # A day group has `places` (PATHWAY-V2): they are its beds for every count.
                 self.groups[g["id"]] = _Group(
                     g["id"],
                     g["kind"],
-                    int(g["beds"]),
+                    int(g["places"] if g.get("places") is not None else g.get("beds", 0)),
                     int(g.get("timeout_beds", 0)),
                     location["id"],
                     location["region"],
@@ -264,6 +327,9 @@ class _Validator:
         discharges: dict[str, list[tuple[date, date]]] = defaultdict(list)
         discharge_times: dict[str, list[str]] = defaultdict(list)
         self.event_at: dict[int, str] = {}  # event order -> its `at`
+        self.staff_changes: list[_StaffChange] = []
+        self.outcomes: list[tuple[bool, bool]] = []  # (at_home, day_activity) of closes in the run
+        self.relapses: list[bool] = []  # `relapse` of follow-ups in the run
         for order, event in enumerate(events):
             kind, at = event["type"], str(event["at"])
             case = str(event.get("case", ""))
@@ -286,6 +352,22 @@ class _Validator:
                 self.requests.append(_Request(order, case, at, day, int(event["days"]), in_run))
             elif kind in ("close", "withdraw"):
                 ends[case].append((order, kind, _event_date(at)))
+                outcome = event.get("outcome")
+                if kind == "close" and isinstance(outcome, dict) and in_run:
+                    self.outcomes.append((bool(outcome.get("at_home")), bool(outcome.get("day_activity"))))
+            elif kind == "follow_up" and in_run:
+                self.relapses.append(bool(event.get("relapse")))
+            elif kind == "staff_change":
+                until = event.get("until")
+                self.staff_changes.append(
+                    _StaffChange(
+                        str(event["person"]),
+                        date.fromisoformat(event["from"]),
+                        date.fromisoformat(until) if until else None,
+                        str(event.get("status")),
+                        datetime.fromisoformat(at),
+                    )
+                )
             elif kind == "discharge":
                 discharges[case].append((_event_date(at), date.fromisoformat(event["date"])))
                 discharge_times[case].append(at)
@@ -321,6 +403,10 @@ class _Validator:
             earliest_start=parse_date(event.get("earliest_start")) or at,
             conflicts_with=tuple(event.get("conflicts_with") or ()),
             stay_days=event.get("stay_days"),
+            referral_at=str(event["at"]),
+            program_weeks=event.get("program_weeks"),
+            nights_per_week=event.get("nights_per_week"),
+            current_therapist=event.get("current_therapist"),
             machtigingen=(
                 [
                     (
@@ -334,6 +420,9 @@ class _Validator:
         )
 
     def _load_report(self, report: JSON) -> None:
+        version = report.get("report_version", 1)
+        if version not in (1, 2) or isinstance(version, bool):
+            self.add("format", None, f"report_version must be 1 or 2, got {version!r}")
         self.raw_placements = 0
         self.stays: list[_Stay] = []
         for index, raw in enumerate(report.get("stays") or []):
@@ -389,6 +478,13 @@ class _Validator:
                 f"{where}: location {raw.get('location')!r} is not "
                 f"the location {group.location} of group {group.id}",
             )
+        nights = raw.get("nights")
+        pattern = (
+            frozenset(WEEKDAYS.index(n) for n in nights if isinstance(n, str) and n in WEEKDAYS)
+            if isinstance(nights, list)
+            else None
+        )
+        kind = raw.get("kind")
         return _Stay(
             index,
             case,
@@ -398,6 +494,9 @@ class _Validator:
             end,
             raw.get("mst_therapist"),
             raw.get("trajectbegeleider"),
+            None if kind is None else str(kind),
+            nights,
+            pattern,
         )
 
     def _meeting_of(self, index: int, raw: JSON) -> _Meeting | None:
@@ -413,7 +512,9 @@ class _Validator:
             )
             return None
         attendees = tuple(str(a) for a in raw.get("attendees") or ())
-        return _Meeting(index, case, str(raw.get("meeting")), start, end, attendees)
+        return _Meeting(
+            index, case, str(raw.get("meeting")), start, end, attendees, str(raw.get("place", ""))
+        )
 
     # -- facts derived from the report -----------------------------------------------------
 
@@ -438,6 +539,45 @@ class _Validator:
                 ready = max(ready, machtiging[0])
         return (stay.start - ready).days
 
+    def load_end(self, stay: _Stay) -> date:
+        """The day a placement's case stops loading its staff (rule 7): mst_weeks on, or its close."""
+        end = stay.start + timedelta(self.mst_days)
+        facts = self.cases.get(stay.case)
+        close = facts.close_date if facts else None
+        return end if close is None else min(end, close)
+
+    def handover_days(self, stay: _Stay, role: str, person: str, region: str | None) -> list[date]:
+        """Days on which the placement's `role` may have passed to `person` (PATHWAY-V2 staff changes).
+
+        The report names only a case's final therapist and trajectbegeleider. Each staff change in the
+        run of another person of that role serving `region` may have handed the case over, at the
+        latest on its handover day; only those days while the case loads its staff count.
+        """
+        days = []
+        end = self.load_end(stay)
+        for change in self.staff_changes:
+            before = self.people.get(change.person)
+            if change.person == person or before is None or change.at.date() > self.last_day:
+                continue
+            if before.get("role") != role or (region is not None and region not in before.get("regions", [])):
+                continue
+            if stay.start < change.handover_day < end:
+                days.append(change.handover_day)
+        return days
+
+    def stood_in(self, attendee: str | None, final: str | None, day: date) -> bool:
+        """Whether `attendee` may have acted on `day` for a case whose final person is `final`: a person
+        of the same role whose staff change handed their cases over only after that day."""
+        if attendee is None or final is None or attendee == final:
+            return False
+        a, b = self.people.get(attendee), self.people.get(final)
+        if a is None or b is None or a.get("role") != b.get("role"):
+            return False
+        return any(
+            c.person == attendee and c.handover_day > day and c.at.date() <= self.last_day
+            for c in self.staff_changes
+        )
+
     # -- rules -----------------------------------------------------------------------------
 
     def run(self) -> ValidationResult:
@@ -446,10 +586,13 @@ class _Validator:
         for stay in self.stays:
             self.check_stay(stay)
         self.check_caseload()
+        self.bad_meetings = self._double_booked_or_busy()
         self.check_startgesprek()
+        self.check_kennismaking()
         self.check_timeouts()
         self.check_accounting()
         self.check_meeting_notice()
+        self.check_staff_changes()
         return ValidationResult(self.violations, self.kpis())
 
     def _drop_refused_ends(self) -> None:
@@ -472,36 +615,49 @@ class _Validator:
             facts.ends = kept
 
     def check_beds_and_conflicts(self) -> None:
-        # Rule 1 and 6: one pass filling (group, night) -> stays, then per-night counts.
+        # Rule 1 and 6, and PATHWAY-V2's day places and part-time nights: one pass filling
+        # (group, day ordinal) -> stays, then per-day counts. A stay holds its place on every night
+        # of [start, end); on a day group on the working days of it; with a weekly pattern of
+        # nights on the nights whose weekday the pattern holds.
         occupants: dict[tuple[str, int], list[_Stay]] = defaultdict(list)
         for stay in self.stays:
-            if stay.group is not None:
-                for night in range(stay.start.toordinal(), stay.end.toordinal()):
-                    occupants[(stay.group.id, night)].append(stay)
-        over: dict[tuple[str, str], list[int]] = defaultdict(list)  # (group, what) -> nights
+            for day in self._held_days(stay):
+                occupants[(stay.group.id if stay.group else "", day)].append(stay)
+        over: dict[tuple[str, str], list[int]] = defaultdict(list)  # (group, what) -> days
         example: dict[tuple[str, str], str] = {}
         clashes: dict[tuple[str, str, str], list[int]] = defaultdict(list)
         conflicts = self._conflict_pairs()
+        rule_of = {group_id: self._capacity_rule(group) for group_id, group in self.groups.items()}
         for (group_id, night), stays in occupants.items():
             group = self.groups[group_id]
             beds, announced = self.beds_on(group, night)
-            regular = [s for s in stays if s.type == "placement"]
-            regular_limit = max(0, beds - group.timeout_beds)
-            if len(regular) > regular_limit and _any_after(regular, announced):
-                over[(group_id, "regular")].append(night)
-                example.setdefault(
-                    (group_id, "regular"),
-                    f"{len(regular)} placements for "
-                    f"{regular_limit} regular beds on {date.fromordinal(night)}: "
-                    + ", ".join(sorted(s.case for s in regular)),
-                )
-            if len(stays) > beds and _any_after(stays, announced):
-                over[(group_id, "all")].append(night)
-                example.setdefault(
-                    (group_id, "all"),
-                    f"{len(stays)} stays for {beds} beds on "
-                    f"{date.fromordinal(night)}: " + ", ".join(sorted(s.case for s in stays)),
-                )
+            if rule_of[group_id] != "capacity":
+                # No time-out beds on these groups: every stay counts against the places or beds.
+                if len(stays) > beds and _any_after(stays, announced):
+                    over[(group_id, "all")].append(night)
+                    example.setdefault(
+                        (group_id, "all"),
+                        f"{len(stays)} youths for {beds} {'places' if group.working_days_only else 'beds'} "
+                        f"on {date.fromordinal(night)}: " + ", ".join(sorted(s.case for s in stays)),
+                    )
+            else:
+                regular = [s for s in stays if s.type == "placement"]
+                regular_limit = max(0, beds - group.timeout_beds)
+                if len(regular) > regular_limit and _any_after(regular, announced):
+                    over[(group_id, "regular")].append(night)
+                    example.setdefault(
+                        (group_id, "regular"),
+                        f"{len(regular)} placements for "
+                        f"{regular_limit} regular beds on {date.fromordinal(night)}: "
+                        + ", ".join(sorted(s.case for s in regular)),
+                    )
+                if len(stays) > beds and _any_after(stays, announced):
+                    over[(group_id, "all")].append(night)
+                    example.setdefault(
+                        (group_id, "all"),
+                        f"{len(stays)} stays for {beds} beds on "
+                        f"{date.fromordinal(night)}: " + ", ".join(sorted(s.case for s in stays)),
+                    )
             if conflicts and len(stays) > 1:
                 cases = sorted({s.case for s in stays})
                 for i, a in enumerate(cases):
@@ -509,21 +665,49 @@ class _Validator:
                         if (a, b) in conflicts:
                             clashes[(group_id, a, b)].append(night)
         for (group_id, what), nights in sorted(over.items()):
+            group = self.groups[group_id]
+            rule = rule_of[group_id]
+            unit = "day" if group.working_days_only else "night"
             for first, last in _runs(sorted(nights)):
-                self.add(
-                    "capacity",
-                    None,
-                    f"group {group_id} is over its "
-                    f"{'regular (beds - timeout_beds)' if what == 'regular' else 'total'} "
-                    f"capacity on {_span(first, last)} ({example[(group_id, what)]})",
-                )
+                if rule == "day_places":
+                    where = f"day group {group_id} is over its places on working {_span(first, last, unit)}"
+                elif rule == "part_time_nights":
+                    where = f"part-time group {group_id} is over its beds on {_span(first, last, unit)}"
+                else:
+                    where = (
+                        f"group {group_id} is over its "
+                        f"{'regular (beds - timeout_beds)' if what == 'regular' else 'total'} "
+                        f"capacity on {_span(first, last, unit)}"
+                    )
+                self.add(rule, None, f"{where} ({example[(group_id, what)]})")
         for (group_id, a, b), nights in sorted(clashes.items()):
+            unit = "day" if self.groups[group_id].working_days_only else "night"
             for first, last in _runs(sorted(nights)):
                 self.add(
                     "conflicts",
                     a,
-                    f"conflicting cases {a} and {b} share group {group_id} on {_span(first, last)}",
+                    f"conflicting cases {a} and {b} share group {group_id} on {_span(first, last, unit)}",
                 )
+
+    def _held_days(self, stay: _Stay) -> list[int]:
+        """The day ordinals on which a stay holds a place of its group (see check_beds_and_conflicts)."""
+        if stay.group is None:
+            return []
+        days = range(stay.start.toordinal(), stay.end.toordinal())
+        if stay.group.working_days_only:
+            return [d for d in days if self.calendar.is_working_day(date.fromordinal(d))]
+        if stay.pattern is not None and stay.group.part_time:
+            return [d for d in days if date.fromordinal(d).weekday() in stay.pattern]
+        return list(days)
+
+    @staticmethod
+    def _capacity_rule(group: _Group) -> str:
+        """The rule a group's count falls under: day places, part-time nights or beds (rule 1)."""
+        if group.working_days_only:
+            return "day_places"
+        if group.part_time:
+            return "part_time_nights"
+        return "capacity"
 
     def _conflict_pairs(self) -> set[tuple[str, str]]:
         pairs: set[tuple[str, str]] = set()
@@ -539,6 +723,14 @@ class _Validator:
         if facts is None:
             return  # reported under accounting
         group = stay.group
+        # Version 2: a stay states its case's kind.
+        if stay.kind is not None and stay.kind != facts.kind:
+            self.add(
+                "stay_kind",
+                stay.case,
+                f"{stay.label} states kind {stay.kind}, the referral's is {facts.kind}",
+            )
+        self._check_nights(stay, facts)
         # Rule 2: kind of group.
         if group is not None:
             spec = facts.spec
@@ -599,8 +791,13 @@ class _Validator:
             self._check_length(stay, facts)
         else:
             placement = next(iter(self.placements.get(stay.case, [])), None)
-            if placement is not None and (
-                stay.therapist != placement.therapist or stay.trajectbegeleider != placement.trajectbegeleider
+            # A time-out before a handover names the person who handed the case over later on.
+            if placement is not None and not all(
+                now == then or self.stood_in(now, then, stay.start)
+                for now, then in (
+                    (stay.therapist, placement.therapist),
+                    (stay.trajectbegeleider, placement.trajectbegeleider),
+                )
             ):
                 self.add(
                     "staffing",
@@ -625,11 +822,51 @@ class _Validator:
                 reasons.append(f"{span} lapsed unexecuted after {add_months(valid_from, 3)}")
         return "no machtiging covers the stay (" + "; ".join(reasons) + ")"
 
+    def _check_nights(self, stay: _Stay, facts: _Case) -> None:
+        # PATHWAY-V2: a part-time placement holds `nights`, exactly the referral's nights_per_week
+        # distinct weekday names; every other stay holds every night (or working day): no pattern.
+        spec = facts.spec
+        if spec is None:
+            return
+        if not spec.part_time or stay.type != "placement":
+            if stay.nights is not None:
+                self.add(
+                    "part_time_nights",
+                    stay.case,
+                    f"{stay.label}: a {facts.kind} {stay.type} holds no weekly pattern, "
+                    f"got nights {stay.nights!r}",
+                )
+            return
+        nights = stay.nights
+        names = " ".join(WEEKDAYS)
+        if not isinstance(nights, list) or not all(isinstance(n, str) for n in nights):
+            self.add(
+                "part_time_nights",
+                stay.case,
+                f"{stay.label}: a {facts.kind} placement needs nights, a list of weekday names ({names}); "
+                f"got {nights!r}",
+            )
+            return
+        problems = []
+        wrong = [n for n in nights if n not in WEEKDAYS]
+        if wrong:
+            problems.append(f"not weekday names ({names}): {', '.join(map(repr, wrong))}")
+        if len(set(nights)) != len(nights):
+            problems.append("a night is named twice")
+        least, most = spec.nights_per_week or (1, 7)
+        wanted = facts.nights_per_week
+        if wanted is not None and len(nights) != wanted:
+            problems.append(f"{len(nights)} nights, the referral asks {wanted} a week")
+        elif wanted is None and not least <= len(nights) <= most:
+            problems.append(f"{len(nights)} nights is outside {least}-{most} a week")
+        for problem in problems:
+            self.add("part_time_nights", stay.case, f"{stay.label} with nights {nights}: {problem}")
+
     def _check_length(self, stay: _Stay, facts: _Case) -> None:
         # SCENARIO.md: a placement lasts stay_days (or the kind's default) unless a discharge
         # counts: it arrives while the stay runs and is dated after the start; then it ends then.
-        default = facts.spec.default_stay if facts.spec else 0
-        planned = stay.start + timedelta(facts.stay_days or default)
+        # PATHWAY-V2: a kind measured in weeks lasts program_weeks * 7 days (or its default).
+        planned = stay.start + timedelta(facts.planned_days)
         end = planned
         for (at, day), stamp in sorted(zip(facts.discharges, facts.discharge_times, strict=True)):
             if at > self.last_day or (stay.case, "discharge", stamp) in self.refused:
@@ -637,11 +874,13 @@ class _Validator:
             if stay.start <= at < end and day > stay.start:
                 end = day
         if stay.end != end:
+            weeks = facts.spec is not None and facts.spec.stay_in_weeks
             self.add(
-                "stay_length",
+                "program_length" if weeks else "stay_length",
                 stay.case,
-                f"{stay.label} ends {stay.end}; its planned end {planned} and the discharges that count "
-                f"make it {end}",
+                f"{stay.label} ends {stay.end}; its planned end {planned}"
+                + (f" (a programme of {facts.planned_days // 7} weeks)" if weeks else "")
+                + f" and the discharges that count make it {end}",
             )
 
     def _check_age(self, stay: _Stay, facts: _Case) -> None:
@@ -695,20 +934,28 @@ class _Validator:
                 )
 
     def check_caseload(self) -> None:
-        # Rule 7, second half: load from placement start for mst_weeks or until the close.
+        # Rule 7, second half: load from placement start for mst_weeks or until the close. Every
+        # kind counts, with the staff it has. A person the case may have been handed over to
+        # (PATHWAY-V2 staff changes) is only sure to carry it from the last day it could have passed.
         loads: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
         for case_id, placements in self.placements.items():
             facts = self.cases.get(case_id)
             stay = placements[0]
-            end = stay.start + timedelta(self.mst_days)
-            close = facts.close_date if facts else None
-            if close is not None:
-                end = min(end, close)
+            end = self.load_end(stay)
             if end <= stay.start:
                 continue
-            for person_id in {stay.therapist, stay.trajectbegeleider}:
-                if person_id:
-                    loads[person_id].append((stay.start.toordinal(), end.toordinal(), case_id))
+            home = facts.home_region if facts else None
+            staff = (
+                (stay.therapist, "mst_therapist", home),
+                (stay.trajectbegeleider, "trajectbegeleider", stay.group.region if stay.group else None),
+            )
+            seen: set[str] = set()
+            for person_id, role, region in staff:
+                if not person_id or person_id in seen:
+                    continue
+                seen.add(person_id)
+                begin = max([stay.start, *self.handover_days(stay, role, person_id, region)])
+                loads[person_id].append((begin.toordinal(), end.toordinal(), case_id))
         for person_id, intervals in sorted(loads.items()):
             person = self.people.get(person_id)
             if person is None or person.get("max_cases") is None:
@@ -733,8 +980,7 @@ class _Validator:
                     )
 
     def check_startgesprek(self) -> None:
-        # Rule 8.
-        bad = self._double_booked_or_busy()
+        # Rule 8 (the double-booked and busy meetings are found first, in `bad_meetings`).
         by_case: dict[str, list[_Meeting]] = defaultdict(list)
         for meeting in self.meetings:
             if meeting.meeting == "startgesprek":
@@ -761,7 +1007,7 @@ class _Validator:
             problems = self._startgesprek_problems(meetings[0], stay, facts, window)
             for problem in problems:
                 self.add("startgesprek", case_id, f"{meetings[0].label}: {problem}")
-            if not problems and meetings[0].index not in bad:
+            if not problems and meetings[0].index not in self.bad_meetings:
                 self.startgesprek_on_time += 1
         for case_id, meetings in sorted(by_case.items()):
             if not any(s.start <= self.last_day for s in self.placements.get(case_id, [])):
@@ -783,23 +1029,240 @@ class _Validator:
                 f"{day} is outside the window {window[0] if window else '-'}.."
                 f"{window[-1] if window else '-'} for a start on {stay.start}"
             )
-        if meeting.end.date() != day or not (
+        problems += self._hours_problems(meeting)
+        # The kind's staff and the referrer; a person who handed the case over after the meeting
+        # (PATHWAY-V2 staff changes) may stand for the successor the report names.
+        spec = facts.spec
+        wanted: set[str | None] = {facts.referrer}
+        if spec is None or spec.needs_mst_therapist:
+            wanted.add(stay.therapist)
+        if spec is None or spec.needs_trajectbegeleider:
+            wanted.add(stay.trajectbegeleider)
+        missing = wanted - set(meeting.attendees)
+        extra = set(meeting.attendees) - wanted
+        for final in sorted(p for p in missing if p is not None and p != facts.referrer):
+            stand_in = next((a for a in sorted(extra) if self.stood_in(a, final, day)), None)
+            if stand_in is not None:
+                missing.discard(final)
+                extra.discard(stand_in)
+        if missing or extra or len(meeting.attendees) != len(wanted):
+            problems.append(
+                f"attendees {sorted(meeting.attendees)} are not exactly the "
+                f"{'therapist, ' if spec is None or spec.needs_mst_therapist else ''}"
+                f"trajectbegeleider and referrer {sorted(str(p) for p in wanted)}"
+            )
+        return problems
+
+    def _clash_rule(self, *meetings: _Meeting) -> str:
+        """A clash is a kennismaking problem when only kennismakingsgesprekken of a version 2 scenario
+        clash; otherwise a startgesprek problem (as in version 1, where every clash was one)."""
+        if self.v2 and all(m.meeting == KENNISMAKING for m in meetings):
+            return "kennismaking"
+        return "startgesprek"
+
+    def _hours_problems(self, meeting: _Meeting) -> list[str]:
+        """Inside working hours on one day and meeting_minutes long (rule 8; kennismakingsgesprekken too)."""
+        problems = []
+        if meeting.end.date() != meeting.start.date() or not (
             self.day_opens <= meeting.start.time() and meeting.end.time() <= self.day_closes
         ):
             problems.append(f"not inside working hours {self.day_opens:%H:%M}-{self.day_closes:%H:%M}")
         minutes = (meeting.end - meeting.start) // timedelta(minutes=1)
         if minutes != self.meeting_minutes:
             problems.append(f"lasts {minutes} minutes, not {self.meeting_minutes}")
-        wanted = {stay.therapist, stay.trajectbegeleider, facts.referrer}
-        if set(meeting.attendees) != wanted or len(meeting.attendees) != len(wanted):
+        return problems
+
+    def check_kennismaking(self) -> None:
+        # PATHWAY-V2 "Meetings": every accepted referral of a version 2 scenario gets a
+        # kennismakingsgesprek at home within kennismaking_within_working_days working days after the
+        # referral day, unless the placement starts by then (the startgesprek replaces it), the case
+        # ended (withdraw, close) by then, or the window runs past the scenario end.
+        self.kennismaking_needed = 0
+        self.kennismaking_on_time = 0
+        if not self.v2:
+            return
+        by_case: dict[str, list[_Meeting]] = defaultdict(list)
+        for meeting in self.meetings:
+            if meeting.meeting == KENNISMAKING:
+                by_case[meeting.case].append(meeting)
+        for case_id, facts in sorted(self.cases.items()):
+            meetings = by_case.pop(case_id, [])
+            if not facts.in_run:
+                continue
+            if not self._accepted(facts):
+                for meeting in meetings:
+                    self.add("kennismaking", case_id, f"{meeting.label}: the referral was rejected")
+                continue
+            window = [
+                self.calendar.add_working_days(facts.referral_date, n)
+                for n in range(1, self.kennismaking_within + 1)
+            ]
+            if self._kennismaking_owed(facts, window[-1]):
+                self.kennismaking_needed += 1
+                self.kennismaking_on_time += any(m.start.date() in window for m in meetings)
+                if not meetings:
+                    self.add(
+                        "kennismaking",
+                        case_id,
+                        f"case {case_id}, referred on {facts.referral_date}, has no kennismaking on a "
+                        f"working day {window[0]}..{window[-1]}",
+                    )
+            if len(meetings) > 1:
+                self.add(
+                    "kennismaking", case_id, f"case {case_id} has {len(meetings)} kennismakingen, not one"
+                )
+            for meeting in meetings:
+                for problem in self._kennismaking_problems(meeting, facts, window):
+                    self.add("kennismaking", case_id, f"{meeting.label}: {problem}")
+        for case_id, meetings in sorted(by_case.items()):
+            self.add("kennismaking", case_id, f"{meetings[0].label}: case {case_id} was never referred")
+
+    def _accepted(self, facts: _Case) -> bool:
+        """Whether intake accepted the case's (first) referral: the report does not reject it."""
+        return (facts.id, "referral", facts.referral_at) not in self.refused
+
+    def _kennismaking_owed(self, facts: _Case, last: date) -> bool:
+        """Whether an accepted case with a kennismaking window ending on `last` owes one: not when its
+        placement starts by then (the startgesprek replaces it), it was withdrawn or closed by then, or
+        the window runs past the scenario end."""
+        if any(p.start <= last for p in self.placements.get(facts.id, [])):
+            return False
+        if any(at <= last for _, _, at in facts.ends):
+            return False
+        return last <= self.last_day
+
+    def _kennismaking_problems(self, meeting: _Meeting, facts: _Case, window: list[date]) -> list[str]:
+        problems = []
+        day = meeting.start.date()
+        if not self.calendar.is_working_day(day):
+            problems.append(f"{day} is not a working day")
+        elif day not in window:
             problems.append(
-                f"attendees {sorted(meeting.attendees)} are not exactly the therapist, "
-                f"trajectbegeleider and referrer {sorted(str(p) for p in wanted)}"
+                f"{day} is outside the window {window[0]}..{window[-1]} "
+                f"(working days after the referral on {facts.referral_date})"
+            )
+        problems += self._hours_problems(meeting)
+        if meeting.place != "home":
+            problems.append(f"place {meeting.place!r} is not the family's home ('home')")
+        problems += self._kennismaking_attendee_problems(meeting, facts)
+        for _, kind, at in facts.ends:
+            if at < day:
+                problems.append(f"the case was {ENDED[kind]} on {at}, before the meeting")
+        return problems
+
+    def _kennismaking_attendee_problems(self, meeting: _Meeting, facts: _Case) -> list[str]:
+        # The referrer, a trajectbegeleider serving the home region and, for a kind with MST, an MST
+        # supervisor serving it (the referrer may be that supervisor); nobody else.
+        spec = facts.spec
+        region = facts.home_region
+        problems = []
+        if len(set(meeting.attendees)) != len(meeting.attendees):
+            problems.append(f"an attendee is listed twice in {list(meeting.attendees)}")
+        if facts.referrer not in meeting.attendees:
+            problems.append(f"the referrer {facts.referrer} does not attend")
+        others = sorted(set(meeting.attendees) - {facts.referrer})
+        by_role: dict[str, list[str]] = defaultdict(list)
+        for person_id in others:
+            by_role[str((self.people.get(person_id) or {}).get("role"))].append(person_id)
+        wanted = [
+            (TRAJECTBEGELEIDER, spec is None or spec.needs_trajectbegeleider, False),
+            (
+                SUPERVISOR,
+                spec is None or spec.needs_mst_therapist,
+                self._serves(facts.referrer, SUPERVISOR, region),
+            ),
+        ]
+        for role, needed, referrer_is_one in wanted:
+            found = by_role.pop(role, [])
+            if not needed:
+                if found:
+                    problems.append(
+                        f"a {facts.kind} case has no {role} at its kennismaking: {', '.join(found)}"
+                    )
+                continue
+            if len(found) > 1 or (not found and not referrer_is_one):
+                problems.append(f"needs one {role} serving home region {region}, has {found or 'none'}")
+            for person_id in found:
+                if not self._serves(person_id, role, region):
+                    problems.append(f"{role} {person_id} does not serve home region {region}")
+        strangers = sorted(p for people in by_role.values() for p in people)
+        if strangers:
+            problems.append(
+                f"{', '.join(strangers)} should not attend: a kennismaking is for the referrer, "
+                "a trajectbegeleider and (with MST) an MST supervisor"
             )
         return problems
 
+    def _serves(self, person_id: str, role: str, region: str) -> bool:
+        person = self.people.get(person_id)
+        return person is not None and person.get("role") == role and region in person.get("regions", [])
+
+    def check_staff_changes(self) -> None:
+        # PATHWAY-V2 staff changes: in [from, until) the person takes no new case and attends no
+        # meeting; who has left hands their running placements over. The report shows only a case's
+        # final therapist and trajectbegeleider, so only what a correct plan can never show is
+        # flagged: a placement starting in the period (announced before its start) whose final person
+        # is them, unless a later staff change could have handed it to them after the period; a
+        # placement still running after they left that still names them; a meeting in the period
+        # they attend although the change was announced before the meeting's day.
+        staffed: dict[str, list[tuple[_Stay, str, str | None]]] = defaultdict(list)
+        for case_id, placements in self.placements.items():
+            facts = self.cases.get(case_id)
+            for stay in placements:
+                if stay.therapist:
+                    staffed[stay.therapist].append(
+                        (stay, "mst_therapist", facts.home_region if facts else None)
+                    )
+                if stay.trajectbegeleider:
+                    region = stay.group.region if stay.group else None
+                    staffed[stay.trajectbegeleider].append((stay, TRAJECTBEGELEIDER, region))
+        attending: dict[str, list[_Meeting]] = defaultdict(list)
+        for meeting in self.meetings:
+            for person_id in set(meeting.attendees):
+                attending[person_id].append(meeting)
+        for change in self.staff_changes:
+            if change.at.date() > self.last_day:
+                continue  # after the scenario's end: the run never saw it
+            for stay, role, region in staffed.get(change.person, []):
+                self._check_staffed_during(change, stay, role, region)
+            start = datetime.combine(change.first, time())
+            until = datetime.combine(change.until, time()) if change.until else datetime.max
+            for meeting in attending.get(change.person, []):
+                known = change.at < datetime.combine(meeting.start.date(), time())
+                if known and meeting.start < until and start < meeting.end:
+                    self.add(
+                        "staff_change",
+                        meeting.case,
+                        f"{meeting.label}: {change.label} (announced {change.at:%Y-%m-%dT%H:%M}) "
+                        "and attends no meeting then",
+                    )
+
+    def _check_staffed_during(self, change: _StaffChange, stay: _Stay, role: str, region: str | None) -> None:
+        later = self.handover_days(stay, role, change.person, region)
+        if change.covers(stay.start) and change.at.date() < stay.start:
+            back = change.until
+            if change.status == "left" or back is None or not any(day >= back for day in later):
+                self.add(
+                    "staff_change",
+                    stay.case,
+                    f"{stay.label} names {role} {change.person}, but {change.label} "
+                    f"(announced {change.at:%Y-%m-%dT%H:%M}): no new case",
+                )
+        elif change.status == "left":
+            day = change.handover_day
+            if stay.start < day < min(stay.end, self.load_end(stay)) and day < self.last_day:
+                self.add(
+                    "staff_change",
+                    stay.case,
+                    f"{stay.label} still names {role} {change.person}, who left on {change.first} "
+                    f"(announced {change.at:%Y-%m-%dT%H:%M}) while it ran: hand it over",
+                )
+
     def _double_booked_or_busy(self) -> set[int]:
-        """Report, and return the indexes of, meetings clashing for one of their attendees."""
+        """Report, and return the indexes of, meetings clashing for one of their attendees.
+
+        Every meeting of the report counts (startgesprekken and kennismakingsgesprekken).
+        """
         bad: set[int] = set()
         reported: set[tuple[int, int]] = set()
         per_person: dict[str, list[_Meeting]] = defaultdict(list)
@@ -815,7 +1278,7 @@ class _Validator:
                     bad.update((meeting.index, latest.index))
                     reported.add((latest.index, meeting.index))
                     self.add(
-                        "startgesprek",
+                        self._clash_rule(latest, meeting),
                         meeting.case,
                         f"{person} is double-booked: {latest.label} and {meeting.label} overlap",
                     )
@@ -825,7 +1288,7 @@ class _Validator:
                     if meeting.start < busy_until and busy_from < meeting.end:
                         bad.add(meeting.index)
                         self.add(
-                            "startgesprek",
+                            self._clash_rule(meeting),
                             meeting.case,
                             f"{meeting.label} overlaps "
                             f"{person}'s busy block {busy_from:%Y-%m-%dT%H:%M}.."
@@ -1063,7 +1526,44 @@ class _Validator:
         moves = self.report_kpis.get("moves_per_announced_placement")
         if isinstance(moves, int | float):
             out["moves_per_announced_placement"] = moves
+        outcomes: dict[str, tuple[int, int]] = {
+            "mst_continuity_pct": self._mst_continuity(),
+            "kennismaking_on_time_pct": (self.kennismaking_on_time, self.kennismaking_needed),
+            "at_home_pct": (sum(home for home, _ in self.outcomes), len(self.outcomes)),
+            "day_activity_pct": (sum(active for _, active in self.outcomes), len(self.outcomes)),
+            "no_relapse_pct": (sum(not relapse for relapse in self.relapses), len(self.relapses)),
+        }
+        for key, (part, whole) in outcomes.items():
+            if key in self.report_kpis:
+                out[key] = _pct(part, whole, 100.0)
+        if "mean_residential_days" in self.report_kpis:
+            days = self._residential_days()
+            out["mean_residential_days"] = round(sum(days) / len(days), 2) if days else 0.0
         return out
+
+    def _mst_continuity(self) -> tuple[int, int]:
+        """Placed cases whose referral names a current_therapist: (kept by that therapist, all)."""
+        kept = named = 0
+        for case_id, placements in self.placements.items():
+            facts = self.cases.get(case_id)
+            if facts is None or not facts.current_therapist:
+                continue
+            named += 1
+            kept += placements[0].therapist == facts.current_therapist
+        return kept, named
+
+    def _residential_days(self) -> list[int]:
+        """Per placed case of a residential kind (a bed every night: not day treatment, not part-time),
+        the nights of its placement and its time-outs, as the report states them."""
+        days: list[int] = []
+        for case_id, placements in self.placements.items():
+            facts = self.cases.get(case_id)
+            spec = facts.spec if facts else None
+            if spec is None or spec.group_kind == DAY_GROUP or spec.part_time:
+                continue
+            stays = placements + self.timeouts.get(case_id, [])
+            days.append(sum((s.end - s.start).days for s in stays))
+        return days
 
     def _days_without_care(self) -> list[int]:
         """Per eligible case, the days it went without care (see `mean_days_without_care`)."""
@@ -1106,7 +1606,8 @@ def validate_report(scenario: JSON, report: JSON) -> ValidationResult:
 
     Violations name their rule family: format, capacity, group_kind, machtiging,
     start_bounds, age, conflicts, staffing, caseload, startgesprek, timeout, accounting,
-    meeting_notice.
+    stay_length, meeting_notice, and for PATHWAY-V2 (version 2): day_places, part_time_nights,
+    program_length, stay_kind, kennismaking, staff_change (see the end of this text).
 
     The run covers the events whose `at` date is on or before the scenario's `end`; a referral
     or time-out request after it needs no answer in the report and counts in no KPI.
@@ -1159,9 +1660,58 @@ def validate_report(scenario: JSON, report: JSON) -> ValidationResult:
       (announced placements moved, restaffed or cancelled while their case went on, per placement
       announced), which the report does not list, so the validator cannot recompute it.
 
+    - mst_continuity_pct: of the placed cases whose referral names a `current_therapist`, the
+      share whose (first) placement's `mst_therapist` is that person; 100.0 when none.
+    - kennismaking_on_time_pct: of the accepted referrals that owe a kennismaking (see
+      `kennismaking` below, whether or not one was held), the share with a kennismaking on a day of
+      its window; 100.0 when none (and for a version 1 scenario).
+    - mean_residential_days: the mean over placed cases of a kind with a bed every night (not day
+      treatment, not part-time: `thuisbest` and `thuisbest_open`) of the days of their placements
+      and time-outs in the report (end - start, the report's end even past the scenario end); 0.0
+      when none.
+    - at_home_pct, day_activity_pct: of the `close` events with an `outcome` in the run (refused
+      ones too), the share with `at_home` (`day_activity`) true; 100.0 when none.
+    - no_relapse_pct: of the `follow_up` events in the run, the share with `relapse` false; 100.0
+      when none.
+
     A further rule, `meeting_notice` (PATHWAY-V2 "Meetings"): the latest invitation notification
     of a meeting's case (`startgesprek_invite`, `kennismaking_invite`) went out at least one
     working day (working hours) before the meeting starts.
+
+    PATHWAY-V2 rules (what differs by kind is read from the kinds table):
+
+    - capacity per group kind: a `day` group has `places`; on each working day (not a weekend, not a
+      Dutch or settings holiday) the stays present (start <= day < end) are at most its places
+      (`day_places`). On a part-time group a stay holds only the nights whose weekday its `nights`
+      pattern holds; per night those stays are at most the beds (`part_time_nights`). Capacity
+      events and the no-eviction rule apply as to beds; conflicts count the same days and nights.
+    - part_time_nights: a placement of a part-time kind states `nights`, exactly the referral's
+      `nights_per_week` distinct weekday names (mon..sun); any other stay states none.
+    - program_length: a kind measured in weeks lasts `program_weeks` * 7 days (or the kind's
+      default) from its start, unless a discharge counts (as for `stay_length`).
+    - staffing and caseload: the kind's staff only (no `mst_therapist` on a kind without MST). Staff
+      changes may hand a running case over and the report names only the final person; so the
+      final person's load counts from the last day a staff change of another person of that role
+      serving the region could have handed it over (its `from`, or its announcement when later),
+      a time-out may name the person who handed over after it, and a startgesprek may be attended
+      by that person instead of the final one.
+    - stay_kind: a stay's `kind`, when present, is its referral's kind; `report_version` is 1 or 2
+      (`format`).
+    - kennismaking (version 2 scenarios): every accepted referral (its referral event not in
+      `rejected`) in the run gets at most one kennismaking, and one is owed on a working day of its
+      window (the `kennismaking_within_working_days` working days after the referral day) unless its
+      first placement starts on or before the window's last day, it was withdrawn or closed on or
+      before that day, or that day is after the scenario end. A kennismaking is on a window day, in
+      working hours, `meeting_minutes` long, at place `home`, attended by exactly the referrer, one
+      trajectbegeleider serving the home region and, for a kind with MST, one MST supervisor serving
+      it (the referrer may be that supervisor); not after the case's withdraw or close; none for a
+      rejected or unknown case. Busy blocks and double bookings count every meeting.
+    - staff_change: in [from, until) (day bounds; `until` null: for good) the person takes no new
+      case: no placement starting then, after the change was announced, names them, unless a later
+      staff change could have handed it to them after `until`. They attend no meeting overlapping
+      it that starts on a day after the announcement. A placement whose final therapist or
+      trajectbegeleider has `left`, while it still ran and loaded its staff on the later of `from`
+      and the announcement (before the scenario's last day), should have been handed over.
     """
     return _Validator(scenario, report).run()
 

@@ -226,6 +226,7 @@ def _final_report(run: _Run, policy: str, last: date) -> Report:
     st = sched.stats
     report = Report.model_validate(
         {
+            "report_version": run.scenario.scenario_version,  # a version 1 scenario reads as before
             "scenario": run.scenario.name,
             "policy": policy,
             "stays": stays,

@@ -82,7 +82,9 @@ def test_bench_writes_one_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     from tools import bench
     from tools.generator import generate
 
-    monkeypatch.setattr(bench, "generate", lambda tier, seed: generate(tier, seed, days=30))
+    monkeypatch.setattr(
+        bench, "generate", lambda tier, seed, days, version: generate(tier, seed, days=30, version=version)
+    )
     out = tmp_path / "bench.md"
     assert bench.main(["--tiers", "region", "--seed", "3", "--out", str(out)]) == 0
     text = out.read_text(encoding="utf-8")

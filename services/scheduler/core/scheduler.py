@@ -243,7 +243,10 @@ class Scheduler:
     def _plan_kennismaking(self, case: Case, now: datetime) -> list[Decision]:
         """A kennismakingsgesprek at the family's home, within its window, with an MST supervisor of
         the home region (kinds with MST), the trajectbegeleider with the most room among those
-        serving the home region, and the referrer; skipped when the placement starts first."""
+        serving the home region, and the referrer; skipped when the placement starts first
+        (PATHWAY-V2: a version 2 network)."""
+        if self.network.scenario_version < 2:  # a version 1 network plans as before
+            return []
         days = [d for d in self._kennismaking_days(case) if not self._starts_by(case, d)]
         if not days or not case.open:
             return []

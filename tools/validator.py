@@ -328,6 +328,7 @@ class _Validator:
         discharge_times: dict[str, list[str]] = defaultdict(list)
         self.event_at: dict[int, str] = {}  # event order -> its `at`
         self.staff_changes: list[_StaffChange] = []
+        self._loads: dict[str, list[tuple[int, int, str]]] | None = None  # see `loads`
         self.outcomes: list[tuple[bool, bool]] = []  # (at_home, day_activity) of closes in the run
         self.relapses: list[bool] = []  # `relapse` of follow-ups in the run
         for order, event in enumerate(events):
@@ -564,6 +565,27 @@ class _Validator:
             if stay.start < change.handover_day < end:
                 days.append(change.handover_day)
         return days
+
+    def successor_had_room(self, change: _StaffChange, stay: _Stay, role: str, region: str | None) -> bool:
+        """Whether someone could have taken the case over: a person of the role serving the region,
+        not the one who left nor away then, carrying fewer than max_cases for the rest of the load.
+        When nobody could, keeping the person breaks no rule a plan can keep (caseloads stay within
+        max_cases); the scheduler reports it as a refused staff change for the coordinators."""
+        first, end = change.handover_day, self.load_end(stay)
+        for person_id, person in self.people.items():
+            if person_id == change.person or person.get("role") != role:
+                continue
+            if region is not None and region not in person.get("regions", []):
+                continue
+            away = any(
+                other.person == person_id
+                and other.first < end
+                and (other.until is None or first < other.until)
+                for other in self.staff_changes
+            )
+            if not away and self.has_room(person_id, first, end):
+                return True
+        return False
 
     def stood_in(self, attendee: str | None, final: str | None, day: date) -> bool:
         """Whether `attendee` may have acted on `day` for a case whose final person is `final`: a person
@@ -934,29 +956,8 @@ class _Validator:
                 )
 
     def check_caseload(self) -> None:
-        # Rule 7, second half: load from placement start for mst_weeks or until the close. Every
-        # kind counts, with the staff it has. A person the case may have been handed over to
-        # (PATHWAY-V2 staff changes) is only sure to carry it from the last day it could have passed.
-        loads: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
-        for case_id, placements in self.placements.items():
-            facts = self.cases.get(case_id)
-            stay = placements[0]
-            end = self.load_end(stay)
-            if end <= stay.start:
-                continue
-            home = facts.home_region if facts else None
-            staff = (
-                (stay.therapist, "mst_therapist", home),
-                (stay.trajectbegeleider, "trajectbegeleider", stay.group.region if stay.group else None),
-            )
-            seen: set[str] = set()
-            for person_id, role, region in staff:
-                if not person_id or person_id in seen:
-                    continue
-                seen.add(person_id)
-                begin = max([stay.start, *self.handover_days(stay, role, person_id, region)])
-                loads[person_id].append((begin.toordinal(), end.toordinal(), case_id))
-        for person_id, intervals in sorted(loads.items()):
+        # Rule 7, second half: load from placement start for mst_weeks or until the close.
+        for person_id, intervals in sorted(self.loads().items()):
             person = self.people.get(person_id)
             if person is None or person.get("max_cases") is None:
                 continue
@@ -978,6 +979,46 @@ class _Validator:
                         f"{person_id} carries {len(active)} cases from "
                         f"{date.fromordinal(day)}, above max_cases {limit}: " + ", ".join(sorted(active)),
                     )
+
+    def has_room(self, person_id: str, first: date, end: date) -> bool:
+        """Whether the person carries fewer than max_cases cases on every day of [first, end)."""
+        person = self.people.get(person_id)
+        if person is None or person.get("max_cases") is None:
+            return False
+        limit = int(person["max_cases"])
+        intervals = self.loads().get(person_id, [])
+        for day in range(first.toordinal(), end.toordinal()):
+            if sum(a <= day < b for a, b, _ in intervals) >= limit:
+                return False
+        return True
+
+    def loads(self) -> dict[str, list[tuple[int, int, str]]]:
+        """Per person, the (first ordinal, end ordinal, case) of the cases they carry. Every kind
+        counts, with the staff it has. A person the case may have been handed over to (PATHWAY-V2
+        staff changes) is only sure to carry it from the last day it could have passed."""
+        if self._loads is not None:
+            return self._loads
+        loads: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+        for case_id, placements in self.placements.items():
+            facts = self.cases.get(case_id)
+            stay = placements[0]
+            end = self.load_end(stay)
+            if end <= stay.start:
+                continue
+            home = facts.home_region if facts else None
+            staff = (
+                (stay.therapist, "mst_therapist", home),
+                (stay.trajectbegeleider, "trajectbegeleider", stay.group.region if stay.group else None),
+            )
+            seen: set[str] = set()
+            for person_id, role, region in staff:
+                if not person_id or person_id in seen:
+                    continue
+                seen.add(person_id)
+                begin = max([stay.start, *self.handover_days(stay, role, person_id, region)])
+                loads[person_id].append((begin.toordinal(), end.toordinal(), case_id))
+        self._loads = dict(loads)
+        return self._loads
 
     def check_startgesprek(self) -> None:
         # Rule 8 (the double-booked and busy meetings are found first, in `bad_meetings`).
@@ -1250,7 +1291,11 @@ class _Validator:
                 )
         elif change.status == "left":
             day = change.handover_day
-            if stay.start < day < min(stay.end, self.load_end(stay)) and day < self.last_day:
+            if (
+                stay.start < day < min(stay.end, self.load_end(stay))
+                and day < self.last_day
+                and self.successor_had_room(change, stay, role, region)
+            ):
                 self.add(
                     "staff_change",
                     stay.case,

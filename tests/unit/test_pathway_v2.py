@@ -249,3 +249,34 @@ def test_a_beter_met_thuis_time_out_is_refused_by_its_kind() -> None:
     ]
     report = run_checked(v2_network(), events, "optimized")
     assert [(r["case"], r["reason"]) for r in report["rejected"]] == [("b", "no_timeout_in_kind")]
+
+
+def test_with_no_colleague_free_a_running_case_keeps_the_person_and_the_coordinators_are_told() -> None:
+    """Every other therapist of N carries their one case for the rest of the load: handing over would
+    break max_cases. The running case keeps th-N, and the staff change is refused for it (on the
+    record for the coordinators); the validator agrees nobody had room."""
+    net = v2_network()
+    for p in net["people"]:
+        if p["role"] == "mst_therapist" and p["regions"] == ["N"]:
+            p["max_cases"] = 1
+    soon = START + timedelta(1)
+    events = [
+        v2_referral(c, "thuisbest_open", earliest=soon, stay_days=28, current_therapist=th)
+        for c, th in (("a", "th-N"), ("b", "th-N2"), ("c", "th-N3"))
+    ]
+    events.append(
+        {
+            "at": at(START + timedelta(14), 8),
+            "type": "staff_change",
+            "person": "th-N",
+            "from": (START + timedelta(14)).isoformat(),
+            "until": None,
+            "status": "left",
+        }
+    )
+    net["locations"][0]["groups"][1]["beds"] = 3  # room for all three on n-open
+    report = run_checked(net, events, "optimized")
+    got = placements(report)
+    assert {c: got[c]["mst_therapist"] for c in "abc"} == {"a": "th-N", "b": "th-N2", "c": "th-N3"}
+    [refused] = [r for r in report["rejected"] if r["event"] == "staff_change"]
+    assert refused["case"] == "a" and refused["reason"].startswith("no_successor: no MST therapist of N")

@@ -518,6 +518,18 @@ def test_staff_change_who_left_hands_running_cases_over() -> None:
     assert_ok(scenario, report)
 
 
+def test_staff_change_who_left_keeps_a_case_nobody_had_room_to_take() -> None:
+    """th-n2, the only other therapist of N, is full for the rest of g1's load: keeping th-n breaks no
+    rule a plan can keep (handing over would break th-n2's max_cases); with room it is caught again."""
+    scenario, report = v2_plan()
+    add_g3(scenario, report)  # th-n2's case for the rest of g1's load
+    person(scenario, "th-n2")["max_cases"] = 1
+    scenario["events"].append(staff_change("th-n", "2026-01-30T08:00", "2026-02-02", None, status="left"))
+    assert_ok(scenario, report)
+    person(scenario, "th-n2")["max_cases"] = 2
+    assert_fails(scenario, report, "staff_change")
+
+
 def test_staff_change_a_successor_carries_the_case_only_from_the_handover() -> None:
     scenario, report = v2_plan()
     add_g3(scenario, report)  # th-n2's case until its close on 30 January

@@ -140,6 +140,8 @@ class Scheduler:
         self.capacity: dict[str, dict[int, int]] = {}
         # PATHWAY-V2 staff changes: (person, from, until, status, at), and person -> absences.
         self.staff_changes: list[tuple[str, date, date | None, str, datetime]] = []
+        # Promised placements that must move at the next re-plan (their person left, no successor).
+        self.must_move: dict[str, str] = {}
         self.absences: dict[str, list[tuple[date, date | None]]] = {}
         self.rejected: list[dict[str, str]] = []
         self.dirty = False
@@ -576,10 +578,7 @@ class Scheduler:
                 best = (key, q)
         gone = "has left" if status == "left" or until is None else f"is absent until {until}"
         if best is None:
-            case.explanation = (
-                f"No successor with room for {person}, who {gone}; the case keeps them for now."
-            )
-            return []
+            return self._no_successor(case, person, role, region, gone, now)
         successor = best[1]
         if role == "mst_therapist":
             p.therapist = successor
@@ -593,6 +592,43 @@ class Scheduler:
         if m is not None and m.end > now and person in m.attendees:
             out += self._meeting_again(case, "startgesprek", now, None)
         return out
+
+    def _no_successor(
+        self, case: Case, person: str, role: str, region: str, gone: str, now: datetime
+    ) -> list[Decision]:
+        """Nobody of the role serving the region has room for the rest of the case's load. A promised
+        placement that has not started moves at the next re-plan (to a person with room, maybe
+        later); a running one keeps the person for now, and the refusal tells the coordinators and
+        the supervisor to decide by hand (caseloads stay within max_cases)."""
+        p = case.placement
+        assert p is not None
+        word = explain.ROLE_WORDS.get(role, role)
+        why = f"no {word} of {region} has room to take over from {person}, who {gone}"
+        if p.start > now.date():
+            self.must_move[case.id] = why
+            self.dirty = True
+            case.explanation = f"The promised placement must move: {why}."
+            return []
+        case.explanation = f"No successor: {why}; the case keeps {person} until a coordinator decides."
+        return self._refuse_change(case, f"no_successor: {why}", now)
+
+    def _refuse_change(self, case: Case, reason: str, now: datetime) -> list[Decision]:
+        """A staff change that could not be carried out for a case, on the record and told."""
+        self.rejected.append(
+            {"case": case.id, "event": "staff_change", "at": fmt_local(now), "reason": reason}
+        )
+        p = case.placement
+        return [
+            RequestRefused(
+                case=case.id,
+                occurred_at=now,
+                event="staff_change",
+                at=now,
+                reason=reason,
+                mst_therapist=p.therapist if p is not None else None,
+                home_region=case.home_region,
+            )
+        ]
 
     def _absent_between(self, person: str, a: date, b: date) -> bool:
         return any(x < b and (y is None or a < y) for x, y in self.absences.get(person, ()))
@@ -748,6 +784,12 @@ class Scheduler:
         # Started and promised placements are fixed; a promise that no longer fits is released.
         fixed = self._fixed_profile(today, horizon + STAY_MARGIN, self.load_days, started_by=date.max)
         released = self._release(fixed, today)
+        for cid, why in sorted(self.must_move.items()):
+            moving = self.cases.get(cid)
+            if moving is not None and moving.open and moving.placement is not None and cid not in released:
+                self._hold(fixed, cid, moving.placement, sign=-1)
+                released[cid] = why
+        self.must_move.clear()
         pending = [c for c in self.cases.values() if c.open and (c.placement is None or c.id in released)]
         pinned_meetings = self._pinned_meetings(now, released)
         result: SolveResult | None = None
@@ -1337,6 +1379,7 @@ class Scheduler:
                 [person, a.isoformat(), b.isoformat() if b else None, status, fmt_local(at)]
                 for person, a, b, status, at in self.staff_changes
             ],
+            "must_move": dict(self.must_move),
             "dirty": self.dirty,
             "last_replan": self.last_replan.isoformat() if self.last_replan else None,
             "stats": {
@@ -1374,6 +1417,7 @@ class Scheduler:
             s.absences.setdefault(person, []).append(
                 (date.fromisoformat(a), date.fromisoformat(b) if b else None)
             )
+        s.must_move = dict(data.get("must_move", {}))
         s.rejected = list(data.get("rejected", []))
         s.dirty = bool(data.get("dirty", False))
         s.last_replan = date.fromisoformat(data["last_replan"]) if data.get("last_replan") else None

@@ -1,4 +1,4 @@
-"""Delivery channels: SMTP e-mail (the startgesprek as an iCalendar invitation), an .eml folder sink, signed
+"""Delivery channels: SMTP e-mail (a meeting as an iCalendar invitation), an .eml folder sink, signed
 webhooks; and delivery with retries and exponential backoff, after which the dispatcher dead-letters.
 
 Webhook signatures (what a receiver checks; see README.md next to this module): every POST carries
@@ -103,7 +103,7 @@ def compose(
     """The mail of a notice in its reader's language: subject and text, then the links (the case on the
     board, the reader's alerts there, the single-use acknowledge link at `base_url`, this service).
 
-    A startgesprek's calendar is one event for all its attendees (one UID), so it speaks the
+    A meeting's calendar is one event for all its attendees (one UID), so it speaks the
     organiser's language: its summary, description and location are the same in every copy."""
     lang = language_of(notice)
     base, board = base_url.rstrip("/"), board_url.rstrip("/")
@@ -124,9 +124,15 @@ def compose(
             organizer=organizer,
             address_of=address_of,
             stamp=notice.at,
-            summary=ical_summary(notice.case, organizer_language),
-            description=ical_description(notice.case, ", ".join(attendees), case_url, organizer_language),
-            location=wording.location(notice.meeting.place) if wording else notice.meeting.place,
+            summary=ical_summary(notice.case, organizer_language, notice.meeting.name),
+            description=ical_description(
+                notice.case, ", ".join(attendees), case_url, organizer_language, notice.meeting.name
+            ),
+            location=(
+                wording.location(notice.meeting.place, organizer_language)
+                if wording
+                else notice.meeting.place
+            ),
             name_of=wording.person if wording else None,
         )
     return Message(

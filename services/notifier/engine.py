@@ -6,12 +6,14 @@ event in time order, `due(event_time)` and then `handle(event, event_time)`, and
 due now, the timers still pending, the timers cancelled) in PostgreSQL, where its dispatcher
 fires the pending ones when they fall due; see `store.py`.
 
-Design: per case, the engine keeps the facts the events told it (placement, startgesprek,
-machtiging...). After every event it *derives* the scheduled rules' timers from those facts and
-replaces the previous set: a moved date re-times a timer, a cleared cause removes it, a closed
-case has none. Escalation levels are timers too, computed up front from the first level's time,
-so that an acknowledgement just removes the remaining levels. Every notice has a dedupe key
-(rule, case, deadline, person, level, channel): a key that fired never fires again.
+Design: per case, the engine keeps the facts the events told it (placement, its meetings -- the
+startgesprek and the kennismakingsgesprek, each by name --, machtiging, the close...). After every
+event it *derives* the scheduled rules' timers from those facts and replaces the previous set: a
+moved date re-times a timer, a cleared cause removes it, a closed case has none but those anchored
+on its close (the follow-up). A rule about several meetings keeps one timer per meeting, stopped per
+meeting. Escalation levels are timers too, computed up front from the first level's time, so that
+an acknowledgement just removes the remaining levels. Every notice has a dedupe key (rule, case,
+deadline, person, level, channel): a key that fired never fires again.
 
 Texts: each notice is written in its reader's language (`Person.language`), with the facts shown as
 people read them (texts.py) and the rule's text variant that fits the reader. For the rules that
@@ -31,14 +33,16 @@ from string import Formatter
 from typing import Any
 
 from shared import events as ev
-from shared.kinds import KINDS, lapse_date
+from shared.kinds import KINDS, KindSpec, add_months, lapse_date
 from shared.network import Network, NetworkIndex
 from shared.types import fmt_local
 from shared.workdays import WorkCalendar
 
 from .rules import (
+    DEFAULT_MEETING,
     FACT_KINDS,
     KEY_FACTS,
+    MEETING_ANCHORS,
     PRIVATE_EVENT_FIELDS,
     Interval,
     Matcher,
@@ -52,6 +56,7 @@ from .texts import (
     DEFAULT_LANGUAGE,
     MACHTIGING_REASONS,
     NO_ADDRESS,
+    NO_MST,
     UNKNOWN,
     WITHHELD,
     Language,
@@ -67,7 +72,9 @@ MISSING = "-"  # an unknown value in a dedupe key (`deadline`); a message says t
 # What the notifier forgets it told when the thing it told about is gone: a cancelled placement's
 # facts (a later placement is news, not a change of it), a cancelled startgesprek's, a wait's once
 # the case is placed.
-PLACEMENT_FACTS = frozenset({"start", "end", "group", "location", "mst_therapist", "trajectbegeleider"})
+PLACEMENT_FACTS = frozenset(
+    {"start", "end", "group", "location", "mst_therapist", "trajectbegeleider", "nights"}
+)
 MEETING_FACTS = frozenset({"meeting_start", "meeting_end", "place", "attendees"})
 WAIT_FACTS = frozenset({"expected_start", "reason"})
 
@@ -77,7 +84,7 @@ WAIT_FACTS = frozenset({"expected_start", "reason"})
 
 @dataclass(frozen=True)
 class Meeting:
-    """A startgesprek as the attendees' calendars see it."""
+    """A meeting (the startgesprek, the kennismakingsgesprek) as the attendees' calendars see it."""
 
     start: datetime
     end: datetime
@@ -85,6 +92,7 @@ class Meeting:
     attendees: tuple[str, ...]
     sequence: int = 0
     method: str = "REQUEST"  # REQUEST (new or update) or CANCEL
+    name: str = DEFAULT_MEETING  # events.MeetingName: which of the case's meetings
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -94,6 +102,7 @@ class Meeting:
             "attendees": list(self.attendees),
             "sequence": self.sequence,
             "method": self.method,
+            "name": self.name,
         }
 
     @classmethod
@@ -105,6 +114,7 @@ class Meeting:
             attendees=tuple(data["attendees"]),
             sequence=int(data["sequence"]),
             method=data.get("method", "REQUEST"),
+            name=data.get("name") or DEFAULT_MEETING,
         )
 
 
@@ -210,6 +220,16 @@ def alert_key(rule: str, case: str, deadline: str) -> str:
     return f"{rule}|{case}|{deadline}"
 
 
+def scope_of(rule: str, meeting: str) -> str:
+    """What a rule about several meetings keeps apart per meeting (stopped, told): the rule's name for
+    the startgesprek (as before meetings had names), `rule@meeting` for another."""
+    return rule if meeting == DEFAULT_MEETING else f"{rule}@{meeting}"
+
+
+def meeting_of_scope(scope: str) -> str:
+    return scope.partition("@")[2] or DEFAULT_MEETING
+
+
 def notice_key(alert: str, person: str, level: int, channel: str) -> str:
     return f"{alert}|{person}|{level}|{channel}"
 
@@ -231,8 +251,9 @@ class Placement:
     end: date
     group: str
     location: str
-    therapist: str | None
+    therapist: str | None  # None for a kind without MST
     trajectbegeleider: str | None
+    nights: tuple[str, ...] = ()  # a part-time stay's weekly nights (weekday names); empty: every night
 
 
 @dataclass
@@ -253,7 +274,7 @@ class CaseState:
     referral_at: datetime | None = None
     placement: Placement | None = None
     machtiging: tuple[date, date] | None = None
-    meeting: Meeting | None = None
+    meetings: dict[str, Meeting] = field(default_factory=dict)  # meeting name -> as it stands now
     timeout: Timeout | None = None
     therapist_hint: str | None = None  # from a time-out or a refusal, when no placement is known
     trajectbegeleider_hint: str | None = None
@@ -270,12 +291,21 @@ class CaseState:
     waiting_version: int = 0  # +1 every time a placement is cancelled and the case waits again
     closed: bool = False
     closed_by: str | None = None  # withdraw (reopened if the scheduler refuses it) or close
+    closed_on: date | None = None  # the day of the close (not of a withdraw)
+    with_outcome: bool = False  # the close recorded an outcome: a follow-up is due
     stopped: set[str] = field(default_factory=set)  # scheduled rules a stop_on event ended
     acked: dict[str, str] = field(default_factory=dict)  # alert -> who acknowledged it
     fired: set[str] = field(default_factory=set)  # notice keys that fired: never again
     bases: dict[str, datetime] = field(default_factory=dict)  # alert -> time of its level 0
     timers: dict[str, Notice] = field(default_factory=dict)  # pending notice key -> notice
     former: Meeting | None = None  # transient: the meeting version an event just replaced
+    # transient: who took over from whom in the handover just announced, (role, before, after)
+    handover: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def meeting(self) -> Meeting | None:
+        """The startgesprek as it stands now."""
+        return self.meetings.get(DEFAULT_MEETING)
 
     @property
     def therapist(self) -> str | None:
@@ -303,7 +333,9 @@ class CaseState:
             "referral_at": fmt_local(self.referral_at) if self.referral_at else None,
             "placement": _placement_json(p),
             "machtiging": None if m is None else [m[0].isoformat(), m[1].isoformat()],
+            # the startgesprek also where a state from before named meetings kept it (a rollback reads it)
             "meeting": self.meeting.to_json() if self.meeting else None,
+            "meetings": {name: mt.to_json() for name, mt in sorted(self.meetings.items())},
             "timeout": None
             if t is None
             else {
@@ -322,6 +354,8 @@ class CaseState:
             "waiting_version": self.waiting_version,
             "closed": self.closed,
             "closed_by": self.closed_by,
+            "closed_on": self.closed_on.isoformat() if self.closed_on else None,
+            "with_outcome": self.with_outcome,
             "stopped": sorted(self.stopped),
             "acked": dict(sorted(self.acked.items())),
             "fired": sorted(self.fired),
@@ -344,7 +378,7 @@ class CaseState:
             earliest_start=_day(data.get("earliest_start")),
             told={rule: dict(people) for rule, people in (data.get("told") or {}).items()},
             machtiging=None if m is None else (date.fromisoformat(m[0]), date.fromisoformat(m[1])),
-            meeting=Meeting.from_json(data["meeting"]) if data.get("meeting") else None,
+            meetings=_meetings_of(data),
             timeout=None
             if t is None
             else Timeout(
@@ -360,6 +394,8 @@ class CaseState:
             waiting_version=int(data.get("waiting_version", 0)),
             closed=bool(data.get("closed", False)),
             closed_by=data.get("closed_by"),
+            closed_on=_day(data.get("closed_on")),
+            with_outcome=bool(data.get("with_outcome", False)),
             stopped=set(data.get("stopped", [])),
             acked=dict(data.get("acked", {})),
             fired=set(data.get("fired", [])),
@@ -367,6 +403,11 @@ class CaseState:
         )
         cs.timers = {n.key: n for n in map(Notice.from_json, data.get("timers", []))}
         return cs
+
+
+def _spec(cs: CaseState) -> KindSpec | None:
+    """The case's row of the kinds table (shared/kinds.py), None while its kind is unknown."""
+    return KINDS.get(cs.kind) if cs.kind else None
 
 
 def _placement_json(p: Placement | None) -> dict[str, Any] | None:
@@ -379,6 +420,7 @@ def _placement_json(p: Placement | None) -> dict[str, Any] | None:
         "location": p.location,
         "therapist": p.therapist,
         "trajectbegeleider": p.trajectbegeleider,
+        "nights": list(p.nights),
     }
 
 
@@ -392,7 +434,15 @@ def _placement_of(p: dict[str, Any] | None) -> Placement | None:
         p["location"],
         p.get("therapist"),
         p.get("trajectbegeleider"),
+        tuple(p.get("nights") or ()),
     )
+
+
+def _meetings_of(data: dict[str, Any]) -> dict[str, Meeting]:
+    """The case's meetings by name; a state kept before meetings had names holds the startgesprek only."""
+    if "meetings" in data:
+        return {name: Meeting.from_json(m) for name, m in (data["meetings"] or {}).items()}
+    return {DEFAULT_MEETING: Meeting.from_json(data["meeting"])} if data.get("meeting") else {}
 
 
 def _stored(value: Any) -> Any:
@@ -457,31 +507,32 @@ class NotificationEngine:
         cs = self._cases.get(case)
         if cs is None:
             cs = self._cases[case] = CaseState(case)
-        if cs.closed:
-            # Facts still count: decisions and case events travel on different topics, so a
-            # withdraw may come before the placement that makes the scheduler refuse it.
-            self._update(cs, event, now)
-            if cs.closed:
-                return Outcome([], [], [])
-            notices: list[Notice] = []  # reopened by that refusal: its timers come back below
-        else:
-            # Timers already due fired before this event (a simulation calls due() first; live,
-            # the dispatcher sends them): the event must not cancel what is already on its way.
-            notices = [n for n in cs.timers.values() if n.at <= now]
-            for notice in notices:
-                del cs.timers[notice.key]
-                cs.fired.add(notice.key)
-            self._update(cs, event, now)
+        # Timers already due fired before this event (a simulation calls due() first; live, the
+        # dispatcher sends them): the event must not cancel what is already on its way.
+        notices = [n for n in cs.timers.values() if n.at <= now]
+        for notice in notices:
+            del cs.timers[notice.key]
+            cs.fired.add(notice.key)
+        # Facts count also for a closed case: decisions and case events travel on different topics,
+        # so a withdraw may come before the placement that makes the scheduler refuse it (and the
+        # case is reopened); and a closed case's follow-up still waits for its report.
+        self._update(cs, event, now)
+        named = getattr(event, "meeting", None)  # the meeting an event is about, if it is about one
         for rule in self.rules.scheduled:
             if any(self._matches(m, event, cs, now) for m in rule.stop_on):
-                cs.stopped.add(rule.name)
+                if not rule.meeting_anchored:
+                    cs.stopped.add(rule.name)
+                elif named is None:
+                    cs.stopped |= {scope_of(rule.name, m) for m in rule.meetings}
+                elif named in rule.meetings:  # a meeting's event stops that meeting's timer only
+                    cs.stopped.add(scope_of(rule.name, named))
         if not cs.closed:
             for rule in self.rules.immediate:
                 if any(self._matches(m, event, cs, now) for m in rule.trigger or ()):
                     notices += self._immediate(cs, rule, event, now)
         if isinstance(event, ev.CaseWaitlisted):
             cs.cancelled = None  # its waitlisting told whoever it concerns that the placement is off
-        cs.former = None
+        cs.former, cs.handover = None, ()
         before = cs.timers
         after = self._derive(cs, now)
         cancelled = sorted(set(before) - set(after))
@@ -575,7 +626,8 @@ class NotificationEngine:
                 cs.home_region, cs.referrer = event.home_region, event.referrer
                 cs.referral_at = event.occurred_at
                 cs.earliest_start = event.earliest_start
-                cs.has_timeout_address = event.has_timeout_address
+                # once named (TimeoutAddressNamed) the address stays with intake, whatever comes again
+                cs.has_timeout_address = cs.has_timeout_address or event.has_timeout_address
                 if event.machtiging is not None:
                     cs.machtiging = (event.machtiging.valid_from, event.machtiging.valid_until)
             case ev.MachtigingGranted():
@@ -591,7 +643,10 @@ class NotificationEngine:
                     event.location,
                     event.mst_therapist,
                     event.trajectbegeleider,
+                    tuple(event.nights),
                 )
+                if event.change == "handover":
+                    cs.handover = self._handed_over(cs.placement, event)
                 if event.change != "discharged" and placement != cs.placement:
                     # A distinct version: announced even when it equals an earlier one (moved back).
                     cs.placement_version += 1
@@ -602,25 +657,34 @@ class NotificationEngine:
                 cs.cancelled = cs.placement or cs.cancelled
                 cs.placement = None
                 cs.waiting_version += 1
-                self._forget(cs, PLACEMENT_FACTS | MEETING_FACTS)
-                if cs.meeting is not None:  # the startgesprek goes with it
-                    cs.former = replace(cs.meeting, sequence=cs.meeting.sequence + 1, method="CANCEL")
-                    cs.meeting = None
+                self._forget(cs, PLACEMENT_FACTS)
+                self._forget(cs, MEETING_FACTS, DEFAULT_MEETING)
+                startgesprek = cs.meetings.pop(DEFAULT_MEETING, None)
+                if startgesprek is not None:  # the startgesprek goes with it (a kennismaking stays)
+                    cs.former = replace(startgesprek, sequence=startgesprek.sequence + 1, method="CANCEL")
             case ev.CaseWaitlisted():
                 cs.expected_start, cs.reason = event.expected_start, event.reason
             case ev.StartgesprekPlanned():
-                new = Meeting(event.start, event.end, event.place, tuple(event.attendees), event.sequence)
-                if cs.meeting is not None:
-                    dropped = tuple(a for a in cs.meeting.attendees if a not in new.attendees)
-                    cs.former = replace(
-                        cs.meeting, attendees=dropped, sequence=event.sequence, method="CANCEL"
-                    )
-                cs.meeting = new
+                new = Meeting(
+                    event.start,
+                    event.end,
+                    event.place,
+                    tuple(event.attendees),
+                    event.sequence,
+                    name=event.meeting,
+                )
+                old = cs.meetings.get(event.meeting)
+                if old is not None:
+                    dropped = tuple(a for a in old.attendees if a not in new.attendees)
+                    cs.former = replace(old, attendees=dropped, sequence=event.sequence, method="CANCEL")
+                cs.meetings[event.meeting] = new
             case ev.StartgesprekCancelled():
-                if cs.meeting is not None:
-                    cs.former = replace(cs.meeting, sequence=event.sequence, method="CANCEL")
-                cs.meeting = None
-                self._forget(cs, MEETING_FACTS)
+                old = cs.meetings.pop(event.meeting, None)
+                if old is not None:
+                    cs.former = replace(old, sequence=event.sequence, method="CANCEL")
+                self._forget(cs, MEETING_FACTS, event.meeting)
+            case ev.TimeoutAddressNamed():
+                cs.has_timeout_address = True  # the address itself stays with intake
             case ev.TimeoutAssigned():
                 cs.timeout = Timeout(event.start, event.end, event.group, event.location)
                 cs.therapist_hint = event.mst_therapist or cs.therapist_hint
@@ -647,7 +711,12 @@ class NotificationEngine:
                 if not started and cs.closed_by != "close":  # a close stays final
                     cs.closed, cs.closed_by = True, "withdraw"
             case ev.CaseClosed():
-                cs.closed, cs.closed_by = True, "close"
+                if cs.closed_by != "close":  # a close stays final: a redelivery changes nothing
+                    cs.closed, cs.closed_by = True, "close"
+                    cs.closed_on, cs.with_outcome = event.occurred_at.date(), event.with_outcome
+                    # The trajectbegeleider stays the case's for the follow-up, whatever the
+                    # scheduler cancels after the close.
+                    cs.trajectbegeleider_hint = cs.trajectbegeleider
 
     # -- conditions ---------------------------------------------------------------------------
 
@@ -665,17 +734,52 @@ class NotificationEngine:
             case "has_therapist":
                 return cs.therapist is not None
             case "timeout_on_group":
-                spec = KINDS.get(cs.kind) if cs.kind else None
+                spec = _spec(cs)
                 return spec is not None and spec.timeout_on_group
+            case "has_mst":
+                spec = _spec(cs)
+                return spec is not None and spec.needs_mst_therapist
+            case "timeout_address_expected":
+                spec = _spec(cs)
+                return spec is not None and spec.timeout_address_expected
+            case "no_timeout_address":
+                return not cs.has_timeout_address
+            case "closed_with_outcome":
+                return cs.closed_by == "close" and cs.with_outcome
         raise ValueError(f"unknown predicate {predicate!r}")
 
     def _matches(self, matcher: Matcher, event: Any, cs: CaseState, now: datetime) -> bool:
         return matcher.matches(event) and all(self._holds(cs, p, now) for p in matcher.if_)
 
+    def _handed_over(
+        self, before: Placement | None, event: ev.PlacementPlanned
+    ) -> tuple[tuple[str, str, str], ...]:
+        """(role, before, after) for each person of `handed_over_from` and the one now in their place:
+        the placement as it stood says whose place it was; without it, the person's role does."""
+        now = {"mst_therapist": event.mst_therapist, "trajectbegeleider": event.trajectbegeleider}
+        was = {
+            "mst_therapist": before.therapist if before else None,
+            "trajectbegeleider": before.trajectbegeleider if before else None,
+        }
+        out: list[tuple[str, str, str]] = []
+        for person in event.handed_over_from:
+            roles = [r for r, p in was.items() if p == person]
+            if not roles:
+                found = self.index.people.get(person)
+                roles = [found.role] if found is not None and found.role in now else []
+            for role in roles:
+                successor = now[role]
+                if successor and successor != person:
+                    out.append((role, person, successor))
+        return tuple(out)
+
     # -- recipients ---------------------------------------------------------------------------
 
-    def _resolve(self, cs: CaseState, roles: Iterable[str]) -> dict[str, set[str]]:
-        """Person id -> the roles through which they receive it; roles resolving to nobody are skipped."""
+    def _resolve(
+        self, cs: CaseState, roles: Iterable[str], meeting: str = DEFAULT_MEETING
+    ) -> dict[str, set[str]]:
+        """Person id -> the roles through which they receive it; roles resolving to nobody are skipped.
+        `meeting`: the meeting whose (former) attendees `attendees` (`former_attendees`) are."""
         out: dict[str, set[str]] = {}
         region = cs.home_region
         for role in roles:
@@ -698,9 +802,13 @@ class NotificationEngine:
                     else:  # no therapist (yet): the coordinators of the home region stand in
                         people = self.index.coordinators(region) if region else []
                 case "attendees":
-                    people = list(cs.meeting.attendees) if cs.meeting else []
+                    current = cs.meetings.get(meeting)
+                    people = list(current.attendees) if current else []
                 case "former_attendees":
-                    people = list(cs.former.attendees) if cs.former else []
+                    former = cs.former if cs.former and cs.former.name == meeting else None
+                    people = list(former.attendees) if former else []
+                case "successors":
+                    people = sorted({after for _, _, after in cs.handover})
             for person in people:
                 out.setdefault(person, set()).add(role)
         return out
@@ -754,6 +862,7 @@ class NotificationEngine:
             "location": p.location if p else None,
             "start": p.start if p else None,
             "end": p.end if p else None,
+            "nights": p.nights if p and p.nights else None,
             "mst_therapist": cs.therapist,
             "trajectbegeleider": cs.trajectbegeleider,
             "earliest_start": cs.earliest_start,
@@ -774,20 +883,41 @@ class NotificationEngine:
             "timeout_end": t.end if t else None,
             "timeout_group": t.group if t else None,
             "timeout_location": t.location if t else None,
+            "mst_end": self._mst_end(cs),
+            "closed_on": cs.closed_on,
+            "handover": cs.handover or None,
         }
         return {name: _stored(value) for name, value in values.items()}
 
+    def _mst_end(self, cs: CaseState) -> date | None:
+        """The day the case's MST ends: the first day of the stay + mst_weeks (rule 7); None without MST."""
+        spec = _spec(cs)
+        if cs.placement is None or spec is None or not spec.needs_mst_therapist:
+            return None
+        return cs.placement.start + timedelta(weeks=self.index.settings.mst_weeks)
+
     def _shown(self, values: dict[str, Any], lang: Language) -> dict[str, str]:
         unknown = UNKNOWN[lang]
-        return {
+        shown = {
             name: self.wording.show(kind, values[name], lang) or unknown for name, kind in FACT_KINDS.items()
         }
+        spec = KINDS.get(str(values["kind"])) if values["kind"] else None
+        if values["mst_therapist"] is None and spec is not None and not spec.needs_mst_therapist:
+            shown["mst_therapist"] = NO_MST[lang]  # not "not known yet": the kind has no MST
+        return shown
 
     def _changes(
-        self, cs: CaseState, rule: Rule, person: str, values: dict[str, Any], lang: Language
+        self,
+        cs: CaseState,
+        rule: Rule,
+        person: str,
+        values: dict[str, Any],
+        lang: Language,
+        meeting: str | None = None,
     ) -> list[str]:
         """What changed since `person` was told this rule's news for the case: a line per tracked fact."""
-        before = cs.told.get(rule.name, {}).get(person)
+        scope = scope_of(rule.name, meeting) if meeting is not None else rule.name
+        before = cs.told.get(scope, {}).get(person)
         if not before:
             return []
         lines = []
@@ -799,9 +929,12 @@ class NotificationEngine:
                 lines.append(change_line(name, old, new, lang))
         return lines
 
-    def _forget(self, cs: CaseState, names: frozenset[str]) -> None:
-        """What was told about a thing that is gone is no earlier version of what comes next."""
-        for people in cs.told.values():
+    def _forget(self, cs: CaseState, names: frozenset[str], meeting: str | None = None) -> None:
+        """What was told about a thing that is gone is no earlier version of what comes next (a
+        meeting's: only what was told about that meeting)."""
+        for scope, people in cs.told.items():
+            if meeting is not None and meeting_of_scope(scope) != meeting:
+                continue
             for person, told in people.items():
                 people[person] = {k: v for k, v in told.items() if k not in names}
 
@@ -813,14 +946,16 @@ class NotificationEngine:
                 continue
             if any(name not in KEY_FACTS for name in placeholders(rule.deadline)):
                 continue  # the deadline needs the event's fields: not known here
-            meeting = self._meeting_for(cs, rule)
+            meeting = self._meeting_for(cs, rule, DEFAULT_MEETING)
             prefix = alert_key(rule.name, cs.case, render(rule.deadline, self._facts(cs, meeting))) + "|"
             people = {key[len(prefix) :].split("|")[0] for key in cs.fired if key.startswith(prefix)}
             if people:
                 values = self._values(cs, meeting)
                 cs.told[rule.name] = {p: {f: values[f] for f in rule.tracks} for p in sorted(people)}
 
-    def _holds_for(self, name: str, cs: CaseState, rule: Rule, level: int, has: set[str]) -> bool:
+    def _holds_for(
+        self, name: str, cs: CaseState, rule: Rule, level: int, has: set[str], meeting: Meeting | None
+    ) -> bool:
         """A variant's condition (rules.CONDITIONS), or a fact the notice has."""
         match name:
             case "replaces":
@@ -832,7 +967,9 @@ class NotificationEngine:
             case "placement_cancelled":
                 return cs.cancelled is not None
             case "meeting_moved":
-                return rule.ical == "cancel" and cs.meeting is not None
+                return rule.ical == "cancel" and meeting is not None and meeting.name in cs.meetings
+            case "kennismaking":
+                return meeting is not None and meeting.name == name
         return name in has
 
     def _address_link(self, cs: CaseState, lang: Language) -> str:
@@ -841,10 +978,11 @@ class NotificationEngine:
             return NO_ADDRESS[lang]
         return f"{self.intake_url}/v1/cases/{cs.case}/timeout-address"
 
-    def _meeting_for(self, cs: CaseState, rule: Rule) -> Meeting | None:
+    def _meeting_for(self, cs: CaseState, rule: Rule, name: str) -> Meeting | None:
+        """The meeting `name` as the rule tells about it: as it was (a cancel), or as it stands."""
         if rule.ical == "cancel":
-            return cs.former
-        return cs.meeting
+            return cs.former if cs.former is not None and cs.former.name == name else None
+        return cs.meetings.get(name)
 
     def _notices(
         self,
@@ -878,7 +1016,7 @@ class NotificationEngine:
                 # their supervisor (audited); only the roles in address_to get the link to it.
                 linked = via & set(rule.address_to)
                 context["timeout_address_link"] = self._address_link(cs, lang) if linked else WITHHELD[lang]
-            changes = self._changes(cs, rule, person, values, lang)
+            changes = self._changes(cs, rule, person, values, lang, meeting.name if meeting else None)
             context["changes"] = "\n".join(changes)
             if changes:
                 has.add("changes")
@@ -896,7 +1034,7 @@ class NotificationEngine:
                 )
             subject, body, actions = rule.subject, rule.body, rule.actions
             for variant in rule.variants:
-                if all(self._holds_for(name, cs, rule, level, has) for name in variant.when):
+                if all(self._holds_for(name, cs, rule, level, has, meeting) for name in variant.when):
                     subject, body = variant.subject or subject, variant.body or body
                     actions = variant.actions or actions
                     break
@@ -941,7 +1079,14 @@ class NotificationEngine:
         return actions.get("default")
 
     def _immediate(self, cs: CaseState, rule: Rule, event: Any, now: datetime) -> list[Notice]:
-        meeting = self._meeting_for(cs, rule)
+        # The meeting the event is about (a cancelled placement's: the startgesprek that went with it);
+        # a rule about other meetings stays silent.
+        named: str | None = getattr(event, "meeting", None)
+        if named is None and rule.ical == "cancel" and cs.former is not None:
+            named = cs.former.name
+        if named is not None and named not in rule.meetings:
+            return []
+        meeting = self._meeting_for(cs, rule, named or rule.meetings[0])
         if rule.ical and meeting is None:
             return []
         facts = self._facts(cs, meeting)
@@ -957,21 +1102,24 @@ class NotificationEngine:
         values = self._values(cs, meeting)
         notices = []
         for level, roles in rule.levels()[:1]:
-            people = self._resolve(cs, roles)
+            people = self._resolve(cs, roles, named or rule.meetings[0])
+            scope = scope_of(rule.name, meeting.name if meeting else DEFAULT_MEETING)
             for notice in self._notices(cs, rule, alert, deadline, now, level, people, values, meeting):
                 if notice.key not in cs.fired:
                     cs.fired.add(notice.key)
                     notices.append(notice)
                     if rule.tracks:  # what this person now knows, for the next replacement
-                        cs.told.setdefault(rule.name, {})[notice.to] = {f: values[f] for f in rule.tracks}
+                        cs.told.setdefault(scope, {})[notice.to] = {f: values[f] for f in rule.tracks}
         return notices
 
     # -- timers -------------------------------------------------------------------------------
 
-    def _anchor(self, cs: CaseState, name: str) -> tuple[datetime, str, date] | None:
-        """(anchor moment, deadline text, anchor day) or None when the case has no such date."""
+    def _anchor(self, cs: CaseState, name: str, meeting: str) -> tuple[datetime, str, date] | None:
+        """(anchor moment, deadline text, anchor day) or None when the case has no such date.
+        `meeting`: the meeting a meeting anchor names."""
         value: date | datetime | None = None
         p, m, t = cs.placement, cs.machtiging, cs.timeout
+        held = cs.meetings.get(meeting)
         match name:
             case "referral.at":
                 value = cs.referral_at
@@ -979,10 +1127,14 @@ class NotificationEngine:
                 value = p.start if p else None
             case "placement.end":
                 value = p.end if p else None
-            case "startgesprek.start":
-                value = cs.meeting.start if cs.meeting else None
-            case "startgesprek.end":
-                value = cs.meeting.end if cs.meeting else None
+            case "startgesprek.start" | "meeting.start":
+                value = held.start if held else None
+            case "startgesprek.end" | "meeting.end":
+                value = held.end if held else None
+            case "mst.end":
+                value = self._mst_end(cs)
+            case "case.closed":
+                value = cs.closed_on if cs.closed_by == "close" else None
             case "machtiging.valid_from":
                 value = m[0] if m else None
             case "machtiging.valid_until":
@@ -996,7 +1148,11 @@ class NotificationEngine:
         if value is None:
             return None
         if isinstance(value, datetime):
-            return value, fmt_local(value), value.date()
+            deadline = fmt_local(value)
+            if name in MEETING_ANCHORS and meeting != DEFAULT_MEETING:
+                # two meetings of a case may share a time (one cancelled, the other planned in its slot)
+                deadline = f"{meeting}@{deadline}"
+            return value, deadline, value.date()
         return datetime.combine(value, time()), value.isoformat(), value
 
     def _add_working_days(self, day: date, n: int) -> date:
@@ -1017,6 +1173,8 @@ class NotificationEngine:
             day += timedelta(days=offset.days)
         if offset is not None and offset.working_days:
             day = self._add_working_days(day, offset.working_days)
+        if offset is not None and offset.months:
+            day = add_months(day, offset.months)
         at = rule.at or "work_start"
         clock = {"work_start": self.work_start, "work_end": self.work_end, "anchor": anchor.time()}.get(at)
         return datetime.combine(day, clock or time.fromisoformat(at))
@@ -1028,6 +1186,8 @@ class NotificationEngine:
             return base + timedelta(hours=every.hours * n)
         if every.days is not None:
             return base + timedelta(days=every.days * n)
+        if every.months is not None:
+            return datetime.combine(add_months(base.date(), every.months * n), base.time())
         return datetime.combine(
             self._add_working_days(base.date(), (every.working_days or 0) * n), base.time()
         )
@@ -1035,50 +1195,60 @@ class NotificationEngine:
     def _derive(self, cs: CaseState, now: datetime) -> dict[str, Notice]:
         """The scheduled rules' pending notices as the case's facts stand now."""
         out: dict[str, Notice] = {}
-        if cs.closed:
-            return out
         for rule in self.rules.scheduled:
-            if rule.name in cs.stopped:
+            if cs.closed and rule.anchor != "case.closed":
+                continue  # a closed or withdrawn case stops every timer but those about its close
+            if not rule.meeting_anchored:
+                if rule.name not in cs.stopped:
+                    self._derive_rule(cs, rule, rule.meetings[0], now, out)
                 continue
-            found = self._anchor(cs, rule.anchor or "")
-            if found is None:
-                continue
-            anchor, deadline, anchor_day = found
-            first = self._first_due(rule, anchor)
-            if not all(self._holds(cs, p, first) for p in rule.require):
-                continue
-            alert = alert_key(rule.name, cs.case, deadline)
-            if alert in cs.acked:
-                continue
-            base = cs.bases.get(alert)
-            if base is None:
-                if first < now and rule.late == "skip":
-                    continue
-                base = cs.bases[alert] = max(first, now)
-            meeting = self._meeting_for(cs, rule)
-            values = self._values(cs, meeting)
-            levels = [
-                (level, self._repeat(base, rule.escalation.every, level) if rule.escalation else base, people)
-                for level, roles in rule.levels()
-                for people in [self._resolve(cs, roles)]
-            ]
-            reached: set[str] = set()  # the chain climbs: a person gets the alert once
-            for i, (level, at, people) in enumerate(levels):
-                climb = None
-                if rule.escalation is not None:
-                    seen = reached | set(people)
-                    later = [(t, sorted(set(p) - seen)) for _, t, p in levels[i + 1 :]]
-                    later = [(t, p) for t, p in later if p]  # the next level that reaches someone new
-                    nxt = later[0] if later else (None, [])
-                    climb = Climb(tuple(sorted(reached)), nxt[0], tuple(nxt[1]))
-                notices = self._notices(
-                    cs, rule, alert, deadline, at, level, people, values, meeting, anchor_day, climb
-                )
-                for notice in notices:
-                    if notice.to not in reached and notice.key not in cs.fired:
-                        out[notice.key] = notice
-                reached |= set(people)
+            for name in rule.meetings:  # one timer per meeting, each stopped on its own
+                if scope_of(rule.name, name) not in cs.stopped:
+                    self._derive_rule(cs, rule, name, now, out)
         return out
+
+    def _derive_rule(
+        self, cs: CaseState, rule: Rule, name: str, now: datetime, out: dict[str, Notice]
+    ) -> None:
+        """The pending notices of one scheduled rule (about meeting `name`), into `out`."""
+        found = self._anchor(cs, rule.anchor or "", name)
+        if found is None:
+            return
+        anchor, deadline, anchor_day = found
+        first = self._first_due(rule, anchor)
+        if not all(self._holds(cs, p, first) for p in rule.require):
+            return
+        alert = alert_key(rule.name, cs.case, deadline)
+        if alert in cs.acked:
+            return
+        base = cs.bases.get(alert)
+        if base is None:
+            if first < now and rule.late == "skip":
+                return
+            base = cs.bases[alert] = max(first, now)
+        meeting = self._meeting_for(cs, rule, name)
+        values = self._values(cs, meeting)
+        levels = [
+            (level, self._repeat(base, rule.escalation.every, level) if rule.escalation else base, people)
+            for level, roles in rule.levels()
+            for people in [self._resolve(cs, roles, name)]
+        ]
+        reached: set[str] = set()  # the chain climbs: a person gets the alert once
+        for i, (level, at, people) in enumerate(levels):
+            climb = None
+            if rule.escalation is not None:
+                seen = reached | set(people)
+                later = [(t, sorted(set(p) - seen)) for _, t, p in levels[i + 1 :]]
+                later = [(t, p) for t, p in later if p]  # the next level that reaches someone new
+                nxt = later[0] if later else (None, [])
+                climb = Climb(tuple(sorted(reached)), nxt[0], tuple(nxt[1]))
+            notices = self._notices(
+                cs, rule, alert, deadline, at, level, people, values, meeting, anchor_day, climb
+            )
+            for notice in notices:
+                if notice.to not in reached and notice.key not in cs.fired:
+                    out[notice.key] = notice
+            reached |= set(people)
 
     def _alert_of(self, cs: CaseState, key: str) -> str | None:
         for notice in cs.timers.values():

@@ -1,4 +1,5 @@
-"""iCalendar (RFC 5545/5546) invitations for the startgesprek: REQUEST (new or moved) and CANCEL."""
+"""iCalendar (RFC 5545/5546) invitations for a case's meetings (the startgesprek, the kennismakingsgesprek):
+REQUEST (new or moved) and CANCEL."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def build_invitation(
     location: str = "",
     name_of: Callable[[str], str] | None = None,
 ) -> bytes:
-    """The METHOD:REQUEST or METHOD:CANCEL calendar of one startgesprek: the case by its reference
+    """The METHOD:REQUEST or METHOD:CANCEL calendar of one meeting: the case by its reference
     (never a name of the youth or family), the attendees by their names (`name_of`), the location by
     its name."""
     method = meeting.method.upper()
@@ -52,12 +53,12 @@ def build_invitation(
     cal.add("version", "2.0")
     cal.add("method", method)
     event = Event()
-    event.add("uid", meeting_uid(case))
+    event.add("uid", meeting_uid(case, meeting.name))
     event.add("sequence", meeting.sequence)
     event.add("dtstamp", stamp.replace(tzinfo=AMSTERDAM))
     event.add("dtstart", meeting.start.replace(tzinfo=AMSTERDAM))
     event.add("dtend", meeting.end.replace(tzinfo=AMSTERDAM))
-    event.add("summary", summary or f"Startgesprek {case}")
+    event.add("summary", summary or f"{meeting.name.capitalize()} {case}")
     event.add("location", location or meeting.place)
     if description:
         event.add("description", description)

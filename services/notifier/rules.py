@@ -8,6 +8,9 @@ A rule is one of two sorts:
   removed when a `require` condition no longer holds or a `stop_on` event arrived, optionally
   escalating level by level until acknowledged.
 
+A rule is about the startgesprek unless it lists other `meetings` (the kennismakingsgesprek): its
+attendees, meeting facts and meeting.* anchors then name each of them in turn.
+
 Texts are data too: `subject` and `body` per language (`{nl: ..., en: ...}`, a plain string serving
 both), `variants` for when conditions hold, `actions` per role (what the reader should do), `tracks`
 (what a replacement message reports as changed) and `act_by` (the date the reader acts by). Each
@@ -44,8 +47,12 @@ ROLES: dict[str, str] = {
     "therapist": "the case's MST therapist",
     "trajectbegeleider": "the case's trajectbegeleider",
     "therapist_supervisor": "the supervisor of the case's therapist (the coordinators when there is none)",
-    "attendees": "the attendees of the case's current startgesprek",
-    "former_attendees": "attendees dropped from, or of, a startgesprek just moved or cancelled",
+    "attendees": "the attendees of the rule's meeting as it stands (`meetings`: the startgesprek by default)",
+    "former_attendees": "attendees dropped from, or of, the rule's meeting just moved or cancelled",
+    "successors": (
+        "the people who just took over a running case in a handover (PlacementPlanned change handover:"
+        " those now named in place of the people in handed_over_from)"
+    ),
 }
 Role = Literal[
     "coordinators",
@@ -56,6 +63,7 @@ Role = Literal[
     "therapist_supervisor",
     "attendees",
     "former_attendees",
+    "successors",
 ]
 
 ANCHORS: dict[str, str] = {
@@ -64,6 +72,10 @@ ANCHORS: dict[str, str] = {
     "placement.end": "the (planned or reported) day the youth goes home",
     "startgesprek.start": "the start of the current startgesprek",
     "startgesprek.end": "the end of the current startgesprek",
+    "meeting.start": "the start of the rule's meeting (each of its `meetings` in turn: one timer each)",
+    "meeting.end": "the end of the rule's meeting (each of its `meetings` in turn: one timer each)",
+    "mst.end": "the day the case's MST ends (the first day of the stay + the network's mst_weeks weeks)",
+    "case.closed": "the day the case was closed (a rule anchored here outlives the close; no other does)",
     "machtiging.valid_from": "the first day of the current machtiging",
     "machtiging.valid_until": "the last day of the current machtiging",
     "machtiging.lapse": "the day an unexecuted machtiging lapses (valid_from + 3 months)",
@@ -76,6 +88,10 @@ Anchor = Literal[
     "placement.end",
     "startgesprek.start",
     "startgesprek.end",
+    "meeting.start",
+    "meeting.end",
+    "mst.end",
+    "case.closed",
     "machtiging.valid_from",
     "machtiging.valid_until",
     "machtiging.lapse",
@@ -93,8 +109,30 @@ PREDICATES: dict[str, str] = {
         "the case's kind serves a time-out with a stay on a group (shared/kinds.py; not while the kind"
         " is unknown)"
     ),
+    "has_mst": "the case's kind has MST (shared/kinds.py: needs_mst_therapist; not while it is unknown)",
+    "timeout_address_expected": (
+        "the case's kind has the family name a time-out address in its informal network (shared/kinds.py)"
+    ),
+    "no_timeout_address": "intake holds no time-out address of the family (none at referral, none since)",
+    "closed_with_outcome": "the case was closed with an outcome recorded (a follow-up is due)",
 }
-Predicate = Literal["placed", "started", "not_started", "in_stay", "has_therapist", "timeout_on_group"]
+Predicate = Literal[
+    "placed",
+    "started",
+    "not_started",
+    "in_stay",
+    "has_therapist",
+    "timeout_on_group",
+    "has_mst",
+    "timeout_address_expected",
+    "no_timeout_address",
+    "closed_with_outcome",
+]
+# Anchors that name a meeting: a rule anchored on one runs once per meeting in its `meetings`.
+MEETING_ANCHORS = frozenset({"startgesprek.start", "startgesprek.end", "meeting.start", "meeting.end"})
+# The meeting a rule is about when it names none, and the only one the startgesprek.* anchors name.
+DEFAULT_MEETING: ev.MeetingName = "startgesprek"
+MEETINGS: tuple[str, ...] = get_args(ev.MeetingName)
 
 # What message templates may use. Each is shown in the reader's language (`Person.language`): dates as
 # "ma 7 dec 2026" / "Mon 7 Dec 2026", people by name, groups with their location, reasons in plain
@@ -110,6 +148,7 @@ FACTS: dict[str, str] = {
     "location": "the location of the stay",
     "start": "the first day of the stay",
     "end": "the day the stay ends (the youth goes home)",
+    "nights": "a part-time stay's nights on the group, every week (weekday names); none for a full-time stay",
     "mst_therapist": "the MST therapist's name",
     "trajectbegeleider": "the trajectbegeleider's name",
     "earliest_start": "the referral's earliest (desired) start",
@@ -121,11 +160,11 @@ FACTS: dict[str, str] = {
     "request_day": "the day of the request a refusal answers (a time-out asked for that day...)",
     "cancelled_group": "the group of the placement that was just cancelled",
     "cancelled_start": "the start of the placement that was just cancelled",
-    "meeting_start": "the startgesprek's day and time",
-    "meeting_end": "the time the startgesprek ends",
-    "place": "where the startgesprek is held (the location's name)",
-    "attendees": "the startgesprek's attendees, by name and role",
-    "sequence": "the startgesprek's iCalendar SEQUENCE",
+    "meeting_start": "the meeting's day and time (the rule's meeting: the startgesprek by default)",
+    "meeting_end": "the time the meeting ends",
+    "place": "where the meeting is held (the location's name, or at the family's home)",
+    "attendees": "the meeting's attendees, by name and role",
+    "sequence": "the meeting's iCalendar SEQUENCE",
     "valid_from": "the current machtiging's first day",
     "valid_until": "the current machtiging's last day",
     "lapse_date": "the day an unexecuted machtiging lapses",
@@ -133,6 +172,9 @@ FACTS: dict[str, str] = {
     "timeout_end": "the day the time-out ends",
     "timeout_group": "the group of the time-out, with its location",
     "timeout_location": "the location of the time-out",
+    "mst_end": "the day the case's MST ends (the first day of the stay + mst_weeks weeks)",
+    "closed_on": "the day the case was closed",
+    "handover": "who took over from whom in a handover, and as what (MST therapist, trajectbegeleider)",
     "timeout_address_link": (
         "the link to the family's time-out address at intake, which shows it to the case's therapist"
         " and their supervisor only (in the messages of the roles in address_to; the others read"
@@ -158,6 +200,7 @@ FACT_KINDS: dict[str, str] = {
     "location": "location",
     "start": "day",
     "end": "day",
+    "nights": "nights",
     "mst_therapist": "person",
     "trajectbegeleider": "person",
     "earliest_start": "day",
@@ -178,6 +221,9 @@ FACT_KINDS: dict[str, str] = {
     "timeout_end": "day",
     "timeout_group": "group",
     "timeout_location": "location",
+    "mst_end": "day",
+    "closed_on": "day",
+    "handover": "handover",
 }
 # The facts a replacement message can report as changed (labels in texts.CHANGE_LABELS).
 TRACKABLE = tuple(f for f in FACT_KINDS if f in CHANGE_LABELS)
@@ -225,7 +271,8 @@ CONDITIONS: dict[str, str] = {
     "escalated": "the notice is an escalation (level 1 or higher)",
     "waits_for_machtiging": "the case waits because no (valid) machtiging allows a stay",
     "placement_cancelled": "the case's announced placement was cancelled and it waits again",
-    "meeting_moved": "a startgesprek cancelled for the reader still takes place, moved or without them",
+    "meeting_moved": "a meeting cancelled for the reader still takes place, moved or without them",
+    "kennismaking": "the rule's meeting is the kennismakingsgesprek (the intro meeting after the referral)",
 }
 
 # Event fields never usable in a template: derived from identity data or free text.
@@ -269,22 +316,24 @@ class _Strict(BaseModel):
 
 
 class Interval(_Strict):
-    """Exactly one of hours, days (calendar) or working_days (weekends and holidays skipped)."""
+    """Exactly one of hours, days (calendar), working_days (weekends and holidays skipped) or months
+    (calendar months: 31 August + 6 months is 28 or 29 February)."""
 
     hours: float | None = None
     days: int | None = None
     working_days: int | None = None
+    months: int | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Interval:
-        given = [k for k in ("hours", "days", "working_days") if getattr(self, k) is not None]
+        given = [k for k in ("hours", "days", "working_days", "months") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of hours, days, working_days (got {given or 'none'})")
+            raise ValueError(f"give exactly one of hours, days, working_days, months (got {given or 'none'})")
         return self
 
     @property
     def is_zero(self) -> bool:
-        return not (self.hours or self.days or self.working_days)
+        return not (self.hours or self.days or self.working_days or self.months)
 
 
 # A filter value on an event field: one word, so that it can match a reason's leading code.
@@ -390,7 +439,7 @@ class Escalation(_Strict):
     @field_validator("every")
     @classmethod
     def _forward(cls, every: Interval) -> Interval:
-        if (every.hours or 0) <= 0 and (every.days or 0) <= 0 and (every.working_days or 0) <= 0:
+        if all((getattr(every, unit) or 0) <= 0 for unit in ("hours", "days", "working_days", "months")):
             raise ValueError("must be a positive interval: the levels follow each other in time")
         return every
 
@@ -514,6 +563,9 @@ class Rule(_Strict):
     actions: dict[str, Text] = {}
     tracks: list[str] = []
     act_by: str | None = None
+    # The meetings the rule is about (events.MeetingName). Its `attendees`, `former_attendees`, meeting
+    # facts and meeting.* anchors name each in turn; an event about another meeting never fires it.
+    meetings: list[ev.MeetingName] = Field(default=[DEFAULT_MEETING], min_length=1)
 
     @field_validator("trigger", mode="before")
     @classmethod
@@ -538,6 +590,13 @@ class Rule(_Strict):
             raise ValueError(f"{value!r} is not work_start, work_end, anchor or a time HH:MM") from None
         return value
 
+    @field_validator("meetings")
+    @classmethod
+    def _distinct_meetings(cls, meetings: list[str]) -> list[str]:
+        if len(set(meetings)) != len(meetings):
+            raise ValueError("names a meeting twice")
+        return meetings
+
     @model_validator(mode="after")
     def _shape(self) -> Rule:
         scheduled = self.anchor is not None
@@ -561,6 +620,16 @@ class Rule(_Strict):
             # Webhooks go to one shared system: the link to the family's address goes to a person's
             # mailbox only (intake checks who opens it, but the link itself says the case has one).
             raise ValueError("key 'address_to': the link to the family's address is sent by email only")
+        if self.anchor in ("startgesprek.start", "startgesprek.end") and self.meetings != [DEFAULT_MEETING]:
+            raise ValueError(
+                f"key 'anchor': {self.anchor} is the startgesprek's; a rule about {', '.join(self.meetings)}"
+                f" is anchored on meeting.{self.anchor.partition('.')[2]}"
+            )
+        if scheduled and len(self.meetings) > 1 and not self.meeting_anchored:
+            raise ValueError(
+                "key 'meetings': a scheduled rule about several meetings is anchored on meeting.start or"
+                " meeting.end (one timer per meeting)"
+            )
         if self.ical == "request" and self.trigger is not None:
             if any(m.event != "startgesprek_planned" for m in self.trigger):
                 raise ValueError("key 'ical': an invitation (request) is sent on startgesprek_planned only")
@@ -631,6 +700,8 @@ class Rule(_Strict):
                     raise ValueError(f"key 'variants[{i}].when': 'replaces' needs tracks")
                 if name == "escalated" and self.escalation is None:
                     raise ValueError(f"key 'variants[{i}].when': 'escalated' needs an escalation")
+                if name in MEETINGS and name not in self.meetings:
+                    raise ValueError(f"key 'variants[{i}].when': {name!r} needs {name} among the meetings")
         for fact in self.tracks:
             if fact not in TRACKABLE:
                 raise ValueError(
@@ -663,6 +734,11 @@ class Rule(_Strict):
     @property
     def scheduled(self) -> bool:
         return self.anchor is not None
+
+    @property
+    def meeting_anchored(self) -> bool:
+        """Whether the rule's timer is a meeting's time: one timer per meeting, stopped per meeting."""
+        return self.anchor in MEETING_ANCHORS
 
     def levels(self) -> list[tuple[int, list[str]]]:
         out: list[tuple[int, list[str]]] = [(0, list(self.recipients))]

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from babel.dates import format_date
 
 from shared import events as ev
-from shared.kinds import KINDS
+from shared.kinds import KINDS, WEEKDAYS
 from shared.network import NetworkIndex
 
 Language = Literal["nl", "en"]
@@ -178,10 +178,27 @@ NO_ADDRESS: dict[Language, str] = {
     "en": "(no time-out address was recorded at intake)",
 }
 
+# The MST therapist of a case whose kind has no MST: nobody, and that is as it should be.
+NO_MST: dict[Language, str] = {
+    "nl": "geen (dit traject heeft geen MST)",
+    "en": "none (this trajectory has no MST)",
+}
+
+# The place of a meeting held at the family's home (the kennismakingsgesprek): the address stays at intake.
+HOME_PLACE = "home"
+AT_HOME: dict[Language, str] = {"nl": "bij het gezin thuis", "en": "at the family's home"}
+
+# A meeting by its name (events.MeetingName), as the calendar and the mail call it.
+MEETING_TITLES: dict[str, dict[Language, str]] = {
+    "startgesprek": {"nl": "Startgesprek", "en": "Startgesprek (start meeting)"},
+    "kennismaking": {"nl": "Kennismakingsgesprek", "en": "Kennismakingsgesprek (intro meeting)"},
+}
+
 # What a replacement message says changed: labels of the facts a rule `tracks`.
 CHANGE_LABELS: dict[str, dict[Language, str]] = {
     "start": {"nl": "startdatum", "en": "start date"},
     "end": {"nl": "einddatum", "en": "end date"},
+    "nights": {"nl": "nachten", "en": "nights"},
     "group": {"nl": "groep", "en": "group"},
     "location": {"nl": "locatie", "en": "location"},
     "mst_therapist": {"nl": "MST-therapeut", "en": "MST therapist"},
@@ -259,11 +276,26 @@ def footer(case: str, case_url: str, alerts_url: str, ack_url: str, lang: Langua
     )
 
 
-def ical_summary(case: str, lang: Language) -> str:
-    return f"Startgesprek casus {case}" if lang == "nl" else f"Startgesprek (start meeting) case {case}"
+def ical_summary(case: str, lang: Language, meeting: str = "startgesprek") -> str:
+    title = MEETING_TITLES.get(meeting, MEETING_TITLES["startgesprek"])[lang]
+    return f"{title} casus {case}" if lang == "nl" else f"{title} case {case}"
 
 
-def ical_description(case: str, attendees: str, case_url: str, lang: Language) -> str:
+def ical_description(
+    case: str, attendees: str, case_url: str, lang: Language, meeting: str = "startgesprek"
+) -> str:
+    if meeting == "kennismaking":
+        if lang == "nl":
+            return (
+                f"Kennismakingsgesprek van casus {case}: het gezin, de verwijzer en het team maken kennis en"
+                f" bespreken het traject.\nDeelnemers: {attendees}.\nHet adres van het gezin staat om"
+                f" privacyredenen niet in deze uitnodiging.\nCasus op het bord: {case_url}"
+            )
+        return (
+            f"Intro meeting (kennismakingsgesprek) of case {case}: the family, the referrer and the team meet"
+            f" and discuss the trajectory.\nAttendees: {attendees}.\nFor privacy the family's address is not"
+            f" in this invitation.\nThe case on the board: {case_url}"
+        )
     if lang == "nl":
         return (
             f"Startgesprek van casus {case} met alle partijen: wie doet wat, nu MST is begonnen.\n"
@@ -302,8 +334,29 @@ class Wording:
             return group
         return f"{info.group.name or group} ({info.location.name})"
 
-    def location(self, location: str) -> str:
+    def location(self, location: str, lang: Language = DEFAULT_LANGUAGE) -> str:
+        """A location by name; a meeting at the family's home as such (never its address)."""
+        if location == HOME_PLACE:
+            return AT_HOME[lang]
         return self.index.location_name(location)
+
+    def nights(self, names: Iterable[str], lang: Language) -> str:
+        """A part-time pattern's weekday names as words: "maandag, woensdag en vrijdag"."""
+        days = [_WEEK[WEEKDAYS.index(n)] for n in names if n in WEEKDAYS]
+        return join([format_date(day, "EEEE", locale=lang) for day in days], lang)
+
+    def handover(self, pairs: Iterable[Any], lang: Language) -> str:
+        """Who took over from whom, and as what: "Eva Meijer neemt het over van Lotte Smit als
+        MST-therapeut"."""
+        lines = []
+        for role, before, after in pairs:
+            label = ROLE_LABELS.get(str(role), {"nl": str(role), "en": str(role)})[lang]
+            new, old = self.person(str(after)), self.person(str(before))
+            if lang == "nl":
+                lines.append(f"{new} neemt het over van {old} als {label}")
+            else:
+                lines.append(f"{new} takes over from {old} as {label}")
+        return join(lines, lang)
 
     def region(self, code: str) -> str:
         found = self.index.regions.get(code)
@@ -328,7 +381,11 @@ class Wording:
             case "group":
                 return self.group(str(value))
             case "location":
-                return self.location(str(value))
+                return self.location(str(value), lang)
+            case "nights":
+                return self.nights(_items(value), lang) or None
+            case "handover":
+                return self.handover(value, lang) or None
             case "region":
                 return self.region(str(value))
             case "kind":  # the kinds table names each kind in every language
@@ -340,6 +397,10 @@ class Wording:
             case "reason":
                 return reason_text(str(value), lang)
         return str(value)
+
+
+# A week from a Monday: the weekday of each of WEEKDAYS (date.weekday() is the index).
+_WEEK = tuple(date(2024, 1, 1 + i) for i in range(7))
 
 
 def _items(value: Any) -> list[str]:

@@ -403,6 +403,59 @@ async def all_sent(svc: Running, case: str) -> list[dict[str, Any]]:
     return shown
 
 
+async def test_pathway_v2_messages_are_stored_timed_and_mailed(notifier: Running) -> None:
+    """PATHWAY-V2 through Kafka and the store: the kennismakingsgesprek's calendar invitation, a
+    handover, and a missing time-out address timed for the start (re-addressed to the successor)."""
+    kennismaking = StartgesprekPlanned(
+        occurred_at=NOW,
+        case="c-1",
+        meeting="kennismaking",
+        start=datetime(2026, 3, 4, 14, 0),
+        end=datetime(2026, 3, 4, 15, 30),
+        place="home",
+        attendees=["sup0", "tb-ZL-0", "ref-ZL"],
+        sequence=1,
+    )
+    handover = placement("c-1").model_copy(
+        update={
+            "event_id": uuid.uuid4(),
+            "change": "handover",
+            "mst_therapist": "th-ZL-1",
+            "handed_over_from": ["th-ZL-0"],
+        }
+    )
+    await notifier.publish(TOPIC_CASE_EVENTS, referred("c-1"), key="c-1")  # no time-out address
+    await notifier.publish(TOPIC_DECISIONS, kennismaking, key="c-1")
+    await notifier.publish(TOPIC_DECISIONS, placement("c-1"), key="c-1")
+    await notifier.publish(TOPIC_DECISIONS, handover, key="c-1")
+    shown = await all_sent(notifier, "c-1")
+
+    def told(kind: str, status: str | None = None) -> set[str]:
+        return {n["to"] for n in shown if n["kind"] == kind and (status is None or n["status"] == status)}
+
+    assert told("kennismaking_invite") == {"sup0", "tb-ZL-0", "ref-ZL"}
+    assert told("startgesprek_invite") == set()
+    assert told("handover") == {"th-ZL-1", "coord", "sup0", "ref-ZL"}
+    missing = [n for n in shown if n["kind"] == "timeout_address_missing" and n["status"] == "pending"]
+    assert {n["to"] for n in missing} == {"th-ZL-1", "tb-ZL-0"}  # the successor, not the therapist replaced
+    assert {n["at"] for n in missing} == {"2026-03-05T09:00"}
+    assert told("timeout_address_missing", "cancelled") == {"th-ZL-0"}
+    assert notifier.settings.mail_dir is not None
+    [invite] = [
+        m
+        for m in mails(notifier.settings.mail_dir)
+        for n in shown
+        if str(n["id"]) == m["X-ThuisBest-Notification"]
+        and n["kind"] == "kennismaking_invite"
+        and n["to"] == "tb-ZL-0"
+    ]
+    [calendar] = [part for part in invite.walk() if part.get_content_type() == "text/calendar"]
+    ics = calendar.get_content()
+    ics = ics.decode() if isinstance(ics, bytes) else str(ics)
+    assert "UID:kennismaking-c-1@thuisbest" in ics and "bij het gezin thuis" in ics
+    assert "bij het gezin thuis" in text_of(invite)
+
+
 async def test_my_alerts_are_the_open_ones_sent_to_me_and_nobody_elses(notifier: Running) -> None:
     await placed(notifier, "c-1")  # ZL: therapist th-ZL-0, trajectbegeleider tb-ZL-0
     await placed(notifier, "c-2", region="WBO")  # WBO: th-WBO-0, tb-WBO-0

@@ -284,10 +284,11 @@ async def test_a_due_timer_survives_a_restart_and_two_dispatchers_send_it_once(f
         deliveries = await pools[0].fetchval("SELECT count(*) FROM notifier_delivery WHERE ok")
         assert deliveries == expected
         # still pending: review, stay exceeded (supervisor and referrer, then the coordinator),
-        # machtiging expiring; cancelled: the lapse warning once the placement was planned
+        # machtiging expiring, MST ending (therapist, supervisor, referrer); cancelled: the lapse
+        # warning once the placement was planned
         assert await stores[0].counts() == {
             "sent": expected,
-            "pending": 12 * (2 + 3 + 2),
+            "pending": 12 * (2 + 3 + 2 + 3),
             "cancelled": 12 * 2,
         }
     finally:

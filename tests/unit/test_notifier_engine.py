@@ -746,6 +746,8 @@ def allowed_dates(events: list[Any]) -> dict[str, set[str]]:
                 days.add(lapse_date(value).isoformat())
             if isinstance(e, ev.PlacementPlanned) and name == "start":  # the startgesprek's last day
                 days.add(network_index().calendar.add_working_days(value, 3).isoformat())
+                # and the day MST ends (mst_ending): the start + mst_weeks
+                days.add((value + timedelta(weeks=network_index().settings.mst_weeks)).isoformat())
     return allowed
 
 

@@ -33,7 +33,13 @@ TABLE = {
     "machtiging_lapsing",
     "timeout_assigned",
     "timeout_informal_network",
-    "timeout_refused",  # PATHWAY-V2.md
+    # PATHWAY-V2.md
+    "kennismaking_invite",
+    "timeout_refused",
+    "timeout_address_missing",
+    "mst_ending",
+    "handover",
+    "follow_up_due",
 }
 
 
@@ -65,6 +71,15 @@ def test_shipped_rules_cover_the_domain_table() -> None:
     assert rules["timeout_refused"].urgent
     assert rules["timeout_refused"].recipients == ["coordinators", "therapist", "therapist_supervisor"]
     assert rules["startgesprek_invite"].ical == "request"
+    assert rules["kennismaking_invite"].ical == "request" and rules["kennismaking_invite"].meetings == [
+        "kennismaking"
+    ]
+    assert rules["meeting_reminder"].meetings == ["startgesprek", "kennismaking"]
+    assert rules["startgesprek_unconfirmed"].meetings == ["startgesprek"]  # a kennismaking has none
+    assert rules["timeout_address_missing"].recipients == ["therapist", "trajectbegeleider"]
+    assert rules["mst_ending"].recipients == ["therapist", "therapist_supervisor", "referrer"]
+    assert rules["handover"].recipients == ["successors", "coordinators", "therapist_supervisor", "referrer"]
+    assert rules["follow_up_due"].recipients == ["trajectbegeleider"]
 
 
 def test_a_rule_added_to_the_yaml_fires_without_code_changes(tmp_path: Path) -> None:
@@ -140,7 +155,7 @@ def mutate(path: list[Any], value: Any = None, *, delete: bool = False, rule: st
             "meeting_reminder",
             ["offset"],
             {"working_days": -1, "hours": 3},
-            "rule 'meeting_reminder', key 'offset': give exactly one of hours, days, working_days",
+            "rule 'meeting_reminder', key 'offset': give exactly one of hours, days, working_days, months",
         ),
         (
             "meeting_reminder",
@@ -162,7 +177,35 @@ def mutate(path: list[Any], value: Any = None, *, delete: bool = False, rule: st
             "rule 'placement_assigned': key 'body.nl': {birth_date}: a message never carries",
         ),
         ("meeting_reminder", ["colour"], "red", "rule 'meeting_reminder', key 'colour': unknown key"),
-        ("meeting_reminder", ["anchor"], "meeting.start", "rule 'meeting_reminder', key 'anchor'"),
+        ("meeting_reminder", ["anchor"], "meeting.begin", "rule 'meeting_reminder', key 'anchor'"),
+        (
+            "meeting_reminder",
+            ["anchor"],
+            "startgesprek.start",
+            "rule 'meeting_reminder': key 'anchor': startgesprek.start is the startgesprek's; a rule about"
+            " startgesprek, kennismaking is anchored on meeting.start",
+        ),
+        ("meeting_reminder", ["meetings"], ["intake"], "rule 'meeting_reminder', key 'meetings[0]'"),
+        (
+            "meeting_reminder",
+            ["meetings"],
+            ["kennismaking", "kennismaking"],
+            "rule 'meeting_reminder', key 'meetings': names a meeting twice",
+        ),
+        (
+            "meeting_reminder",
+            ["meetings"],
+            ["startgesprek"],
+            "rule 'meeting_reminder': key 'variants[0].when': 'kennismaking' needs kennismaking among the"
+            " meetings",
+        ),
+        (
+            "return_home_review",
+            ["meetings"],
+            ["startgesprek", "kennismaking"],
+            "rule 'return_home_review': key 'meetings': a scheduled rule about several meetings is anchored"
+            " on meeting.start or meeting.end",
+        ),
         ("meeting_reminder", ["at"], 540, "rule 'meeting_reminder', key 'at': write the time in quotes"),
         ("meeting_reminder", ["at"], "nine", "rule 'meeting_reminder', key 'at': 'nine' is not"),
         (
@@ -216,7 +259,7 @@ def mutate(path: list[Any], value: Any = None, *, delete: bool = False, rule: st
             ["trigger"],
             {"event": "placement_planned", "change": ["new", "moving"]},
             "rule 'placement_assigned', key 'trigger[0]': filter 'change': placement_planned never has"
-            " 'moving' (known: new, moved, discharged)",
+            " 'moving' (known: new, moved, discharged, handover)",
         ),
         (
             "timeout_refused",

@@ -480,7 +480,56 @@ def everything() -> list[Notice]:
     lapsing.feed(referral(machtiging={"valid_from": date(2026, 12, 1), "valid_until": date(2027, 6, 1)}))
     lapsing.feed(waitlisted(T0 + timedelta(minutes=1), "waiting for a machtiging"))
     lapsing.until(datetime(2027, 6, 1))
-    return run.out + lapsing.out
+    return run.out + lapsing.out + pathway_v2().out
+
+
+def on_case(event: Any, case: str) -> Any:
+    return event.model_copy(update={"case": case})
+
+
+def kennismaking(at: datetime, start: datetime, sequence: int, attendees: list[str], case: str) -> Any:
+    return meeting(at, start, sequence, place="home", attendees=attendees, case=case, meeting="kennismaking")
+
+
+def pathway_v2() -> Run:
+    """PATHWAY-V2's messages: a kennismakingsgesprek invited, moved and cancelled; an open-variant stay
+    starting without a time-out address, handed over, its MST ending, closed with an outcome and
+    followed up; a part-time stay of a kind without MST."""
+    run = Run()
+    case, open_kind, no_mst = "C-200", "thuisbest_open", "beter_met_thuis"
+    kennis = datetime(2026, 12, 3, 14, 0)
+    run.feed(
+        referral(open_kind, case=case),
+        kennismaking(T0 + timedelta(minutes=1), kennis, 1, [SUP, TB, REF], case),
+        kennismaking(T0 + timedelta(hours=1), kennis + timedelta(hours=1), 2, [SUP, REF], case),
+        ev.StartgesprekCancelled(
+            occurred_at=T0 + timedelta(hours=2), case=case, meeting="kennismaking", sequence=3
+        ),
+        kennismaking(T0 + timedelta(hours=3), kennis, 4, [SUP, TB, REF], case),
+        on_case(placement(T0 + timedelta(hours=4), kind=open_kind, group="L01-g0"), case),
+        on_case(
+            placement(
+                datetime(2027, 1, 4, 8), kind=open_kind, group="L01-g0", change="handover",
+                mst_therapist="th-WBW-1", handed_over_from=[TH],
+            ),
+            case,
+        ),
+    )  # fmt: skip
+    run.until(datetime(2027, 5, 3))
+    run.feed(ev.CaseClosed(occurred_at=datetime(2027, 5, 3, 10), case=case, with_outcome=True))
+    run.until(datetime(2027, 12, 31))
+    part_time = "C-300"
+    run.feed(
+        referral(no_mst, case=part_time),
+        on_case(
+            placement(
+                T0 + timedelta(hours=1), kind=no_mst, group="L01-g1", mst_therapist=None,
+                nights=["mon", "wed", "fri"],
+            ),
+            part_time,
+        ),
+    )  # fmt: skip
+    return run
 
 
 def test_every_rule_is_exercised_in_both_languages() -> None:
@@ -501,8 +550,23 @@ def test_every_rule_is_exercised_in_both_languages() -> None:
         "timeout_assigned",
         "timeout_informal_network",
         "timeout_refused",
+        # PATHWAY-V2
+        "kennismaking_invite",
+        "kennismaking_cancelled",
+        "timeout_address_missing",
+        "mst_ending",
+        "handover",
+        "follow_up_due",
     }, kinds
     assert {n.language for n in notices} == {"nl", "en"}
+    for kind in (
+        "kennismaking_invite",
+        "kennismaking_cancelled",
+        "meeting_reminder",
+        "mst_ending",
+        "handover",
+    ):
+        assert {n.language for n in notices if n.kind == kind} == {"nl", "en"}, kind
 
 
 def test_no_message_shows_an_id_a_code_an_unknown_value_or_bookkeeping() -> None:

@@ -48,6 +48,8 @@ from tools.scenario import Scenario, load_scenario, load_scenario_dict
 from tools.simulate import simulate
 
 SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "scenarios" / "landsdeel-zuid.json"
+# The sample of contract version 2 (PATHWAY-V2.md): kennismakingsgesprekken, new kinds, time-out addresses.
+SAMPLE_V2 = SAMPLE.with_name("landsdeel-zuid-v2.json")
 # The optimized policy with one solver thread, bounded by deterministic time only (the wall-clock limits
 # are never reached): the plan, and so every notice, is the same on every run. (The default, two
 # threads under wall-clock limits, varies from run to run.) Seed 1 gives a plan whose re-plans move
@@ -79,7 +81,8 @@ class World:
     stop: dict[str, datetime] = field(init=False)  # case -> effective close/withdraw
     placement: dict[str, dict[str, Any]] = field(init=False)
     timeouts: dict[str, list[dict[str, Any]]] = field(init=False)
-    meeting: dict[str, dict[str, Any]] = field(init=False)
+    meeting: dict[str, dict[str, Any]] = field(init=False)  # case -> its startgesprek
+    meetings: dict[tuple[str, str], dict[str, Any]] = field(init=False)  # (case, meeting name) -> it
     notices: dict[str, set[Key]] = field(init=False)  # kind -> keys
 
     def __post_init__(self) -> None:
@@ -98,6 +101,8 @@ class World:
         self.stop = {}
         self.discharged: dict[str, DischargeEvent] = {}  # the counted discharge of a case
         self.held: dict[str, datetime] = {}  # first meeting_held(startgesprek)
+        self.held_meetings: dict[tuple[str, str], datetime] = {}  # (case, meeting) -> first meeting_held
+        self.address_named: dict[str, datetime] = {}  # case -> first timeout_address
         for e in self.events:
             if getattr(e, "case", None) not in self.referrals:
                 continue
@@ -107,8 +112,12 @@ class World:
                 self.stop.setdefault(e.case, e.at)
             elif isinstance(e, DischargeEvent) and (e.case, "discharge", e.at) not in refused:
                 self.discharged[e.case] = e
-            elif isinstance(e, MeetingHeldEvent) and e.meeting == "startgesprek":
-                self.held.setdefault(e.case, e.at)
+            elif isinstance(e, MeetingHeldEvent):
+                self.held_meetings.setdefault((e.case, e.meeting), e.at)
+                if e.meeting == "startgesprek":
+                    self.held.setdefault(e.case, e.at)
+            elif getattr(e, "type", None) == "timeout_address":
+                self.address_named.setdefault(e.case, e.at)
         self.placement = {}
         self.timeouts = defaultdict(list)
         for st in self.report["stays"]:
@@ -118,9 +127,12 @@ class World:
             else:
                 self.timeouts[st["case"]].append(st)
         self.meeting = {}
+        self.meetings = {}
         for m in self.report["meetings"]:
+            found = dict(m, start=_dt(m["start"]), end=_dt(m["end"]))
+            self.meetings[(m["case"], m["meeting"])] = found
             if m["meeting"] == "startgesprek":
-                self.meeting[m["case"]] = dict(m, start=_dt(m["start"]), end=_dt(m["end"]))
+                self.meeting[m["case"]] = found
         self.notices = defaultdict(set)
         for n in self.report["notifications"]:
             self.notices[n["kind"]].add((n["case"], n["to"], _dt(n["at"])))
@@ -218,6 +230,23 @@ def world() -> World:
         else:
             assert st["end"] == w.planned_end(case), case
     return w
+
+
+@pytest.fixture(scope="module")
+def world_v2() -> World:
+    """The version 2 sample's run: the rows PATHWAY-V2 adds are checked on it."""
+    if not SAMPLE_V2.exists():
+        pytest.skip(f"sample scenario {SAMPLE_V2} not found")
+    scenario = load_scenario(SAMPLE_V2)
+    report = simulate(scenario, "optimized", DETERMINISTIC).model_dump(mode="json", by_alias=True)
+    return World(scenario, report)
+
+
+@pytest.fixture(scope="module", params=["v1", "v2"])
+def any_world(request: pytest.FixtureRequest) -> World:
+    """Each sample's run in turn (the version 2 one for rows both versions have)."""
+    found: World = request.getfixturevalue("world" if request.param == "v1" else "world_v2")
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -408,53 +437,107 @@ def test_startgesprek_invite(world: World) -> None:
     assert not problems, "\n".join(problems)
 
 
-def test_meeting_reminder(world: World) -> None:
-    """Day before a meeting: every attendee, at the start of the previous working day -- skipped when the
-    meeting became known after that time, when the case closed, or after the scenario's end."""
-    invites = world.groups("startgesprek_invite")
+# The invitation of each meeting (PATHWAY-V2: the kennismakingsgesprek has its own).
+INVITE = {"startgesprek": "startgesprek_invite", "kennismaking": "kennismaking_invite"}
+
+
+def _invited(world: World, case: str, at: datetime) -> set[str]:
+    """Who is invited to a meeting of the case at `at` (either meeting: a reminder names none): the
+    attendees of each meeting's version current then, or planned at that very minute."""
+    out: set[str] = set()
+    for kind in INVITE.values():
+        invites = world.groups(kind)
+        before = sorted(a for (c, a) in invites if c == case and a < at)
+        out |= (invites[(case, before[-1])] if before else set()) | invites.get((case, at), set())
+    return out
+
+
+def test_kennismaking_invite(world_v2: World) -> None:
+    """Kennismakingsgesprek planned (PATHWAY-V2): every attendee gets the invitation, before the meeting;
+    the last one goes to the meeting's final attendees. (test_startgesprek_invite: no startgesprek
+    invitation goes to a kennismakingsgesprek's attendees, an MST supervisor among them.)"""
+    world = world_v2
+    groups = world.groups("kennismaking_invite")
+    problems: list[str] = []
+    kennismakingen = {case: m for (case, name), m in world.meetings.items() if name == "kennismaking"}
+    assert kennismakingen, "the sample should have kennismakingsgesprekken"
+    for (case, at), people in groups.items():
+        if case not in world.referrals or not world.referrals[case].at <= at or not world.alive(case, at):
+            problems.append(f"{case} at {at}: outside referral .. stop")
+            continue
+        # PATHWAY-V2: an MST supervisor of the home region (kinds with MST), a trajectbegeleider and the
+        # referrer -- never a therapist or a coordinator
+        roles = sorted(world.people[p].role for p in people - world.referrer(case))
+        if not world.referrer(case) <= people or not set(roles) <= {"mst_supervisor", "trajectbegeleider"}:
+            problems.append(f"{case} at {at}: invited {sorted(people)}")
+    for case, m in kennismakingen.items():
+        times = sorted(at for (c, at) in groups if c == case)
+        if not times:
+            problems.append(f"{case}: kennismakingsgesprek {m['start']} never sent")
+            continue
+        if times[-1] > m["start"]:
+            problems.append(f"{case}: last invitation {times[-1]} after the meeting {m['start']}")
+        if groups[(case, times[-1])] != set(m["attendees"]):
+            problems.append(
+                f"{case}: last invitation to {sorted(groups[(case, times[-1])])}, not {m['attendees']}"
+            )
+    assert not problems, "\n".join(problems)
+
+
+def test_meeting_reminder(any_world: World) -> None:
+    """Day before a meeting (the startgesprek and the kennismakingsgesprek): every attendee, at the start of
+    the previous working day -- skipped when the meeting became known after that time, when it was
+    confirmed held before, when the case closed, or after the scenario's end."""
+    world = any_world
     got = world.notices["meeting_reminder"]
     expected: set[Key] = set()
     skipped = 0
-    for case, m in world.meeting.items():
+    for (case, name), m in world.meetings.items():
+        invites = world.groups(INVITE[name])
         due = world.at_start(world.previous_working_day(m["start"].date()))
         known = max(at for (c, at) in invites if c == case)  # the final version of the meeting
-        held = world.held.get(case)
+        held = world.held_meetings.get((case, name))
         if known <= due and world.alive(case, due) and (held is None or due <= held):
             expected |= _keys(case, m["attendees"], due)
         skipped += known > due
     assert expected and skipped, "the sample should have reminders, and meetings planned too late for one"
+    if world.scenario.scenario_version >= 2:  # a kennismakingsgesprek is reminded too
+        assert {c for c, _, _ in expected} & {c for (c, name) in world.meetings if name == "kennismaking"}
     _compare(got & expected, expected, "meeting_reminder (final meetings)")
     # Every reminder (of any version of a meeting) goes to the attendees of the version current then. (A
     # timer due at a re-plan's minute fires before it: that may be the version replaced at that minute,
     # or the one planned at it.) It goes at the start of a working day; one sent at a re-plan of its
     # case instead is the separate, known failure below.
     problems: list[str] = []
+    replanned = {(c, a) for kind in INVITE.values() for (c, a) in world.groups(kind)}
     for case, person, at in got:
-        before = sorted(a for (c, a) in invites if c == case and a < at)
-        current = (invites[(case, before[-1])] if before else set()) | invites.get((case, at), set())
-        if person not in current:
+        if person not in _invited(world, case, at):
             problems.append(f"{case}: reminder to {person} at {at}, who is not invited then")
         on_time = at.time() == world.work_start and world.cal.is_working_day(at.date())
-        if not on_time and (case, at) not in invites:
+        if not on_time and (case, at) not in replanned:
             problems.append(f"{case}: reminder to {person} at {at}")
     assert not problems, "\n".join(problems)
 
 
-def test_meeting_reminder_never_late(world: World) -> None:
-    """Reminders go only at the start of a working day; once the final meeting is known, the only reminder
-    is its own, on time (a late one is skipped, not sent at the re-plan)."""
-    invites = world.groups("startgesprek_invite")
+def test_meeting_reminder_never_late(any_world: World) -> None:
+    """Reminders go only at the start of a working day; once a meeting's final version is known, the only
+    reminder at or after that is one due on time, for that meeting or the case's other one (a late one
+    is skipped, not sent at the re-plan)."""
+    world = any_world
     problems: list[str] = []
     for case, person, at in world.notices["meeting_reminder"]:
         if at.time() != world.work_start or not world.cal.is_working_day(at.date()):
             problems.append(f"{case}: reminder to {person} at {at}")
-        m = world.meeting.get(case)
-        if m is None:
-            continue
-        due = world.at_start(world.previous_working_day(m["start"].date()))
-        known = max(a for (c, a) in invites if c == case)
-        if at >= known and at != due:
-            problems.append(f"{case}: reminder to {person} at {at}, meeting {m['start']} known at {known}")
+        timing = []  # (final version known at, its reminder's due time) of each meeting of the case
+        for name, kind in INVITE.items():
+            m = world.meetings.get((case, name))
+            invites = [a for (c, a) in world.groups(kind) if c == case]
+            if m is None and invites:
+                timing.append((max(invites) + timedelta(days=365), at))  # cancelled: its own reminders
+            elif m is not None:
+                timing.append((max(invites), world.at_start(world.previous_working_day(m["start"].date()))))
+        if timing and not any(at < known or at == due for known, due in timing):
+            problems.append(f"{case}: reminder to {person} at {at}, meetings known {timing}")
     assert not problems, "\n".join(problems)
 
 
@@ -475,6 +558,47 @@ def test_startgesprek_unconfirmed_and_its_escalation(world: World) -> None:
                 expected |= _keys(case, people, at)
     assert expected, "the sample should have unconfirmed meetings"
     _compare(world.notices["startgesprek_unconfirmed"], expected, "startgesprek_unconfirmed")
+
+
+def test_timeout_address_missing(any_world: World) -> None:
+    """A placement of a kind whose family names a time-out address in its own network starts (09:00 on its
+    first day) without one at intake: therapist and trajectbegeleider. (Every open-variant referral of the
+    version 1 sample names one, so nobody is told there.) A placement announced after that moment is
+    told at once; such cases are left out here (the engine tests check it)."""
+    world = any_world
+    expected: set[Key] = set()
+    announced = world.groups("placement_assigned")
+    late: set[str] = set()
+    for case, st in world.placement.items():
+        ref = world.referrals[case]
+        named = world.address_named.get(case)
+        due = world.at_start(st["start"])
+        if not KINDS[ref.kind].timeout_address_expected or ref.timeout_address:
+            continue
+        if max((at for (c, at) in announced if c == case), default=due) > due:
+            late.add(case)
+        elif (named is None or named > due) and world.alive(case, due):
+            expected |= _keys(case, {st["mst_therapist"], st["trajectbegeleider"]}, due)
+    got = {k for k in world.notices["timeout_address_missing"] if k[0] not in late}
+    _compare(got, expected, "timeout_address_missing")
+    if world.scenario.scenario_version >= 2:
+        assert expected, "the version 2 sample should have stays starting without a time-out address"
+
+
+def test_mst_ending(world: World) -> None:
+    """14 days before a case's MST ends (its first day + mst_weeks): therapist, the therapist's supervisor
+    and the referrer, at the start of that day -- not once the case closed."""
+    weeks = world.scenario.settings.mst_weeks
+    expected: set[Key] = set()
+    for case, st in world.placement.items():
+        if not KINDS[world.referrals[case].kind].needs_mst_therapist:
+            continue
+        due = world.at_start(st["start"] + timedelta(weeks=weeks) - timedelta(14))
+        if world.alive(case, due):
+            people = {st["mst_therapist"]} | world.supervisor_of(st["mst_therapist"]) | world.referrer(case)
+            expected |= _keys(case, people, due)
+    assert expected, "the sample should have MST ending within the run"
+    _compare(world.notices["mst_ending"], expected, "mst_ending")
 
 
 def test_return_home_review(world: World) -> None:

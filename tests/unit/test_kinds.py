@@ -102,6 +102,7 @@ def test_the_table_holds_the_domain_kinds() -> None:
     assert (thuis.min_stay, thuis.max_stay, thuis.default_stay) == (182, 364, 273)
     assert thuis.nights_per_week == (2, 5) and thuis.part_time and not thuis.needs_mst_therapist
     assert thuis.timeout_refusal == "no_timeout_in_kind" and not thuis.needs_machtiging
+    assert thuis.promise_days == 3 and plus.promise_days is None and plus.stay_field == "program_weeks"
     for spec in KIND_TABLE:
         assert spec.needs_trajectbegeleider
 

@@ -280,3 +280,39 @@ def test_with_no_colleague_free_a_running_case_keeps_the_person_and_the_coordina
     assert {c: got[c]["mst_therapist"] for c in "abc"} == {"a": "th-N", "b": "th-N2", "c": "th-N3"}
     [refused] = [r for r in report["rejected"] if r["event"] == "staff_change"]
     assert refused["case"] == "a" and refused["reason"].startswith("no_successor: no MST therapist of N")
+
+
+def test_the_planners_snapshot_keeps_patterns_kennismakingen_handovers_and_absences() -> None:
+    import json
+    from datetime import datetime
+
+    from services.intake.rules import to_case_event
+    from services.scheduler.core import Scheduler
+    from shared.network import Network, NetworkIndex
+    from tools.scenario import load_scenario_dict as load
+
+    net = v2_network()
+    network = Network.model_validate(net)
+    sched = Scheduler(network, config=FAST)
+    index = NetworkIndex(network)
+    events = [
+        v2_referral("p", "beter_met_thuis", earliest=START + timedelta(1), nights_per_week=3),
+        v2_referral("o", "thuisbest_open", earliest=START + timedelta(30), stay_days=28),
+        v2_referral("r", "thuisbest_open", earliest=START + timedelta(1), stay_days=28),
+    ]
+    for ev in load({**net, "events": events}).events:
+        sched.handle(to_case_event(ev, index), ev.at)  # type: ignore[arg-type]
+    sched.replan(datetime.combine(START, datetime.min.time()).replace(hour=18))
+    running = sched.cases["r"].placement
+    assert running is not None and running.therapist is not None
+    later = datetime.combine(START + timedelta(8), datetime.min.time()).replace(hour=8)
+    leaving = running.therapist
+    handed = sched.staff_change(leaving, later.date(), None, "left", later)
+    assert [d.type for d in handed][:1] == ["placement_planned"]
+    data = json.loads(json.dumps(sched.snapshot()))
+    again = Scheduler.restore(network, data, config=FAST)
+    assert again.plan() == sched.plan()
+    assert again.cases["p"].placement is not None and again.cases["p"].placement.nights is not None
+    assert again.cases["o"].kennismaking == sched.cases["o"].kennismaking is not None
+    assert again.cases["r"].handovers == sched.cases["r"].handovers != []
+    assert again.absences == sched.absences == {leaving: [(later.date(), None)]}

@@ -1,5 +1,5 @@
 """The board: pages for placement coordinators and MST supervisors (Bedden, Wachtlijst, Casus, Nieuwe
-aanmelding, Meldingen, Capaciteit), server-rendered, live through server-sent events.
+aanmelding, Meldingen, Capaciteit, Personeel), server-rendered, live through server-sent events.
 
 It keeps no case data of its own: every page reads the other services' APIs with the signed-in
 person's token, so intake, the scheduler and the notifier keep deciding who may see and do what.
@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from faststream.middlewares import AckPolicy
+from pydantic import BaseModel
 
 from services.board import i18n, texts
 from services.board.backend import Backend, BackendError, Problem
@@ -29,14 +31,14 @@ from services.board.live import Live
 from services.board.pages import Pages
 from services.board.sessions import COOKIE, Session, SessionStore
 from services.board.signin import EmbeddedTokens, OidcSignin, SigninLinks, Tokens
-from shared.access import may_ever
+from shared.access import POLICY, may_ever
 from shared.actor import Actor
 from shared.clock import Clock, SystemClock
 from shared.errors import Unauthenticated
 from shared.events import TOPIC_CASE_EVENTS, TOPIC_DECISIONS
-from shared.inputs import LATER_EVENTS
+from shared.inputs import LATER_EVENTS, CloseReason
 from shared.issuer import Issuer
-from shared.kinds import KINDS
+from shared.kinds import KINDS, WEEKDAYS
 from shared.network import Person
 from shared.service import Runtime, make_app
 from shared.settings import ServiceSettings
@@ -54,6 +56,7 @@ DONE = {
     "ack": i18n.N_("Acknowledged: the alert stops repeating and escalating."),
     "capacity": i18n.N_("Capacity change announced; the scheduler plans again."),
     "promise": i18n.N_("Promised: the placement is announced to everyone involved in a moment."),
+    "staff_change": i18n.N_("Staff change recorded; the scheduler hands the running cases over."),
     "signed_out": i18n.N_("You are signed out."),
 }
 
@@ -109,9 +112,15 @@ def form_referral(form: dict[str, str]) -> dict[str, Any]:
     for key in ("timeout_address", "name", "bsn", "address"):
         if form.get(key, "").strip():
             body[key] = form[key].strip()
-    stay = form.get("stay_days", "").strip()
-    if stay:
-        body["stay_days"] = int(stay) if stay.isdigit() else stay  # intake names what is wrong
+    for key in ("stay_days", "program_weeks", "nights_per_week"):
+        number = form.get(key, "").strip()
+        if number:
+            body[key] = int(number) if number.isdigit() else number  # intake names what is wrong
+    if form.get("current_therapist", "").strip():
+        body["current_therapist"] = form["current_therapist"].strip()
+    nights = [n for n in re.split(r"[,\s]+", form.get("preferred_nights", "")) if n]
+    if nights:
+        body["preferred_nights"] = nights
     conflicts = [c.strip() for c in form.get("conflicts_with", "").replace(";", ",").split(",") if c.strip()]
     if conflicts:
         body["conflicts_with"] = conflicts
@@ -123,30 +132,118 @@ def form_referral(form: dict[str, str]) -> dict[str, Any]:
 
 
 def form_field(problem_field: str) -> str:
-    """The form field an intake problem is about: `machtiging.valid_from` -> `machtiging_valid_from`."""
+    """The form field an intake problem is about: `machtiging.valid_from` -> `machtiging_valid_from`,
+    `preferred_nights[1]` -> `preferred_nights`."""
     head, _, rest = problem_field.partition(".")
+    head = head.partition("[")[0]
     if head == "machtiging":
         return "machtiging_valid_from" if rest.startswith("valid_from") else "machtiging_valid_until"
-    if head == "conflicts_with":
-        return "conflicts_with"
     return head
 
 
 EVENT_ENVELOPE = frozenset({"type", "case", "at"})  # what intake stamps itself, not the form's fields
+YES, NO = frozenset({"yes", "true"}), frozenset({"no", "false"})
+_LEFT_OUT = object()  # a field the form left empty: not sent (intake names a required one)
+
+
+def _without_none(annotation: Any) -> Any:
+    """A field's type without its None: `Outcome | None` -> `Outcome`."""
+    args = get_args(annotation)
+    if type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:
+            return rest[0]
+    return annotation
+
+
+def _nested(annotation: Any) -> type[BaseModel] | None:
+    plain = _without_none(annotation)
+    return plain if isinstance(plain, type) and issubclass(plain, BaseModel) else None
+
+
+def event_fields(event_type: str) -> list[str]:
+    """The form fields of a later event's form, named as intake names its problems: a field per JSON
+    field, `outcome.at_home` for a field of a nested object."""
+    event = LATER_EVENTS.get(event_type)
+    if event is None:
+        return []
+
+    def names(model: type[BaseModel], prefix: str) -> list[str]:
+        found: list[str] = []
+        for key, info in model.model_fields.items():
+            if not prefix and key in EVENT_ENVELOPE:
+                continue
+            nested = _nested(info.annotation)
+            found += names(nested, f"{prefix}{key}.") if nested else [prefix + key]
+        return found
+
+    return names(event, "")
+
+
+def _form_value(form: dict[str, str], name: str, annotation: Any) -> Any:
+    """The JSON value of a form field of this type: a number, yes/no as true/false, a nested object
+    from its own fields; `_LEFT_OUT` when empty. Anything else goes as typed: intake names what is wrong."""
+    nested = _nested(annotation)
+    if nested is not None:
+        found = {
+            key: value
+            for key, info in nested.model_fields.items()
+            if (value := _form_value(form, f"{name}.{key}", info.annotation)) is not _LEFT_OUT
+        }
+        return found or _LEFT_OUT
+    raw = form.get(name, "").strip()
+    plain = _without_none(annotation)
+    if not raw:
+        return _LEFT_OUT
+    if plain is int and raw.isdigit():
+        return int(raw)
+    if plain is bool and raw.lower() in YES | NO:
+        return raw.lower() in YES
+    return raw
 
 
 def form_event(form: dict[str, str]) -> dict[str, Any]:
-    """A later event's request body from the case page's form of that event."""
+    """A later event's request body from the case page's form of that event (empty fields left out)."""
     kind = form.get("type", "")
     body: dict[str, Any] = {"type": kind}
     event = LATER_EVENTS.get(kind)
-    fields = {} if event is None else event.model_fields
-    for key, info in fields.items():
+    for key, info in ({} if event is None else event.model_fields).items():
         if key in EVENT_ENVELOPE:
             continue
-        value = form.get(key, "").strip()
-        body[key] = int(value) if info.annotation is int and value.isdigit() else value
+        value = _form_value(form, key, info.annotation)
+        if value is not _LEFT_OUT:
+            body[key] = value
     return body
+
+
+def case_plan(plan: dict[str, Any] | None, case: str) -> dict[str, Any] | None:
+    """The scheduler's plan of one case (None when the person may not read plans): its placement's
+    stay (with its kind and part-time nights), its meetings by start, its handovers by time."""
+    if plan is None:
+        return None
+
+    def mine(key: str) -> list[dict[str, Any]]:
+        return [item for item in plan.get(key) or [] if item.get("case") == case]
+
+    stays = [s for s in mine("stays") if s.get("type") == "placement"]
+    return {
+        "stay": stays[0] if stays else None,
+        "meetings": sorted(mine("meetings"), key=lambda m: str(m.get("start"))),
+        "handovers": sorted(mine("handovers"), key=lambda h: str(h.get("at"))),
+    }
+
+
+def staff_body(form: dict[str, str]) -> dict[str, Any]:
+    """`POST /v1/staff-changes` from the form: `until` left out when empty (absent until further
+    notice, or for good); other empty fields too, so that the scheduler names them."""
+    body = {key: form.get(key, "").strip() for key in ("person", "from", "until", "status")}
+    return {key: value for key, value in body.items() if value}
+
+
+def may(actor: Actor, action: str) -> bool:
+    """Whether the role table lets the person's role ever do `action`: to offer a page or a button
+    (the service still decides); False for an action the table does not name."""
+    return action in POLICY and may_ever(actor, action)
 
 
 def errors_by_field(error: BackendError, fields: set[str], rename: Any = None) -> dict[str, list[str]]:
@@ -294,7 +391,12 @@ def create_app(
     async def posted(request: Request, v: Visit) -> dict[str, str]:
         """The posted form, after its CSRF token is checked (a 403 page when it does not match)."""
         form = await request.form()
-        fields = {k: str(value) for k, value in form.items() if isinstance(value, str)}
+        # A field posted more than once (checkboxes of one name) comes as its values joined by commas.
+        fields = {
+            k: ",".join(values)
+            for k in form.keys()  # noqa: SIM118 (a form's keys, once each)
+            if (values := [str(value) for value in form.getlist(k) if isinstance(value, str)])
+        }
         offered = fields.pop("csrf", None) or request.headers.get("x-csrf-token")
         if not v.session.csrf_ok(offered):
             raise BackendError(
@@ -315,6 +417,7 @@ def create_app(
             planner=v is not None and may_ever(v.actor, "read_plan"),
             refers=v is not None and may_ever(v.actor, "refer"),
             alerted=v is not None and may_ever(v.actor, "read_own_alerts"),
+            staffing=v is not None and may(v.actor, "report_staff_change"),
             **({"done_text": None} | context),
         )
 
@@ -469,8 +572,14 @@ def create_app(
         groups = data["groups"]
         today = data["today"]  # the scheduler's day, by which a stay is under way or planned
         for group in groups:
+            group.setdefault("day_places", False)  # fields of PATHWAY-V2: absent from an older scheduler
+            group.setdefault("part_time", False)
+            for day in group.get("days", []):
+                day.setdefault("in_use", True)
+                for entry in day.get("entries", []):
+                    entry.setdefault("nights", None)
             group["weeks"] = bed_weeks(group)
-            days = group.get("days", [])
+            days = [d for d in group.get("days", []) if d["in_use"]]  # a day group: its working days
             shown = [d for d in days if d["date"] >= today] or days
             group["least_free"] = min((d["free"] for d in shown), default=0)
             group["free_today"] = next((d["free"] for d in days if d["date"] == today), None)
@@ -484,6 +593,7 @@ def create_app(
             earlier=(first - timedelta(weeks=BED_WEEKS)).isoformat(),
             later=(first + timedelta(weeks=BED_WEEKS)).isoformat(),
             weekdays=[first + timedelta(days=i) for i in range(7)],
+            week_nights=list(WEEKDAYS[:3]),  # the legend's example of a part-time pattern
             done_text=DONE.get(gedaan),
         )
 
@@ -506,16 +616,30 @@ def create_app(
     async def case_page(v: Visit, case: str, status: int = 200, **extra: Any) -> HTMLResponse:
         if not is_case_id(case):
             raise BackendError("intake", 404, [Problem("case", f"unknown case {case!r}")])
-        view, explanation, notifications = await asyncio.gather(
+        # The scheduler's plan says what intake's case does not: the kennismakingsgesprek, the
+        # part-time nights, the handovers. Asked for this case only (`case`; a scheduler that
+        # answers the whole plan is filtered here), and only by who may read plans.
+        reads_plans = may_ever(v.actor, "read_plan")
+        view, explanation, notifications, plan = await asyncio.gather(
             backend.get("intake", f"/v1/cases/{case}", v.token),
             _optional(backend.get("scheduler", f"/v1/cases/{case}/explanation", v.token)),
             _optional(backend.get("notifier", "/v1/notifications", v.token, case=case)),
+            _optional(backend.get("scheduler", "/v1/plan", v.token, case=case)) if reads_plans else _none(),
         )
+        planned = case_plan(plan, case)
+        stay = view.get("stay") or {}
+        plan_stay = (planned or {}).get("stay") or {}
         return render(
             v,
             "case.html",
             status,
             case=view,
+            spec=KINDS.get(str(view.get("kind"))),
+            # The plan's meetings name each meeting (intake's may not); without the plan, intake's.
+            meetings=planned["meetings"] if planned else view.get("meetings") or [],
+            nights=stay.get("nights") or plan_stay.get("nights") or [],
+            handovers=view.get("handovers") or (planned or {}).get("handovers") or [],
+            close_reasons=[(code, gettext(v)(texts.CLOSE_REASON[code])) for code in get_args(CloseReason)],
             explanation=(explanation or {}).get("explanation"),
             notifications=notifications or [],
             errors=extra.pop("errors", {}),
@@ -539,8 +663,7 @@ def create_app(
         except BackendError as exc:
             if exc.status not in (409, 422):
                 raise
-            fields = set(body) - {"type"}
-            errors = {body["type"]: errors_by_field(exc, fields)}
+            errors = {body["type"]: errors_by_field(exc, set(event_fields(body["type"])))}
             return await case_page(v, case, 422, errors=errors, values={body["type"]: form}, done_text=None)
         return RedirectResponse(f"/casussen/{case}?gedaan=event", status_code=303)
 
@@ -558,6 +681,20 @@ def create_app(
             "referrers": referrers,
             "kinds": [(name, spec.title(v.language)) for name, spec in KINDS.items()],
             "urgencies": [(u, say(text)) for u, text in texts.URGENCY.items()],
+            "therapists": [
+                (p.id, net.person_name(p.id))
+                for p in net.by_role["mst_therapist"]
+                if any(v.actor.serves(r) for r in p.regions)
+            ],
+            "weekdays": i18n.weekday_names(v.language),
+            # Which forms of care the kind-specific fields are for, from the kinds table.
+            "in_weeks": ", ".join(s.title(v.language) for s in KINDS.values() if s.stay_in_weeks),
+            "in_days": ", ".join(s.title(v.language) for s in KINDS.values() if not s.stay_in_weeks),
+            "part_time_kinds": ", ".join(s.title(v.language) for s in KINDS.values() if s.part_time),
+            "nights_range": (
+                min((s.nights_per_week[0] for s in KINDS.values() if s.nights_per_week), default=1),
+                max((s.nights_per_week[1] for s in KINDS.values() if s.nights_per_week), default=7),
+            ),
         }
 
     @router.get("/aanmelding")
@@ -585,6 +722,7 @@ def create_app(
             if exc.status not in (403, 409, 422):
                 raise
             fields = set(form) | {"machtiging_valid_from", "machtiging_valid_until", "conflicts_with"}
+            fields |= {"program_weeks", "nights_per_week", "preferred_nights", "current_therapist"}
             errors = errors_by_field(exc, fields, form_field)
             return render(v, "referral.html", 422, values=form, errors=errors, **referral_choices(v))
         return RedirectResponse(f"/casussen/{body['case']}", status_code=303)
@@ -657,6 +795,47 @@ def create_app(
             body=body,
         )
 
+    def staff_people(v: Visit) -> list[tuple[str, str]]:
+        """The people whose absence a coordinator may report: the staff (therapists, trajectbegeleiders,
+        supervisors) serving one of their regions, by name and role."""
+        say = gettext(v)
+        found = [
+            (p.id, f"{net.person_name(p.id)} ({say(texts.ROLE.get(p.role, p.role))})")
+            for p in net.network.people
+            if net.staff_change_problem(p.id) is None and any(v.actor.serves(r) for r in p.regions)
+        ]
+        return sorted(found, key=lambda item: item[1])
+
+    def staff_page(v: Visit, status: int = 200, **context: Any) -> HTMLResponse:
+        say = gettext(v)
+        return render(
+            v,
+            "staff.html",
+            status,
+            people=staff_people(v),
+            statuses=[(code, say(text)) for code, text in texts.STAFF_STATUS.items()],
+            **({"values": {"from": clock.now().date().isoformat()}, "errors": {}, "result": None} | context),
+        )
+
+    @router.get("/personeel")
+    async def staff(v: VisitDep) -> HTMLResponse:
+        return staff_page(v)
+
+    @router.post("/personeel")
+    async def staff_post(request: Request, v: VisitDep) -> Response:
+        """A coordinator reports a staff change; the scheduler decides who may, and hands cases over."""
+        form = await posted(request, v)
+        body = staff_body(form)
+        try:
+            result = await backend.post("scheduler", "/v1/staff-changes", v.token, body)
+        except BackendError as exc:
+            if exc.status not in (403, 404, 409, 422):
+                raise
+            errors = errors_by_field(exc, {"person", "from", "until", "status"})
+            return staff_page(v, exc.status, values=form, errors=errors)
+        # Shown at once, not redirected: the handovers made are in the answer only.
+        return staff_page(v, result=result, body=body, done_text=DONE["staff_change"])
+
     @router.get("/live")
     async def live_changes(
         request: Request, v: VisitDep, casus: str = "", sinds: float | None = None
@@ -680,6 +859,10 @@ def create_app(
     app.include_router(router)
     app.state.live = live
     return app
+
+
+async def _none() -> None:
+    """A part of a page the person's role never sees: not asked."""
 
 
 async def _optional(call: Any) -> Any:

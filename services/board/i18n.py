@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Final
@@ -19,6 +19,8 @@ from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
+
+from shared.kinds import WEEKDAYS
 
 LANGUAGES: Final = ("nl", "en")
 DEFAULT: Final = "nl"
@@ -122,3 +124,24 @@ def clock_time(value: datetime | str | None) -> str:
 @lru_cache(maxsize=64)
 def weekday_short(value: date, language: str) -> str:
     return _plain(format_date(value, "EEE", locale=_locale(language)))
+
+
+# A Monday: the weekday names of a part-time pattern are written from it ("mon" -> "ma").
+_MONDAY = date(2024, 1, 1)
+
+
+def nights(names: Iterable[str] | None, language: str) -> str:
+    """A part-time pattern as people write it, Monday first: "ma di wo" (nl), "Mon Tue Wed" (en);
+    a name that is no weekday is shown as it is."""
+    wanted = list(names or [])
+    known = [n for n in WEEKDAYS if n in wanted]
+    shown = [weekday_short(_MONDAY + timedelta(days=WEEKDAYS.index(n)), language) for n in known]
+    return " ".join(shown + [n for n in wanted if n not in WEEKDAYS])
+
+
+def weekday_names(language: str) -> list[tuple[str, str]]:
+    """(weekday name of a pattern, the day's full name): ("mon", "maandag"), ... Monday first."""
+    return [
+        (name, format_date(_MONDAY + timedelta(days=i), "EEEE", locale=_locale(language)))
+        for i, name in enumerate(WEEKDAYS)
+    ]

@@ -73,12 +73,28 @@ class Pages:
         def words(table: dict[str, str]) -> Callable[[Any], str]:
             return lambda code: gettext(table[code]) if code in table else str(code or "")
 
+        def meeting_place(place: str) -> str:
+            """ "at the family's home", or "in <location>"."""
+            if place in texts.PLACE:
+                return gettext(texts.PLACE[place])
+            return gettext("in {location}").format(location=net.location_name(place))
+
+        def attendee(person: str) -> str:
+            """A meeting's attendee by name and role: "Sanne Jansen (MST therapist)"."""
+            found = net.people.get(person)
+            if found is None or found.role not in texts.ROLE:
+                return net.person_name(person)
+            return f"{net.person_name(person)} ({gettext(texts.ROLE[found.role])})"
+
         env.filters.update(
             day=lambda v: i18n.day(v, language),
             day_long=lambda v: i18n.day_long(v, language),
             moment=lambda v: i18n.moment(v, language),
             clock=i18n.clock_time,
             weekday=lambda v: i18n.weekday_short(v, language),
+            nights=lambda names: i18n.nights(names, language),
+            meeting_place=meeting_place,
+            attendee=attendee,
             person=net.person_name,
             named=lambda text: self.named(str(text or ""), lambda v: i18n.day(v, language)),
             group=net.group_name,
@@ -92,10 +108,15 @@ class Pages:
             event=words(texts.EVENT),
             meeting=words(texts.MEETING),
             stay=words(texts.STAY),
+            close_reason=words(texts.CLOSE_REASON),
+            staff_status=words(texts.STAFF_STATUS),
             notification=words(texts.NOTIFICATION),
             notification_status=words(texts.NOTIFICATION_STATUS),
         )
         env.globals.update(language=language, languages=i18n.LANGUAGES)
+        env.globals["handover_words"] = lambda reason: texts.handover_words(
+            reason, gettext, lambda v: i18n.day(v, language), net.person_name
+        )
         env.globals["waiting_words"] = lambda entry: texts.waiting_words(
             entry, gettext, lambda v: i18n.day(v, language)
         )
@@ -103,7 +124,7 @@ class Pages:
 
     def html(self, language: str, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         defaults = {"visit": None, "done_text": None, "coordinator": False, "planner": False}
-        defaults |= {"refers": False, "alerted": False}
+        defaults |= {"refers": False, "alerted": False, "staffing": False}
         text = self.envs[language].get_template(template).render(**(defaults | context))
         return HTMLResponse(text, status_code=status, headers=PAGE_HEADERS)
 

@@ -1,8 +1,9 @@
 """The plan's codes in words a coordinator uses: statuses, kinds, urgencies, why a case waits and
-what would help. English message ids, translated at render time (i18n.py)."""
+what would help, why a case was handed over. English message ids, translated at render time (i18n.py)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,19 @@ STATUS = {
 }
 URGENCY = {"normal": N_("normal"), "urgent": N_("urgent"), "crisis": N_("crisis")}
 URGENCY_RANK = {"crisis": 0, "urgent": 1, "normal": 2}
-GROUP_KIND = {"closed": N_("closed"), "open": N_("open")}
+GROUP_KIND = {
+    "closed": N_("closed"),
+    "open": N_("open"),
+    "day": N_("day treatment"),
+    "part_time": N_("part-time"),
+}
+# What a placement on a group of each kind takes: a bed, or a day place.
+GROUP_PLACE = {
+    "closed": N_("closed bed"),
+    "open": N_("open bed"),
+    "day": N_("day-treatment place"),
+    "part_time": N_("part-time bed"),
+}
 ROLE = {
     "coordinator": N_("placement coordinator"),
     "mst_supervisor": N_("MST supervisor"),
@@ -39,7 +52,20 @@ EVENT = {
     "meeting_held": N_("Meeting held"),
     "withdraw": N_("Referral withdrawn"),
     "close": N_("Case closed"),
+    "timeout_address": N_("Time-out address named"),
+    "follow_up": N_("Follow-up reported"),
 }
+# Why a trajectory closed (intake's `close` reason codes).
+CLOSE_REASON = {
+    "goal_reached": N_("goal reached"),
+    "broken_off": N_("broken off"),
+    "moved": N_("moved away"),
+    "other": N_("another reason"),
+}
+# A staff change's status (the scheduler's `POST /v1/staff-changes`).
+STAFF_STATUS = {"absent": N_("absent (ill, on leave)"), "left": N_("has left")}
+# Meeting places that are no location of the network.
+PLACE = {"home": N_("at the family's home")}
 MEETING = {"startgesprek": N_("startgesprek"), "kennismaking": N_("kennismakingsgesprek")}
 NOTIFICATION = {
     "referral_received": N_("New referral"),
@@ -56,6 +82,12 @@ NOTIFICATION = {
     "timeout_assigned": N_("Time-out assigned"),
     "timeout_informal_network": N_("Time-out in the informal network"),
     "timeout_refused": N_("Time-out refused"),
+    "kennismaking_invite": N_("Kennismakingsgesprek invitation"),
+    "kennismaking_cancelled": N_("Kennismakingsgesprek cancelled"),
+    "timeout_address_missing": N_("Time-out address missing"),
+    "mst_ending": N_("MST ending: plan the aftercare"),
+    "handover": N_("Handover"),
+    "follow_up_due": N_("Follow-up due"),
 }
 NOTIFICATION_STATUS = {
     "pending": N_("to be sent"),
@@ -73,7 +105,8 @@ def waiting_words(
 ) -> tuple[str, str]:
     """Why a case of the waiting list waits, and the next step that would help, in plain words."""
     code = entry.get("code")
-    kind = gettext(GROUP_KIND.get(_group_kind(entry), "closed"))
+    spec = KINDS.get(str(entry.get("kind")))
+    place = gettext(GROUP_PLACE.get(spec.group_kind if spec else "closed", GROUP_PLACE["closed"]))
     limit = entry.get("start_limit")
     expected = entry.get("expected_start")
     planned = entry.get("planned") or {}
@@ -95,11 +128,15 @@ def waiting_words(
         why = gettext("May not start before {date}").format(date=day(expected)) if expected else ""
         return why or gettext("May not start yet"), gettext("Nothing to do before then")
     if code == "no_bed_in_time":
-        why = gettext("No {kind} bed in reach before {date}").format(kind=kind, date=day(limit))
-        return why, gettext("Free a {kind} bed or ask another region before {date}").format(
-            kind=kind, date=day(limit)
+        why = gettext("No {place} in reach before {date}").format(place=place, date=day(limit))
+        return why, gettext("Free a {place} or ask another region before {date}").format(
+            place=place, date=day(limit)
         )
     if code == "no_staff_or_slot":
+        if spec is not None and not spec.needs_mst_therapist:
+            return gettext(
+                "A place is free, but no trajectbegeleider with room or no startgesprek slot yet"
+            ), gettext("Ask for a trajectbegeleider with room")
         return gettext("A bed is free, but no MST therapist with room or no startgesprek slot yet"), gettext(
             "Ask the MST supervisor for a therapist with room"
         )
@@ -112,12 +149,29 @@ def waiting_words(
             "Look for another form of care with the referrer"
         )
     if code == "no_bed":
-        return gettext("No {kind} bed in reach in the coming months").format(kind=kind), gettext(
-            "Announce extra capacity or ask another region for a bed"
+        return gettext("No {place} in reach in the coming months").format(place=place), gettext(
+            "Announce extra capacity or ask another region for a place"
         )
     return gettext("New: waits for the first plan"), gettext("No step needed: the scheduler plans it shortly")
 
 
-def _group_kind(entry: dict[str, Any]) -> str:
-    spec = KINDS.get(str(entry.get("kind")))
-    return spec.group_kind if spec is not None else "closed"
+# The scheduler's reason of a handover (services/scheduler/core: "<person> has left", "<person> is
+# absent until <day>"); anything else is shown as it is, in English.
+_LEFT = re.compile(r"^(?P<person>\S+) has left$")
+_ABSENT = re.compile(r"^(?P<person>\S+) is absent until (?P<until>\d{4}-\d{2}-\d{2})$")
+
+
+def handover_words(
+    reason: str, gettext: Callable[[str], str], day: Callable[[Any], str], person: Callable[[str], str]
+) -> str | None:
+    """Why a case was handed over, in the page's language; None when the reason is not one of the
+    scheduler's known sentences (the page shows it as it is)."""
+    found = _LEFT.match(reason or "")
+    if found:
+        return gettext("{person} has left").format(person=person(found["person"]))
+    found = _ABSENT.match(reason or "")
+    if found:
+        return gettext("{person} is absent until {date}").format(
+            person=person(found["person"]), date=day(found["until"])
+        )
+    return None

@@ -1,6 +1,10 @@
 """What the board shows, computed from the published plan (pure): beds per group and night, the
 waiting list, and the difference a capacity change would make.
 
+A part-time stay (PATHWAY-V2) holds a weekly pattern of nights: it is on a bed, and counted, on the
+nights whose weekday is in its pattern only. A day-treatment group's places are used on working days
+only: its weekends and holidays have no places and nobody on them.
+
 Nothing here reads the live planning core: the inputs are the plan as published (`PlanView`), the
 capacity per night and private copies of the open cases as of the same publish (see
 `Published`), so that a re-plan running meanwhile is neither waited for nor seen half done.
@@ -27,7 +31,9 @@ from services.scheduler.views import (
     PlanView,
     WaitingEntry,
 )
+from shared.kinds import WEEKDAYS, kinds_on
 from shared.network import GroupInfo, NetworkIndex
+from shared.workdays import WorkCalendar
 
 EntryKind = Literal["stay", "planned", "timeout"]
 ENTRY_ORDER: dict[str, int] = {"stay": 0, "planned": 1, "timeout": 2}
@@ -36,12 +42,18 @@ Change = Literal["moved", "cancelled", "new", "restaffed"]
 
 @dataclass(frozen=True)
 class BedStay:
-    """A stay on a group as published: a bed on the nights [start, end)."""
+    """A stay on a group as published: a bed on the nights [start, end), or for a part-time placement
+    on those of its pattern's weekdays only."""
 
     case: str
     regular: bool  # a placement; else a time-out
     start: date
     end: date
+    nights: tuple[str, ...] | None = None  # a part-time placement's weekday names; None: every night
+
+    def holds_weekday(self, day: date) -> bool:
+        """Whether the stay's pattern holds the night that begins on `day` (a stay of every night does)."""
+        return self.nights is None or WEEKDAYS[day.weekday()] in self.nights
 
 
 @dataclass
@@ -61,7 +73,11 @@ class Published:
             stays: dict[str, list[BedStay]] = {}
             for s in self.view.stays:
                 stay = BedStay(
-                    s.case, s.type == "placement", date.fromisoformat(s.start), date.fromisoformat(s.end)
+                    s.case,
+                    s.type == "placement",
+                    date.fromisoformat(s.start),
+                    date.fromisoformat(s.end),
+                    None if s.nights is None else in_week_order(s.nights),
                 )
                 stays.setdefault(s.group, []).append(stay)
             self._stays = stays
@@ -80,6 +96,20 @@ class Published:
 
 # --- beds per group and night -------------------------------------------------------------------
 
+# Weekends and Dutch public holidays, for a caller that does not pass the network's own calendar.
+DUTCH_CALENDAR = WorkCalendar()
+
+
+def in_week_order(nights: Iterable[str]) -> tuple[str, ...]:
+    """A pattern's weekday names, Monday first (unknown names left out)."""
+    wanted = set(nights)
+    return tuple(name for name in WEEKDAYS if name in wanted)
+
+
+def part_time_group(info: GroupInfo) -> bool:
+    """Whether the group's beds are shared by weekly night patterns (the kinds placed on it say so)."""
+    return any(spec.part_time for spec in kinds_on(info.group.kind))
+
 
 def group_beds(
     info: GroupInfo,
@@ -90,30 +120,38 @@ def group_beds(
     today: date,
     shown: Callable[[str], bool],
     changes: list[CapacityChangeView],
+    calendar: WorkCalendar | None = None,
 ) -> GroupBeds:
     """One group's nights in [first, first + days): capacity, occupation and who is on the beds
-    (`shown(case)`: whether the case id may be shown; else the entry's case is null)."""
+    (`shown(case)`: whether the case id may be shown; else the entry's case is null).
+
+    A part-time stay is on the nights of its pattern only; a day group is in use on the working days
+    of `calendar` (the network's; weekends and Dutch public holidays when None) only."""
     g = info.group
+    working = (calendar or DUTCH_CALENDAR).is_working_day if g.working_days_only else None
     last = first + timedelta(days)
     entries: list[tuple[BedStay, BedEntry]] = []
     for s in stays:
         if s.start < last and s.end > first:
             kind: EntryKind = "timeout" if not s.regular else "stay" if s.start <= today else "planned"
-            entries.append((s, BedEntry(kind=kind, case=s.case if shown(s.case) else None)))
+            nights = None if s.nights is None else list(in_week_order(s.nights))
+            entries.append((s, BedEntry(kind=kind, case=s.case if shown(s.case) else None, nights=nights)))
     entries.sort(key=lambda e: (ENTRY_ORDER[e[1].kind], e[0].start, e[0].end, e[1].case or ""))
+    in_use = [working is None or working(first + timedelta(i)) for i in range(days)]
     on: list[list[BedEntry]] = [[] for _ in range(days)]
     regular, timeouts = [0] * days, [0] * days
     for s, entry in entries:
         counts = timeouts if entry.kind == "timeout" else regular
         for i in range(max((s.start - first).days, 0), min((s.end - first).days, days)):
-            on[i].append(entry)
-            counts[i] += 1
-    nights = []
+            if in_use[i] and s.holds_weekday(first + timedelta(i)):
+                on[i].append(entry)
+                counts[i] += 1
+    nights_out = []
     for i in range(days):
         day = first + timedelta(i)
-        beds = capacity.get(day.toordinal(), g.beds)
+        beds = capacity.get(day.toordinal(), g.beds) if in_use[i] else 0
         kept = min(g.timeout_beds, beds)
-        nights.append(
+        nights_out.append(
             BedDay(
                 date=day,
                 capacity=beds,
@@ -123,6 +161,7 @@ def group_beds(
                 free=max(0, min(beds - kept - regular[i], beds - regular[i] - timeouts[i])),
                 timeout_free=max(0, beds - regular[i] - timeouts[i]),
                 entries=on[i],
+                in_use=in_use[i],
             )
         )
     return GroupBeds(
@@ -132,8 +171,10 @@ def group_beds(
         region=info.region,
         beds=g.beds,
         timeout_beds=g.timeout_beds,
-        days=nights,
+        days=nights_out,
         capacity_changes=changes,
+        day_places=g.working_days_only,
+        part_time=part_time_group(info),
     )
 
 
@@ -225,6 +266,7 @@ def brief(p: Placement | None) -> PlacementBrief | None:
         end=p.end,
         mst_therapist=p.therapist,
         trajectbegeleider=p.trajectbegeleider,
+        nights=None if p.nights is None else list(in_week_order(p.nights)),
     )
 
 
@@ -236,6 +278,8 @@ def change_of(before: Placement | None, after: Placement | None) -> Change | Non
         return "cancelled"
     if (before.group, before.start, before.end) != (after.group, after.start, after.end):
         return "moved"
+    if before.nights is not None and after.nights is not None and set(before.nights) != set(after.nights):
+        return "moved"  # a part-time youth on other nights of the week
     if (before.therapist, before.trajectbegeleider) != (after.therapist, after.trajectbegeleider):
         return "restaffed"
     return None

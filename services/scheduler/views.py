@@ -126,6 +126,12 @@ class BedEntry(BaseModel):
         "starting after today; timeout: a time-out stay"
     )
     case: str | None
+    nights: list[str] | None = Field(
+        None,
+        description="A part-time placement's weekly pattern: the weekday names (mon .. sun, the night "
+        "from that day to the next) it holds, in week order; null for a stay of every night. The entry "
+        "is listed on the nights of its pattern only.",
+    )
 
 
 class BedDay(BaseModel):
@@ -137,6 +143,11 @@ class BedDay(BaseModel):
     free: int = Field(description="Beds a new regular placement may still use that night (>= 0)")
     timeout_free: int = Field(description="Beds a time-out may still use that night (>= 0)")
     entries: list[BedEntry]
+    in_use: bool = Field(
+        True,
+        description="False on a day a day-treatment group is not used (a weekend or holiday): no places "
+        "(capacity 0) and nobody on them",
+    )
 
 
 class CapacityChangeView(BaseModel):
@@ -159,6 +170,16 @@ class GroupBeds(BaseModel):
     days: list[BedDay] = Field(description="Per night of the window, in order")
     capacity_changes: list[CapacityChangeView] = Field(
         description="The capacity changes of the group that overlap the window, in the order announced"
+    )
+    day_places: bool = Field(
+        False,
+        description="A day-treatment group: `beds`, `capacity` and `free` count its day places, used on "
+        "working days only (see `in_use`)",
+    )
+    part_time: bool = Field(
+        False,
+        description="A part-time group: its beds are shared by weekly night patterns, and a night lists "
+        "and counts only the youths whose pattern holds its weekday",
     )
 
 
@@ -240,8 +261,9 @@ class PlacementBrief(BaseModel):
     group: str
     start: dt.date
     end: dt.date
-    mst_therapist: str
+    mst_therapist: str | None = Field(description="null for a kind without MST")
     trajectbegeleider: str
+    nights: list[str] | None = Field(None, description="A part-time placement's weekly nights (mon .. sun)")
 
 
 class CapacityEffect(BaseModel):

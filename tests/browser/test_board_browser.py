@@ -142,6 +142,19 @@ async def test_a_coordinator_works_from_the_board_alone(
     await page.get_by_role("button", name="Wijziging bevestigen").click()
     await expect(page.get_by_role("status")).to_contain_text("Capaciteitswijziging doorgegeven")
 
+    # A staff change: the form, and the scheduler's refusal next to its field (a return before the
+    # first day away is refused whoever asks).
+    await visit(page, f"{board}/personeel", "personeel")
+    await page.get_by_label("Wie").select_option(label="Sanne Jansen (MST-therapeut)")
+    await page.get_by_label("Wat er is").select_option(label="afwezig (ziek, met verlof)")
+    await page.get_by_label("Vanaf (de eerste dag weg)").fill((today + timedelta(days=7)).isoformat())
+    await page.get_by_label("Terug op").fill((today + timedelta(days=3)).isoformat())
+    await page.get_by_role("button", name="Wijziging doorgeven").click()
+    await expect(page.get_by_role("alert")).to_contain_text("niet vastgelegd")
+    await expect(page.get_by_label("Terug op")).to_have_attribute("aria-invalid", "true")
+    await expect(page.get_by_label("Wie")).to_have_value("th-ZL-0")  # nothing chosen is lost
+    await checked(page, "personeel-fout")
+
     # A case that is not one of yours: the same page as a case that does not exist.
     missing = await page.goto(f"{board}/casussen/c-not-mine")
     assert missing is not None and missing.status == 404

@@ -324,6 +324,7 @@ async def test_a_capacity_dry_run_tells_what_would_change_and_changes_nothing(sc
         "end": stays["c-zl"]["end"],
         "mst_therapist": stays["c-zl"]["mst_therapist"],
         "trajectbegeleider": stays["c-zl"]["trajectbegeleider"],
+        "nights": None,  # every night: no part-time pattern
     }
     assert zl["after"] is None if zl["change"] == "cancelled" else zl["after"]["group"] != group
     assert shown.json()["others"] == 0

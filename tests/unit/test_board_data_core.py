@@ -30,7 +30,9 @@ from services.scheduler.core.waitlist import (
     wait_code,
 )
 from services.scheduler.views import PlanView
-from shared.network import GroupInfo, Network, NetworkIndex
+from shared.kinds import WEEKDAYS, kind_for_group_kind
+from shared.network import Group, GroupInfo, Location, Network, NetworkIndex
+from shared.workdays import WorkCalendar
 
 TODAY = date(2026, 3, 2)
 
@@ -112,6 +114,115 @@ def test_a_night_counts_regular_stays_and_timeouts_against_its_capacity() -> Non
     # Seen from a later day, b is under way.
     later = group_beds(group_info(), capacity, stays, TODAY, 6, d(1), lambda c: True, [])
     assert {e.kind for n in later.days for e in n.entries if e.case == "b"} == {"stay"}
+
+
+def v2_group(kind: str, beds: int) -> GroupInfo:
+    """A part-time group (`beds`) or a day group (`places`) of region N."""
+    sizes = {"places": beds} if kind == "day" else {"beds": beds}
+    group = Group(id=f"n-{kind}", kind=kind, **sizes)  # type: ignore[arg-type]
+    return GroupInfo(group, Location(id="loc-N", name="N", region="N", groups=[group]))
+
+
+def test_a_part_time_stay_is_on_the_nights_of_its_pattern_only() -> None:
+    # TODAY is a Monday. Two youths share one bed: a on Monday to Wednesday, b on Thursday and
+    # Friday; c (planned, from Wednesday) on Monday and Saturday; nobody on Sunday.
+    stays = [
+        BedStay("a", True, d(-14), d(60), ("wed", "mon", "tue")),  # any order in, week order out
+        BedStay("b", True, d(-7), d(60), ("thu", "fri")),
+        BedStay("c", True, d(2), d(60), ("mon", "sat")),
+    ]
+    row = group_beds(v2_group("part_time", 1), {}, stays, TODAY, 14, TODAY, lambda c: c != "b", [])
+    assert row.part_time and not row.day_places and row.kind == "part_time"
+    on = {n.date: [(e.case, e.nights) for e in n.entries] for n in row.days}
+    a, b, c = ("a", ["mon", "tue", "wed"]), (None, ["thu", "fri"]), ("c", ["mon", "sat"])
+    assert [on[d(i)] for i in range(7)] == [[a], [a], [a], [b], [b], [c], []]
+    assert on[d(7)] == [a, c]  # the second Monday: both, one bed: over capacity is shown as it is
+    occupied = {n.date: (n.occupied, n.free) for n in row.days}
+    assert [occupied[d(i)] for i in range(7)] == [(1, 0)] * 6 + [(0, 1)]
+    assert occupied[d(7)] == (2, 0)
+    assert all(n.in_use for n in row.days)
+
+
+def test_day_places_are_used_on_working_days_only() -> None:
+    # Monday 30 March to Sunday 12 April 2026: Good Friday (3 April) and Easter Monday (6 April) are
+    # Dutch public holidays.
+    first = date(2026, 3, 30)
+    stays = [
+        BedStay("g", True, first, first + timedelta(84)),
+        BedStay("h", True, date(2026, 4, 2), date(2026, 6, 1)),
+    ]
+    row = group_beds(v2_group("day", 3), {}, stays, first, 14, first, lambda c: True, [])
+    assert row.day_places and not row.part_time and row.beds == 3
+    used = {n.date: n for n in row.days}
+    closed = {day for day, n in used.items() if not n.in_use}
+    holidays = {date(2026, 4, 3), date(2026, 4, 6)}
+    weekends = {date(2026, 4, 4), date(2026, 4, 5), date(2026, 4, 11), date(2026, 4, 12)}
+    assert closed == holidays | weekends
+    for day in closed:
+        n = used[day]
+        assert (n.capacity, n.occupied, n.free, n.entries) == (0, 0, 0, [])
+    assert [e.case for e in used[date(2026, 4, 1)].entries] == ["g"]
+    assert [e.case for e in used[date(2026, 4, 7)].entries] == ["g", "h"]
+    assert (used[date(2026, 4, 7)].capacity, used[date(2026, 4, 7)].free) == (3, 1)
+    # The network's own holidays count too, when the caller passes its calendar.
+    own = WorkCalendar([date(2026, 4, 8)])
+    row = group_beds(v2_group("day", 3), {}, stays, first, 14, first, lambda c: True, [], own)
+    assert {n.date for n in row.days if not n.in_use} == closed | {date(2026, 4, 8)}
+
+
+def test_the_published_plan_gives_each_stay_its_pattern() -> None:
+    part_time = kind_for_group_kind("part_time").name
+    view = PlanView.model_validate(
+        {
+            "stays": [
+                {
+                    "case": "p",
+                    "type": "placement",
+                    "group": "n-part_time",
+                    "location": "loc-N",
+                    "start": "2026-03-02",
+                    "end": "2026-12-07",
+                    "mst_therapist": None,
+                    "trajectbegeleider": "tb-N",
+                    "kind": part_time,
+                    "nights": ["fri", "mon"],
+                },
+                {
+                    "case": "q",
+                    "type": "placement",
+                    "group": "n-closed",
+                    "location": "loc-N",
+                    "start": "2026-03-02",
+                    "end": "2026-04-13",
+                    "mst_therapist": "th-N",
+                    "trajectbegeleider": "tb-N",
+                },
+            ],
+            "meetings": [],
+            "waiting": [],
+            "rejected": [],
+        }
+    )
+    stays = Published(view, {}, {}).stays()
+    assert stays["n-part_time"][0].nights == ("mon", "fri") and stays["n-closed"][0].nights is None
+
+
+week = st.lists(st.sampled_from(WEEKDAYS), min_size=2, max_size=5, unique=True)
+
+
+@given(st.lists(st.tuples(st.integers(-10, 20), st.integers(1, 40), week), max_size=6), st.integers(1, 3))
+def test_every_part_time_night_agrees_with_the_patterns_on_it(
+    raw: list[tuple[int, int, list[str]]], beds: int
+) -> None:
+    stays = [BedStay(f"c{i}", True, d(a), d(a + n), tuple(ns)) for i, (a, n, ns) in enumerate(raw)]
+    row = group_beds(v2_group("part_time", beds), {}, stays, TODAY, 21, TODAY, lambda c: True, [])
+    for n in row.days:
+        on = [
+            s for s in stays if s.start <= n.date < s.end and WEEKDAYS[n.date.weekday()] in (s.nights or ())
+        ]
+        assert sorted(e.case or "" for e in n.entries) == sorted(s.case for s in on)
+        assert n.occupied == len(on) and n.free == max(0, beds - len(on))
+        assert all(e.nights == [w for w in WEEKDAYS if w in (e.nights or [])] for e in n.entries)
 
 
 window = st.integers(min_value=-20, max_value=30)
@@ -324,3 +435,17 @@ def test_a_capacity_change_moves_cancels_places_and_restaffs() -> None:
     [new] = [e for e in effects if e.case == "new"]
     assert new.before is None and new.after is not None and new.after.end == d(45)
     assert change_of(None, None) is None and change_of(p, placement()) is None
+
+
+def test_a_part_time_youth_on_other_nights_has_moved_and_a_kind_without_mst_has_no_therapist() -> None:
+    first = Placement("n-part_time", d(3), d(200), None, "tb-N", nights=("mon", "tue"))
+    other_nights = Placement("n-part_time", d(3), d(200), None, "tb-N", nights=("tue", "wed"))
+    same_nights = Placement("n-part_time", d(3), d(200), None, "tb-N", nights=("tue", "mon"))
+    assert change_of(first, other_nights) == "moved" and change_of(first, same_nights) is None
+    [effect] = capacity_effects({"p": first}, {"p": other_nights})
+    assert effect.before is not None and effect.after is not None
+    assert (effect.before.mst_therapist, effect.before.nights, effect.after.nights) == (
+        None,
+        ["mon", "tue"],
+        ["tue", "wed"],
+    )

@@ -4,12 +4,25 @@ next steps, the referral form's mapping to intake's JSON, and the Dutch catalog 
 from __future__ import annotations
 
 from datetime import date
+from typing import get_args
 
 import pytest
 
-from services.board import i18n
-from services.board.app import bed_weeks, form_event, form_field, form_referral, local_path
-from services.board.texts import waiting_words
+from services.board import i18n, texts
+from services.board.app import (
+    bed_weeks,
+    case_plan,
+    event_fields,
+    form_event,
+    form_field,
+    form_referral,
+    local_path,
+    staff_body,
+)
+from services.board.texts import handover_words, waiting_words
+from services.notifier.rules import load_rules
+from shared.inputs import LATER_EVENTS, CloseReason
+from shared.kinds import KINDS, kind_for_group_kind
 from tools.board_catalog import untranslated
 
 NL = i18n.load("nl").gettext
@@ -109,6 +122,111 @@ def test_event_forms_become_intakes_json() -> None:
         "date": "2026-04-01",
     }
     assert form_event({"type": "close", "date": "x"}) == {"type": "close"}
+    # A close with its reason and outcome: the outcome an object of booleans, empty answers left out.
+    close = {
+        "type": "close",
+        "reason": "goal_reached",
+        "outcome.at_home": "yes",
+        "outcome.day_activity": "no",
+    }
+    assert form_event(close) == {
+        "type": "close",
+        "reason": "goal_reached",
+        "outcome": {"at_home": True, "day_activity": False},
+    }
+    blank = {"type": "close", "reason": "", "outcome.at_home": "", "outcome.day_activity": ""}
+    assert form_event(blank) == {"type": "close"}  # no empty strings: intake takes a bare close
+    half = form_event({"type": "close", "outcome.at_home": "no"})
+    assert half == {"type": "close", "outcome": {"at_home": False}}  # intake names the missing answer
+    assert form_event({"type": "follow_up", "relapse": "no"}) == {"type": "follow_up", "relapse": False}
+    assert form_event({"type": "follow_up", "relapse": "perhaps"}) == {
+        "type": "follow_up",
+        "relapse": "perhaps",
+    }
+    assert form_event({"type": "follow_up"}) == {"type": "follow_up"}  # intake says it is required
+    address = {"type": "timeout_address", "address": " Bij oma, Dorpsstraat 1 "}
+    assert form_event(address) == {"type": "timeout_address", "address": "Bij oma, Dorpsstraat 1"}
+    assert form_event({"type": "withdraw", "csrf": "x"}) == {"type": "withdraw"}
+
+
+def test_every_later_event_has_its_form_fields_and_words() -> None:
+    assert event_fields("close") == ["reason", "outcome.at_home", "outcome.day_activity"]
+    assert event_fields("follow_up") == ["relapse"] and event_fields("timeout_address") == ["address"]
+    assert event_fields("nonsense") == []
+    assert set(texts.EVENT) >= set(LATER_EVENTS)
+    assert set(texts.CLOSE_REASON) == set(get_args(CloseReason))
+    rules = {rule.name for rule in load_rules().rules}
+    assert rules <= set(texts.NOTIFICATION), rules - set(texts.NOTIFICATION)  # every notification by name
+
+
+def test_the_referral_form_takes_the_fields_of_the_new_kinds() -> None:
+    form = {"case": "c-9", "kind": "x", "program_weeks": "30", "nights_per_week": "3"}
+    body = form_referral(form | {"preferred_nights": "mon,wed", "current_therapist": "th-ZL-0"})
+    assert (body["program_weeks"], body["nights_per_week"]) == (30, 3)
+    assert body["preferred_nights"] == ["mon", "wed"] and body["current_therapist"] == "th-ZL-0"
+    assert "preferred_nights" not in form_referral(form) and "stay_days" not in form_referral(form)
+    assert form_field("preferred_nights[1]") == "preferred_nights"
+
+
+def test_the_case_page_takes_its_own_part_of_the_plan() -> None:
+    plan = {
+        "stays": [
+            {"case": "c-1", "type": "timeout", "group": "g"},
+            {"case": "c-1", "type": "placement", "group": "p", "nights": ["mon", "tue"]},
+            {"case": "c-2", "type": "placement", "group": "q"},
+        ],
+        "meetings": [
+            {"case": "c-1", "meeting": "startgesprek", "start": "2026-03-20T10:00"},
+            {"case": "c-1", "meeting": "kennismaking", "start": "2026-03-05T13:00"},
+            {"case": "c-2", "meeting": "kennismaking", "start": "2026-03-04T13:00"},
+        ],
+        "handovers": [
+            {"case": "c-1", "at": "2026-05-02T09:00", "successor": "b"},
+            {"case": "c-1", "at": "2026-04-01T09:00", "successor": "a"},
+        ],
+    }
+    mine = case_plan(plan, "c-1")
+    assert mine is not None and mine["stay"]["group"] == "p"
+    assert [m["meeting"] for m in mine["meetings"]] == ["kennismaking", "startgesprek"]  # by start
+    assert [h["successor"] for h in mine["handovers"]] == ["a", "b"]
+    assert case_plan(None, "c-1") is None
+    assert case_plan({"stays": []}, "c-1") == {"stay": None, "meetings": [], "handovers": []}
+
+
+def test_a_staff_change_form_becomes_the_schedulers_json() -> None:
+    form = {"person": "th-ZL-0", "status": "absent", "from": "2026-03-09", "until": ""}
+    assert staff_body(form) == {"person": "th-ZL-0", "status": "absent", "from": "2026-03-09"}
+    assert staff_body(form | {"until": "2026-04-01"})["until"] == "2026-04-01"
+    assert staff_body({}) == {}  # the scheduler names every missing field
+
+
+def test_night_patterns_and_handovers_in_dutch() -> None:
+    assert i18n.nights(["wed", "mon", "tue"], "nl") == "ma di wo"
+    assert i18n.nights(["sun", "sat"], "en") == "Sat Sun"
+    assert i18n.nights([], "nl") == "" and i18n.nights(None, "nl") == ""
+    assert [name for name, _ in i18n.weekday_names("nl")][:2] == ["mon", "tue"]
+    assert i18n.weekday_names("nl")[0][1] == "maandag"
+    person = {"th-1": "Sanne Jansen"}.get
+    assert (
+        handover_words("th-1 has left", NL, nl_day, lambda p: person(p) or p) == "Sanne Jansen is uit dienst"
+    )
+    absent = handover_words("th-1 is absent until 2026-04-01", NL, nl_day, lambda p: person(p) or p)
+    assert absent is not None and absent.startswith("Sanne Jansen is afwezig tot wo 1 apr")
+    assert handover_words("something else", NL, nl_day, str) is None
+
+
+def test_why_a_case_of_a_new_kind_waits_in_dutch() -> None:
+    day_kind = kind_for_group_kind("day").name
+    why, step = waiting_words({"code": "no_bed", "kind": day_kind}, NL, nl_day)
+    assert "dagbehandelingsplek" in why and "plek" in step
+    no_mst = next(spec.name for spec in KINDS.values() if not spec.needs_mst_therapist)
+    why, step = waiting_words({"code": "no_staff_or_slot", "kind": no_mst}, NL, nl_day)
+    assert "trajectbegeleider" in why and "MST" not in why + step
+    part_time = next(spec.name for spec in KINDS.values() if spec.part_time)
+    why, _ = waiting_words(
+        {"code": "no_bed_in_time", "kind": part_time, "start_limit": "2027-01-12"}, NL, nl_day
+    )
+    assert why.startswith("Geen deeltijdbed in bereik vóór")
 
 
 @pytest.mark.parametrize(

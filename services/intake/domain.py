@@ -42,6 +42,7 @@ class Stay(BaseModel):
     mst_therapist: str | None = None
     trajectbegeleider: str | None = None
     explanation: str | None = None
+    nights: list[str] = []  # a part-time placement's weekly nights (PATHWAY-V2)
 
 
 class TimeoutStay(BaseModel):
@@ -166,6 +167,7 @@ class Case:
                     mst_therapist=d.mst_therapist,
                     trajectbegeleider=d.trajectbegeleider,
                     explanation=d.explanation,
+                    nights=d.nights,
                 )
                 self.waiting_reason = self.expected_start = None
             case PlacementCancelled():
@@ -173,14 +175,14 @@ class Case:
             case CaseWaitlisted():
                 self.stay, self.waiting_reason, self.expected_start = None, d.reason, d.expected_start
             case StartgesprekPlanned():
-                self.meetings = [m for m in self.meetings if m.meeting != "startgesprek"]
+                self.meetings = [m for m in self.meetings if m.meeting != d.meeting]
                 self.meetings.append(
                     Meeting(
-                        meeting="startgesprek", start=d.start, end=d.end, place=d.place, attendees=d.attendees
+                        meeting=d.meeting, start=d.start, end=d.end, place=d.place, attendees=d.attendees
                     )
                 )
             case StartgesprekCancelled():
-                self.meetings = [m for m in self.meetings if m.meeting != "startgesprek"]
+                self.meetings = [m for m in self.meetings if m.meeting != d.meeting]
             case TimeoutAssigned():
                 self.timeouts.append(
                     TimeoutStay(group=d.group, location=d.location, start=d.start, end=d.end)

@@ -185,3 +185,42 @@ def test_a_referral_is_the_same_however_its_v2_defaults_are_spelled() -> None:
         "stay_days": 56,  # thuisbest's default written out
     }
     assert digest_fields(before, who) == as_then
+
+
+def test_the_case_keeps_its_kennismaking_and_startgesprek_apart_and_its_nights() -> None:
+    from shared.events import PlacementPlanned, StartgesprekCancelled, StartgesprekPlanned
+
+    c = case()
+    at = datetime(2026, 1, 5, 12)
+
+    def planned(meeting: str, day: int) -> StartgesprekPlanned:
+        start = datetime(2026, 1, day, 10)
+        return StartgesprekPlanned(
+            case=c.id, occurred_at=at, meeting=meeting, start=start, end=start.replace(hour=11),
+            place="home", attendees=["tb-ZL-0", "ref-ZL"],
+        )  # fmt: skip
+
+    c.apply(planned("kennismaking", 7))
+    c.apply(planned("startgesprek", 12))
+    assert sorted(m.meeting for m in c.meetings) == ["kennismaking", "startgesprek"]
+    c.apply(StartgesprekCancelled(case=c.id, occurred_at=at, meeting="kennismaking", sequence=1))
+    assert [m.meeting for m in c.meetings] == ["startgesprek"]
+    c.apply(
+        PlacementPlanned(
+            case=c.id,
+            occurred_at=at,
+            kind="beter_met_thuis",
+            home_region="ZL",
+            referrer="ref-ZL",
+            group="L01-g0",
+            location="L01",
+            region="WBW",
+            start=date(2026, 1, 12),
+            end=date(2026, 7, 13),
+            mst_therapist=None,
+            trajectbegeleider="tb-ZL-0",
+            explanation="",
+            nights=["mon", "wed"],
+        )  # fmt: skip
+    )
+    assert c.stay is not None and c.stay.nights == ["mon", "wed"] and c.stay.mst_therapist is None

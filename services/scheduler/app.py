@@ -36,7 +36,7 @@ from shared.http import ActorDep, CasePath, from_state, problems_documented
 from shared.inputs import CapacityRequest, StaffChangeRequest
 from shared.service import Runtime, make_app
 from shared.settings import ServiceSettings
-from shared.types import Day
+from shared.types import CaseId, Day
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -63,8 +63,12 @@ CODES_TEXT = "\n".join(f"- `{code}`: {meaning}" for code, meaning in WAIT_CODES.
     response_model=PlanView,
     responses=problems_documented(401, 403, 503),
 )
-async def get_plan(actor: ActorDep, planner: PlannerDep) -> PlanView:
-    return await planner.plan_for(actor)
+async def get_plan(
+    actor: ActorDep,
+    planner: PlannerDep,
+    case: Annotated[CaseId | None, Query(description="only this case's part of the plan")] = None,
+) -> PlanView:
+    return await planner.plan_for(actor, case)
 
 
 @router.get(

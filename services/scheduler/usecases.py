@@ -322,11 +322,15 @@ class Planner:
         """The whole published plan: for metrics, never for a person (see `plan_for`)."""
         return self.view
 
-    async def plan_for(self, actor: Actor) -> PlanView:
+    async def plan_for(self, actor: Actor, case: str | None = None) -> PlanView:
         """The published plan as far as `actor` may see it: the cases whose home region they serve
-        (403 for a role that may not read the plan). Each case shown is audited, in one write."""
+        (403 for a role that may not read the plan); with `case`, that case's part only (empty when
+        it is not theirs). Each case shown is audited, in one write."""
         await self.gate.role(actor, "read_plan")
         view, shown = self._visible(actor)
+        if case is not None:
+            view = visible_plan(view, {case: "the case"}, {"the case"})  # its part alone
+            shown = [c for c in shown if c == case]
         async with self.pool.acquire() as conn:
             await audit.write(conn, SERVICE, actor, "read_plan", shown or [None])
         return view
@@ -343,6 +347,7 @@ class Planner:
             view = visible_plan(self.view, self.home, regions)
             cases = {s.case for s in view.stays} | {w.case for w in view.waiting}
             cases |= {m.case for m in view.meetings} | {r.case for r in view.rejected}
+            cases |= {h.case for h in view.handovers}
             found = self._shown[regions] = (view, sorted(cases))
         return found
 
@@ -390,6 +395,7 @@ class Planner:
                 today,
                 shows,
                 changes.get(info.id, []),
+                calendar=self.net.calendar,  # the network's own holidays too
             )
             for info in groups
         ]

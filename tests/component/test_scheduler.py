@@ -476,3 +476,19 @@ async def test_a_therapist_who_leaves_hands_the_case_over_and_only_a_coordinator
     allowed = [(r["person"], r["detail"]) for r in rows if r["outcome"] == "allowed"]
     assert allowed == [("coord", f"{leaving} left from {NOW.date()} until for good")]
     assert {r["person"] for r in rows if r["outcome"] == "refused"} >= {"coord-WBO", "sup0", "ops"}
+
+
+async def test_the_plan_of_one_case_is_that_case_alone_and_only_it_is_audited(scheduler: Running) -> None:
+    for case in ("c-1", "c-2"):
+        await scheduler.publish(TOPIC_CASE_EVENTS, referred(case), key=case)
+        await planned(scheduler, case)
+    answer = await scheduler.http.get("/v1/plan", params={"case": "c-2"}, headers=scheduler.as_("coord"))
+    assert answer.status_code == 200, answer.text
+    plan = answer.json()
+    assert {s["case"] for s in plan["stays"]} == {"c-2"} and {m["case"] for m in plan["meetings"]} == {"c-2"}
+    other = await scheduler.http.get("/v1/plan", params={"case": "c-2"}, headers=scheduler.as_("coord-WBO"))
+    assert other.status_code == 200 and other.json()["stays"] == []
+    bad = await scheduler.http.get("/v1/plan", params={"case": "no spaces"}, headers=scheduler.as_("coord"))
+    assert bad.status_code == 422
+    rows = await scheduler.db("SELECT person, case_id FROM audit WHERE action = 'read_plan' ORDER BY id")
+    assert [(r["person"], r["case_id"]) for r in rows][-2:] == [("coord", "c-2"), ("coord-WBO", None)]

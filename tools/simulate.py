@@ -647,19 +647,37 @@ def _startgesprek_counts(
         if len(mine) != 1 or mine[0] in clash:
             continue
         m, a, b = parsed[mine[0]]
-        # The kind's own staff (no therapist without MST) and the referrer.
-        wanted = {person for person in (p["mst_therapist"], p["trajectbegeleider"], ref.referrer) if person}
+        # The kind's own staff (no therapist without MST) and the referrer; a person who handed the
+        # case over after the meeting attended it for their successor.
+        wanted = [person for person in (p["mst_therapist"], p["trajectbegeleider"]) if person]
+        present = list(m["attendees"])
+        if ref.referrer in present:
+            present.remove(ref.referrer)
         if (
             a.date() in window
             and b.date() == a.date()
             and opens <= a.time()
             and b.time() <= closes
             and (b - a) == timedelta(minutes=s.meeting_minutes)
-            and set(m["attendees"]) == wanted
-            and len(m["attendees"]) == len(wanted)
+            and len(present) == len(wanted) == len(set(present))
+            and all(any(_stood_in(net, scenario, x, w, a.date()) for x in present) for w in wanted)
         ):
             on_time += 1
     return on_time, needed
+
+
+def _stood_in(net: NetworkIndex, scenario: Scenario, attendee: str, final: str, day: date) -> bool:
+    """Whether `attendee` acted on `day` for the case's final person `final`: the same person, or
+    one of the same role whose staff change handed their cases over only after that day."""
+    if attendee == final:
+        return True
+    a, b = net.people.get(attendee), net.people.get(final)
+    if a is None or b is None or a.role != b.role:
+        return False
+    return any(
+        isinstance(ev, StaffChangeEvent) and ev.person == attendee and max(ev.from_, ev.at.date()) > day
+        for ev in scenario.events
+    )
 
 
 def _clashing_meetings(net: NetworkIndex, parsed: list[_ParsedMeeting]) -> set[int]:

@@ -316,3 +316,25 @@ def test_the_planners_snapshot_keeps_patterns_kennismakingen_handovers_and_absen
     assert again.cases["o"].kennismaking == sched.cases["o"].kennismaking is not None
     assert again.cases["r"].handovers == sched.cases["r"].handovers != []
     assert again.absences == sched.absences == {leaving: [(later.date(), None)]}
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_a_therapist_leaving_next_month_gets_no_new_family(policy: str) -> None:
+    """th-N leaves in a month (announced now): a family placed before then would be handed over at
+    once, so the new case goes to a colleague even though the family's own therapist was th-N."""
+    leaves = START + timedelta(35)
+    events = [
+        {
+            "at": at(START, 8),
+            "type": "staff_change",
+            "person": "th-N",
+            "from": leaves.isoformat(),
+            "until": None,
+            "status": "left",
+        },
+        v2_referral(
+            "n", "thuisbest_open", earliest=START + timedelta(3), stay_days=28, current_therapist="th-N"
+        ),
+    ]
+    got = placements(run_checked(v2_network(), events, policy))
+    assert got["n"]["mst_therapist"] in ("th-N2", "th-N3")

@@ -175,6 +175,7 @@ class _ModelBuilder:
             self._therapist(ci, placed)
             self._trajectbegeleider(ci, opts, placed)
             self._nights(ci, placed)
+            self._available(ci)
             self._continuity(ci)
 
     def _one_option(self, ci: CaseInput, opts: list[tuple[str, int]]) -> cp_model.LinearExprT:
@@ -251,6 +252,15 @@ class _ModelBuilder:
             served = [lit for r, ls in regions.items() if r in self.net.people[q].regions for lit in ls]
             m.add(v <= cp_model.LinearExpr.sum(served))
         m.add(cp_model.LinearExpr.sum(list(tb.values())) == placed)
+
+    def _available(self, ci: CaseInput) -> None:
+        """A person takes no new case on a start day the fixed data rule out for them: full for the
+        whole load, or away (a staff change: absent, or leaving before the load would end)."""
+        for person, lit in self.staff_of(ci.id):
+            ok = self.fixed.staff_ok(person)
+            for _, s, v in self.per_case_x[ci.id]:
+                if s < len(ok) and not ok[s]:
+                    self.m.add_bool_or([v.negated(), lit.negated()])
 
     def _continuity(self, ci: CaseInput) -> None:
         """Restaffing a published placement costs RESTAFF per person changed; not keeping the

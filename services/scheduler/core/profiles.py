@@ -22,7 +22,8 @@ import numpy as np
 from shared.kinds import WEEKDAYS
 from shared.network import NetworkIndex
 
-Absences = dict[str, list[tuple[date, date | None]]]  # person -> [from, until) (None: for good)
+# person -> [from, until) start days on which they take no new case (None: for good)
+Absences = dict[str, list[tuple[date, date | None]]]
 
 
 def window_ok(free: np.ndarray, k: int) -> np.ndarray:

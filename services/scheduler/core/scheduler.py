@@ -143,6 +143,10 @@ class Scheduler:
         # Promised placements that must move at the next re-plan (their person left, no successor).
         self.must_move: dict[str, str] = {}
         self.absences: dict[str, list[tuple[date, date | None]]] = {}
+        # person -> start days on which they take no new case: their absences, and for a change that
+        # hands cases over, also the days whose load would still run into it (the family would be
+        # handed over at once: a leaving therapist gets no new families).
+        self.no_new_case: dict[str, list[tuple[date, date | None]]] = {}
         self.rejected: list[dict[str, str]] = []
         self.dirty = False
         self.last_replan: date | None = None
@@ -513,8 +517,7 @@ class Scheduler:
         if who is None:
             raise ValueError(f"unknown person {person!r}")
         self.staff_changes.append((person, from_, until, status, now))
-        self.absences.setdefault(person, []).append((from_, until))
-        self.calendars.absent = self.absences
+        self._note_absence(person, from_, until, status)
         self.dirty = True
         out: list[Decision] = []
         if who.role in ("mst_therapist", "trajectbegeleider") and self._hands_over(from_, until, status):
@@ -527,6 +530,14 @@ class Scheduler:
                 if m is not None and m.end > now and person in m.attendees and self._during(m, from_, until):
                     out += self._meeting_again(case, which, now, (from_, until, status))
         return out
+
+    def _note_absence(self, person: str, from_: date, until: date | None, status: str) -> None:
+        self.absences.setdefault(person, []).append((from_, until))
+        self.calendars.absent = self.absences
+        first = from_
+        if self._hands_over(from_, until, status):
+            first = from_ - timedelta(self.load_days - 1)
+        self.no_new_case.setdefault(person, []).append((first, until))
 
     def _hands_over(self, from_: date, until: date | None, status: str) -> bool:
         if status == "left" or until is None:
@@ -757,7 +768,7 @@ class Scheduler:
     ) -> Profiles:
         """Placements started by `started_by` (default `today`; `date.max`: every promised one),
         their caseloads and all time-outs, over `days` nights from `today`."""
-        prof = Profiles(self.net, self.capacity, today, days, load_days, self.absences)
+        prof = Profiles(self.net, self.capacity, today, days, load_days, self.no_new_case)
         started_by = started_by or today
         for case in self.cases.values():
             p = case.placement
@@ -1414,9 +1425,7 @@ class Scheduler:
             s.staff_changes.append(
                 (person, date.fromisoformat(a), date.fromisoformat(b) if b else None, status, parse_local(at))
             )
-            s.absences.setdefault(person, []).append(
-                (date.fromisoformat(a), date.fromisoformat(b) if b else None)
-            )
+            s._note_absence(person, date.fromisoformat(a), date.fromisoformat(b) if b else None, status)
         s.must_move = dict(data.get("must_move", {}))
         s.rejected = list(data.get("rejected", []))
         s.dirty = bool(data.get("dirty", False))

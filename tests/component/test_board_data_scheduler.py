@@ -125,7 +125,7 @@ async def test_beds_show_each_group_of_your_regions_per_night_and_hide_cases_of_
     everything = await get(scheduler, "/v1/beds", "coord")
     assert everything["today"] == everything["from"] == TODAY.isoformat() and everything["days"] == 56
     groups = [g["group"] for g in everything["groups"]]
-    assert groups == sorted(groups) and len(groups) == 9, groups
+    assert groups == sorted(groups) and len(groups) == 11, groups  # 9 residential, a day and a part-time group
     for row in everything["groups"]:
         assert [n["date"] for n in row["days"]] == [(TODAY + timedelta(n)).isoformat() for n in range(56)]
     start, end = date.fromisoformat(zl["start"]), date.fromisoformat(zl["end"])
@@ -151,7 +151,7 @@ async def test_beds_show_each_group_of_your_regions_per_night_and_hide_cases_of_
 
     # coord-WBO serves WBO only: the WBO groups; the ZL youth's bed is taken, the case not revealed.
     wbo = await get(scheduler, "/v1/beds", "coord-WBO")
-    assert [g["group"] for g in wbo["groups"]] == WBO_GROUPS
+    assert [g["group"] for g in wbo["groups"]] == ["L00-day", *WBO_GROUPS]  # and WBO's day group
     hidden = entries_of(wbo, zl["group"])
     assert "c-zl" not in {case for _, _, case in hidden}
     mine = [(d, kind) for d, kind, case in entries_of(everything, zl["group"]) if case != "c-wbo"]
@@ -367,7 +367,7 @@ async def test_a_capacity_dry_run_tells_what_would_change_and_changes_nothing(sc
 
 
 async def test_the_beds_of_a_plan_of_sixty_cases(scheduler: Running) -> None:
-    """Sixty cases on nine groups, eight weeks: the whole grid, every group; the time it took is
+    """Sixty cases on the eleven groups, eight weeks: the whole grid, every group; the time it took is
     printed (`pytest -s`), not asserted: this machine is shared and noisy."""
     regions = ("ZL", "WBW", "WBO")
     for i in range(60):
@@ -392,7 +392,7 @@ async def test_the_beds_of_a_plan_of_sixty_cases(scheduler: Running) -> None:
     over_http = time.perf_counter() - began
     assert answer.status_code == 200
     taken = sum(n.occupied for g in beds.groups for n in g.days)
-    assert taken > 0 and len(beds.groups) == 9
+    assert taken > 0 and len(beds.groups) == 11
     print(
         f"\nbeds of 60 cases: handler {handler * 1000:.1f} ms, over HTTP {over_http * 1000:.1f} ms,"
         f" {len(answer.content) / 1024:.0f} KiB"

@@ -20,6 +20,7 @@ from shared import events as ev
 from shared.kinds import KIND_TABLE, KindSpec
 from shared.network import Network, NetworkIndex
 from tests.unit.test_notifier_engine import FakeStore, people, times
+from tests.unit.test_notifier_engine import Run as EngineRun
 
 T0 = datetime(2026, 1, 5, 10, 0)  # a Monday
 START = date(2026, 1, 7)  # Wednesday
@@ -142,28 +143,11 @@ def meeting(
     )
 
 
-class Run:
-    """Drives the engine as `thuisbest simulate` does: due(t), then handle(event, t)."""
+class Run(EngineRun):
+    """The engine tests' driver, on this file's version 2 network."""
 
     def __init__(self, network: Network = NETWORK) -> None:
-        self.engine = NotificationEngine(network)
-        self.out: list[Notice] = []
-
-    def feed(self, *events: Any) -> list[Notice]:
-        new: list[Notice] = []
-        for event in events:
-            new += self.engine.due(event.occurred_at)
-            new += self.engine.handle(event, event.occurred_at)
-        self.out += new
-        return new
-
-    def until(self, moment: datetime) -> list[Notice]:
-        new = self.engine.due(moment)
-        self.out += new
-        return new
-
-    def of(self, kind: str) -> list[Notice]:
-        return [n for n in self.out if n.kind == kind]
+        super().__init__(NotificationEngine(network))
 
 
 def kinds(notices: list[Notice]) -> set[str]:

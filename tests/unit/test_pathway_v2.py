@@ -59,6 +59,20 @@ def v2_referral(
     }
 
 
+def staff_change(
+    person: str, first: date, until: date | None, status: str = "absent", *, said: date | None = None
+) -> JSON:
+    """A scenario's staff change, announced at 08:00 on `said` (default: its first day)."""
+    return {
+        "at": at(said or first, 8),
+        "type": "staff_change",
+        "person": person,
+        "from": first.isoformat(),
+        "until": until.isoformat() if until else None,
+        "status": status,
+    }
+
+
 def run_checked(net: JSON, events: list[JSON], policy: str, config: SolverConfig = FAST) -> JSON:
     sc = {**net, "events": sorted(events, key=lambda e: e["at"])}
     report = simulate(load_scenario_dict(sc), policy, config).model_dump(mode="json", by_alias=True)
@@ -191,14 +205,7 @@ def test_a_therapist_who_leaves_hands_the_family_to_a_colleague_of_the_same_team
         v2_referral(
             "h1", "thuisbest_open", earliest=START + timedelta(1), stay_days=28, current_therapist="th-N"
         ),
-        {
-            "at": at(START + timedelta(14), 8),
-            "type": "staff_change",
-            "person": "th-N",
-            "from": (START + timedelta(14)).isoformat(),
-            "until": None,
-            "status": "left",
-        },
+        staff_change("th-N", START + timedelta(14), None, "left"),
     ]
     report = run_checked(v2_network(), events, policy)
     stay = placements(report)["h1"]
@@ -207,16 +214,7 @@ def test_a_therapist_who_leaves_hands_the_family_to_a_colleague_of_the_same_team
 
 
 def test_an_unknown_person_in_a_staff_change_is_refused() -> None:
-    events = [
-        {
-            "at": at(START, 8),
-            "type": "staff_change",
-            "person": "nobody",
-            "from": START.isoformat(),
-            "until": (START + timedelta(7)).isoformat(),
-            "status": "absent",
-        }
-    ]
+    events = [staff_change("nobody", START, START + timedelta(7))]
     report = run_checked(v2_network(), events, "optimized")
     assert [(r["event"], r["reason"]) for r in report["rejected"]] == [
         ("staff_change", "person: unknown person 'nobody'")
@@ -226,14 +224,7 @@ def test_an_unknown_person_in_a_staff_change_is_refused() -> None:
 def test_an_absent_supervisor_misses_no_kennismaking_it_is_planned_without_them() -> None:
     monday = START + timedelta(7)
     events = [
-        {
-            "at": at(monday, 8),
-            "type": "staff_change",
-            "person": "sup",
-            "from": monday.isoformat(),
-            "until": (monday + timedelta(14)).isoformat(),
-            "status": "absent",
-        },
+        staff_change("sup", monday, monday + timedelta(14)),
         v2_referral("k", "thuisbest_open", monday, earliest=monday + timedelta(40), stay_days=28),
     ]
     report = run_checked(v2_network(), events, "optimized")
@@ -264,16 +255,7 @@ def test_with_no_colleague_free_a_running_case_keeps_the_person_and_the_coordina
         v2_referral(c, "thuisbest_open", earliest=soon, stay_days=28, current_therapist=th)
         for c, th in (("a", "th-N"), ("b", "th-N2"), ("c", "th-N3"))
     ]
-    events.append(
-        {
-            "at": at(START + timedelta(14), 8),
-            "type": "staff_change",
-            "person": "th-N",
-            "from": (START + timedelta(14)).isoformat(),
-            "until": None,
-            "status": "left",
-        }
-    )
+    events.append(staff_change("th-N", START + timedelta(14), None, "left"))
     net["locations"][0]["groups"][1]["beds"] = 3  # room for all three on n-open
     report = run_checked(net, events, "optimized")
     got = placements(report)
@@ -324,14 +306,7 @@ def test_a_therapist_leaving_next_month_gets_no_new_family(policy: str) -> None:
     once, so the new case goes to a colleague even though the family's own therapist was th-N."""
     leaves = START + timedelta(35)
     events = [
-        {
-            "at": at(START, 8),
-            "type": "staff_change",
-            "person": "th-N",
-            "from": leaves.isoformat(),
-            "until": None,
-            "status": "left",
-        },
+        staff_change("th-N", leaves, None, "left", said=START),
         v2_referral(
             "n", "thuisbest_open", earliest=START + timedelta(3), stay_days=28, current_therapist="th-N"
         ),

@@ -125,7 +125,7 @@ async def test_beds_show_each_group_of_your_regions_per_night_and_hide_cases_of_
     everything = await get(scheduler, "/v1/beds", "coord")
     assert everything["today"] == everything["from"] == TODAY.isoformat() and everything["days"] == 56
     groups = [g["group"] for g in everything["groups"]]
-    assert groups == sorted(groups) and len(groups) == 11, groups  # 9 residential, a day and a part-time group
+    assert groups == sorted(groups) and len(groups) == 11, groups  # 9 residential, a day, a part-time
     for row in everything["groups"]:
         assert [n["date"] for n in row["days"]] == [(TODAY + timedelta(n)).isoformat() for n in range(56)]
     start, end = date.fromisoformat(zl["start"]), date.fromisoformat(zl["end"])

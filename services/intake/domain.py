@@ -177,9 +177,7 @@ class Case:
             case StartgesprekPlanned():
                 self.meetings = [m for m in self.meetings if m.meeting != d.meeting]
                 self.meetings.append(
-                    Meeting(
-                        meeting=d.meeting, start=d.start, end=d.end, place=d.place, attendees=d.attendees
-                    )
+                    Meeting(meeting=d.meeting, start=d.start, end=d.end, place=d.place, attendees=d.attendees)
                 )
             case StartgesprekCancelled():
                 self.meetings = [m for m in self.meetings if m.meeting != d.meeting]

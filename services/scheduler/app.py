@@ -173,12 +173,11 @@ async def post_staff_change(
     body: StaffChangeRequest, actor: ActorDep, planner: PlannerDep
 ) -> StaffChangeAccepted:
     decisions = await planner.change_staff(body, actor)
+    therapist = planner.net.people[body.person].role == "mst_therapist"  # else a trajectbegeleider
     return StaffChangeAccepted(
         person=body.person,
         handed_over={
-            d.case: d.mst_therapist
-            if body.person != d.trajectbegeleider and d.mst_therapist
-            else d.trajectbegeleider
+            d.case: (d.mst_therapist if therapist else None) or d.trajectbegeleider
             for d in decisions
             if isinstance(d, PlacementPlanned) and d.change == "handover"
         },

@@ -470,11 +470,16 @@ async def test_a_therapist_who_leaves_hands_the_case_over_and_only_a_coordinator
     assert [(h["case"], h["previous"], h["successor"]) for h in plan["handovers"]] == [
         ("c-1", leaving, successor)
     ]
+    tb_body = body | {"person": placed["trajectbegeleider"]}
+    tb_answer = await scheduler.http.post("/v1/staff-changes", json=tb_body, headers=scheduler.as_("coord"))
+    assert tb_answer.status_code == 202, tb_answer.text
+    tb_successor = tb_answer.json()["handed_over"]["c-1"]
+    assert PEOPLE[tb_successor]["role"] == "trajectbegeleider" and tb_successor != placed["trajectbegeleider"]
     rows = await scheduler.db(
         "SELECT person, outcome, detail FROM audit WHERE action = 'report_staff_change'"
     )
     allowed = [(r["person"], r["detail"]) for r in rows if r["outcome"] == "allowed"]
-    assert allowed == [("coord", f"{leaving} left from {NOW.date()} until for good")]
+    assert allowed[0] == ("coord", f"{leaving} left from {NOW.date()} until for good") and len(allowed) == 2
     assert {r["person"] for r in rows if r["outcome"] == "refused"} >= {"coord-WBO", "sup0", "ops"}
 
 

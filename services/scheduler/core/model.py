@@ -315,7 +315,7 @@ class _ModelBuilder:
         pattern holds d fit in the beds left on n. Checked at the first night with weekday d of
         every option (coverage grows only there) and where the free count of d-nights drops."""
         free = self.fixed.regular_free(g)
-        weekday = (np.arange(len(free)) + self.fixed.t0 - 1) % 7
+        weekday = self.fixed.weekdays(0, len(free))
         y: dict[tuple[str, int, int], cp_model.IntVar] = {}
 
         def occupies(cid: str, s: int, d: int, v: cp_model.IntVar) -> cp_model.IntVar:

@@ -103,14 +103,15 @@ class Profiles:
 
     # -- filling ---------------------------------------------------------------------------
 
-    def weekday_of(self, index: int) -> int:
-        return (self.t0 + index - 1) % 7  # date.fromordinal(1) is a Monday
+    def weekdays(self, a: int, b: int) -> np.ndarray:
+        """The weekday (Monday 0) of each day index in [a, b)."""
+        return np.asarray((np.arange(a, b) + self.t0 - 1) % 7)  # date.fromordinal(1) is a Monday
 
     def night_mask(self, a: int, b: int, nights: tuple[str, ...]) -> np.ndarray:
         """mask[i] for i in [a, b): day a + i begins a night of the pattern."""
         wanted = np.zeros(7, dtype=bool)
         wanted[[WEEKDAYS.index(n) for n in nights]] = True
-        return np.asarray(wanted[(np.arange(a, b) + self.t0 - 1) % 7])
+        return np.asarray(wanted[self.weekdays(a, b)])
 
     def add_stay(
         self,
@@ -179,7 +180,7 @@ class Profiles:
         hit = self._cache.get(key)
         if hit is None or hit[0] != version:
             free = self.regular_free(group)
-            weekday = (np.arange(len(free)) + self.t0 - 1) % 7
+            weekday = self.weekdays(0, len(free))
             rows = [window_ok(np.where(weekday == d, free, 1), stay) for d in range(7)]
             hit = (version, np.vstack(rows))
             self._cache[key] = hit
@@ -188,7 +189,7 @@ class Profiles:
     def night_room(self, group: str, stay: int, start: int) -> np.ndarray:
         """room[d]: the fewest free beds on the nights with weekday d of a stay from `start`."""
         free = self.regular_free(group)[start : start + stay]
-        weekday = (np.arange(start, start + len(free)) + self.t0 - 1) % 7
+        weekday = self.weekdays(start, start + len(free))
         return np.array([int(free[weekday == d].min()) if (weekday == d).any() else 0 for d in range(7)])
 
     def pattern(

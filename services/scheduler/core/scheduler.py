@@ -182,16 +182,18 @@ class Scheduler:
         raise TypeError(f"not a case event: {event!r}")
 
     def _refuse(self, event: CaseEventT, what: str, reason: str, now: datetime) -> list[Decision]:
-        case = self.cases.get(event.case)
-        self.rejected.append(
-            {"case": event.case, "event": what, "at": fmt_local(event.occurred_at), "reason": reason}
-        )
+        return self._refusal(event.case, what, event.occurred_at, reason, now)
+
+    def _refusal(self, case_id: str, what: str, at: datetime, reason: str, now: datetime) -> list[Decision]:
+        """A refused event (or a staff change not carried out for a case), on the record and told."""
+        case = self.cases.get(case_id)
+        self.rejected.append({"case": case_id, "event": what, "at": fmt_local(at), "reason": reason})
         return [
             RequestRefused(
-                case=event.case,
+                case=case_id,
                 occurred_at=now,
                 event=what,
-                at=event.occurred_at,
+                at=at,
                 reason=reason,
                 mst_therapist=case.placement.therapist if case and case.placement else None,
                 home_region=case.home_region if case else None,
@@ -621,25 +623,7 @@ class Scheduler:
             case.explanation = f"The promised placement must move: {why}."
             return []
         case.explanation = f"No successor: {why}; the case keeps {person} until a coordinator decides."
-        return self._refuse_change(case, f"no_successor: {why}", now)
-
-    def _refuse_change(self, case: Case, reason: str, now: datetime) -> list[Decision]:
-        """A staff change that could not be carried out for a case, on the record and told."""
-        self.rejected.append(
-            {"case": case.id, "event": "staff_change", "at": fmt_local(now), "reason": reason}
-        )
-        p = case.placement
-        return [
-            RequestRefused(
-                case=case.id,
-                occurred_at=now,
-                event="staff_change",
-                at=now,
-                reason=reason,
-                mst_therapist=p.therapist if p is not None else None,
-                home_region=case.home_region,
-            )
-        ]
+        return self._refusal(case.id, "staff_change", now, f"no_successor: {why}", now)
 
     def _absent_between(self, person: str, a: date, b: date) -> bool:
         return any(x < b and (y is None or a < y) for x, y in self.absences.get(person, ()))

@@ -39,6 +39,7 @@ from services.scheduler.views import (
     PlanView,
     PromiseAccepted,
     WaitingListView,
+    plan_of,
     visible_plan,
 )
 from shared import audit
@@ -329,7 +330,7 @@ class Planner:
         await self.gate.role(actor, "read_plan")
         view, shown = self._visible(actor)
         if case is not None:
-            view = visible_plan(view, {case: "the case"}, {"the case"})  # its part alone
+            view = plan_of(view, lambda shown: shown == case)
             shown = [c for c in shown if c == case]
         async with self.pool.acquire() as conn:
             await audit.write(conn, SERVICE, actor, "read_plan", shown or [None])

@@ -4,7 +4,7 @@ list and what a capacity change would do, as response models."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Set
+from collections.abc import Callable, Mapping, Set
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -73,10 +73,11 @@ class PlanView(BaseModel):
 def visible_plan(plan: PlanView, home: Mapping[str, str], regions: Set[str]) -> PlanView:
     """The part of `plan` about cases whose home region is one of `regions` (a stay on a group
     elsewhere included: it is the case's); a case of unknown region is nobody's."""
+    return plan_of(plan, lambda case: home.get(case) in regions)
 
-    def shown(case: str) -> bool:
-        return home.get(case) in regions
 
+def plan_of(plan: PlanView, shown: Callable[[str], bool]) -> PlanView:
+    """The part of `plan` about the cases `shown` says yes to."""
     return PlanView(
         stays=[s for s in plan.stays if shown(s.case)],
         meetings=[m for m in plan.meetings if shown(m.case)],

@@ -136,7 +136,7 @@ def build_input(
         nights=case.nights_per_week if case.spec.part_time else None,
         preferred_nights=list(case.preferred_nights),
         current_therapist=current,
-        preferred_tb=case.kennismaking.attendees[-2] if case.kennismaking is not None else None,
+        preferred_tb=case.kennismaking_tb,
     )
 
 

@@ -116,6 +116,12 @@ class Case:
         return self.status == "open"
 
     @property
+    def kennismaking_tb(self) -> str | None:
+        """The trajectbegeleider the family met at the kennismakingsgesprek (its attendees are the
+        supervisor when the kind has MST, the trajectbegeleider, then the referrer)."""
+        return self.kennismaking.attendees[-2] if self.kennismaking is not None else None
+
+    @property
     def spec(self) -> KindSpec:
         """The case's row of the kinds table."""
         return kind_spec(self.kind)

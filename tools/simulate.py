@@ -35,6 +35,7 @@ from shared.inputs import (
     CloseEvent,
     FollowUpEvent,
     MachtigingEvent,
+    Outcome,
     ReferralEvent,
     StaffChangeEvent,
     TimeoutRequestEvent,
@@ -324,6 +325,11 @@ class _EventFacts:
     ends: dict[str, date]  # case -> the day of its first withdraw or close, in the run
     n_referrals: int  # referral events in the run, repeated referrals of a case included
     capacity: dict[tuple[str, int], int]  # (group, night ordinal) -> beds; the latest event wins
+    # PATHWAY-V2, in the run: the outcomes of closes, the relapses of follow-ups, and per person the
+    # days their staff changes hand their cases over (the later of `from` and the announcement).
+    outcomes: list[Outcome] = field(default_factory=list)
+    relapses: list[bool] = field(default_factory=list)
+    handovers: defaultdict[str, list[date]] = field(default_factory=lambda: defaultdict(list))
 
 
 def compute_kpis(
@@ -347,7 +353,7 @@ def compute_kpis(
     placements = [s for s in stays if s["type"] == "placement"]
     waits, home, travel = _placement_outcomes(net, facts, placements)
     placed = len(placements)
-    on_time, needed = _startgesprek_counts(net, scenario, placements, meetings, facts.referrals, last)
+    on_time, needed = _startgesprek_counts(net, scenario, placements, meetings, facts, last)
     used, offered = _bed_nights(net, facts, stays, first, last)
     served, asked = _timeouts_served(facts, stays)
     # PATHWAY-V2's KPIs are reported for a version 2 scenario only (a version 1 report reads as before).
@@ -423,19 +429,14 @@ def pathway_kpis(
         for case, s in placements.items()
         if case in facts.referrals and KINDS[facts.referrals[case].kind].group_kind in RESIDENTIAL_GROUP_KINDS
     ]
-    outcomes = [
-        ev.outcome
-        for ev in scenario.events
-        if isinstance(ev, CloseEvent) and ev.outcome and ev.at.date() <= last
-    ]
-    follow_ups = [ev for ev in scenario.events if isinstance(ev, FollowUpEvent) and ev.at.date() <= last]
+    outcomes, relapses = facts.outcomes, facts.relapses
     return {
         "mst_continuity_pct": _pct(kept, continued, 100.0),
         "kennismaking_on_time_pct": _pct(on_time, needed, 100.0),
         "mean_residential_days": _mean(residential),
         "at_home_pct": _pct(sum(o.at_home for o in outcomes), len(outcomes), 100.0),
         "day_activity_pct": _pct(sum(o.day_activity for o in outcomes), len(outcomes), 100.0),
-        "no_relapse_pct": _pct(sum(not f.relapse for f in follow_ups), len(follow_ups), 100.0),
+        "no_relapse_pct": _pct(relapses.count(False), len(relapses), 100.0),
     }
 
 
@@ -532,6 +533,12 @@ def _event_facts(scenario: Scenario, last: date) -> _EventFacts:
             facts.timeout_requests.append((ev.case, ev.at.date()))
         elif isinstance(ev, WithdrawEvent | CloseEvent) and in_run:
             facts.ends.setdefault(ev.case, ev.at.date())
+            if isinstance(ev, CloseEvent) and ev.outcome:
+                facts.outcomes.append(ev.outcome)
+        elif isinstance(ev, FollowUpEvent) and in_run:
+            facts.relapses.append(ev.relapse)
+        elif isinstance(ev, StaffChangeEvent):
+            facts.handovers[ev.person].append(max(ev.from_, ev.at.date()))
         elif isinstance(ev, CapacityEvent):
             for n in range(ev.from_.toordinal(), ev.until.toordinal()):
                 facts.capacity[(ev.group, n)] = ev.beds
@@ -620,10 +627,11 @@ def _startgesprek_counts(
     scenario: Scenario,
     placements: list[dict[str, Any]],
     meetings: list[dict[str, Any]],
-    referrals: dict[str, ReferralEvent],
+    facts: _EventFacts,
     last: date,
 ) -> tuple[int, int]:
     """Placements with one clash-free startgesprek in time, and placements that need one by the end."""
+    referrals = facts.referrals
     s = scenario.settings
     opens, closes = s.working_hours
     parsed = [(m, datetime.fromisoformat(m["start"]), datetime.fromisoformat(m["end"])) for m in meetings]
@@ -660,13 +668,13 @@ def _startgesprek_counts(
             and b.time() <= closes
             and (b - a) == timedelta(minutes=s.meeting_minutes)
             and len(present) == len(wanted) == len(set(present))
-            and all(any(_stood_in(net, scenario, x, w, a.date()) for x in present) for w in wanted)
+            and all(any(_stood_in(net, facts, x, w, a.date()) for x in present) for w in wanted)
         ):
             on_time += 1
     return on_time, needed
 
 
-def _stood_in(net: NetworkIndex, scenario: Scenario, attendee: str, final: str, day: date) -> bool:
+def _stood_in(net: NetworkIndex, facts: _EventFacts, attendee: str, final: str, day: date) -> bool:
     """Whether `attendee` acted on `day` for the case's final person `final`: the same person, or
     one of the same role whose staff change handed their cases over only after that day."""
     if attendee == final:
@@ -674,10 +682,7 @@ def _stood_in(net: NetworkIndex, scenario: Scenario, attendee: str, final: str, 
     a, b = net.people.get(attendee), net.people.get(final)
     if a is None or b is None or a.role != b.role:
         return False
-    return any(
-        isinstance(ev, StaffChangeEvent) and ev.person == attendee and max(ev.from_, ev.at.date()) > day
-        for ev in scenario.events
-    )
+    return any(handover > day for handover in facts.handovers.get(attendee, ()))
 
 
 def _clashing_meetings(net: NetworkIndex, parsed: list[_ParsedMeeting]) -> set[int]:
